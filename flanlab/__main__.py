@@ -1,0 +1,3 @@
+from flanlab.cli.app import main
+
+main()

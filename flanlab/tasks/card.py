@@ -1,0 +1,136 @@
+"""The task card schema: one validated YAML file per dataset.
+
+A card says where the records come from, how record fields map to template placeholders, which
+cluster and family the dataset belongs to, how it is scored, and its instruction templates.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from flanlab.errors import FlanlabError
+from flanlab.sources.base import SourceSpec
+
+# Placeholders every task example provides after `build_examples` (besides the record's own fields).
+STANDARD_FIELDS = ("answer", "options", "answer_index", "references", "rationale")
+
+
+class Template(BaseModel):
+    """An instruction pattern for the input and one for the target, with ``{field}`` placeholders.
+
+    Inverted templates turn the task around (give the answer, ask for the input); they are always
+    generation tasks, never scored against options.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    input: str
+    target: str = "{answer}"
+    inverted: bool = False
+    # Optional instruction kept apart from the input: zero-shot puts it before the input, few-shot
+    # places it once, before or after the exemplars. Without it the input pattern carries it.
+    instruction: str = ""
+
+    def placeholders(self) -> set[str]:
+        return pattern_fields(self.input) | pattern_fields(self.target) | pattern_fields(self.instruction)
+
+
+class FieldRule(BaseModel):
+    """A placeholder taken from a record key, optionally cut out of it with a regex group."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(alias="from")
+    regex: str | None = None  # its first group (or the group named like the placeholder) is kept
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+
+class TaskCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    collection: str
+    cluster: str
+    family: str | None = None  # sibling datasets that are held out together; defaults to the name
+    source: SourceSpec
+    description: str = ""
+    instruction: str = ""  # the task's own written instruction, for collections that come with one
+    fields: dict[str, str | FieldRule] = Field(default_factory=dict)
+    options: list[str] | None = None  # fixed answer options; otherwise each record's own `options`
+    answer_map: dict[str, str] = Field(default_factory=dict)  # raw label -> option text shown
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
+    templates: list[Template]
+    curated: bool = False
+    eval_only: bool = False  # never trained on (BIG-Bench Hard, MMLU)
+    max_examples: int | None = None  # cap on records read per split (huge sources)
+    path: Path | None = Field(default=None, exclude=True)  # the file the card was read from
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskCard:
+        ids = [template.id for template in self.templates]
+        duplicates = sorted({tid for tid in ids if ids.count(tid) > 1})
+        if duplicates:
+            raise ValueError(f"template ids must be unique; repeated: {duplicates}")
+        if not self.templates:
+            raise ValueError("a card needs at least one template")
+        return self
+
+    @property
+    def family_name(self) -> str:
+        return self.family or self.name
+
+    @cached_property
+    def compiled_fields(self) -> dict[str, FieldRule]:
+        return {
+            name: rule if isinstance(rule, FieldRule) else FieldRule(source=rule) for name, rule in self.fields.items()
+        }
+
+    def where(self) -> str:
+        return str(self.path) if self.path else f"card {self.name}"
+
+
+def pattern_fields(pattern: str) -> set[str]:
+    """The placeholder names in a ``str.format`` pattern (``{{`` escapes a brace)."""
+    return {name for _, name, _, _ in string.Formatter().parse(pattern) if name}
+
+
+def load_card(path: Path) -> TaskCard:
+    """Read and validate one card file; errors name the file and the offending field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlanlabError("no such task card", where=str(path)) from None
+    except yaml.YAMLError as error:
+        raise FlanlabError(f"invalid YAML ({error})", where=str(path)) from None
+    if not isinstance(data, dict):
+        raise FlanlabError("a task card must be a YAML mapping", where=str(path))
+    return card_from_dict(data, where=str(path), path=path)
+
+
+def card_from_dict(data: dict[str, Any], where: str, path: Path | None = None) -> TaskCard:
+    try:
+        card = TaskCard.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(card)"
+        raise FlanlabError(f"field {location}: {first['msg']}", where=where) from None
+    card.path = path
+    return card
+
+
+def dump_card(card: TaskCard) -> str:
+    return yaml.safe_dump(card.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False, allow_unicode=True)

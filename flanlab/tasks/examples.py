@@ -1,0 +1,82 @@
+"""From a card and its source's raw records to task examples that templates can render.
+
+A task example is a dict holding every placeholder a template may use: the mapped fields, the
+record's own keys, and the standard ones (`answer`, `options`, `answer_index`, `references`,
+`rationale`). Classification tasks carry `options` and `answer_index`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flanlab.errors import FlanlabError
+from flanlab.sources.base import Record, load_split_records
+from flanlab.sources.splits import SPLITS
+from flanlab.tasks.card import TaskCard
+
+Example = dict[str, Any]
+
+
+def build_example(card: TaskCard, record: Record, index: int) -> Example | None:
+    """One record as a task example; None when a regex field rule does not match it."""
+    example: Example = dict(record)
+    for name, rule in card.compiled_fields.items():
+        if rule.source not in record:
+            raise FlanlabError(f"record {index} has no field {rule.source!r} (needed for {{{name}}})", where=card.where())
+        value = record[rule.source]
+        if rule.regex is not None:
+            match = re.search(rule.regex, str(value), flags=re.DOTALL)
+            if match is None:
+                return None
+            value = match.groupdict().get(name) or match.group(1)
+        example[name] = value.strip() if isinstance(value, str) else value
+    _resolve_answer(card, example, index)
+    return example
+
+
+def _resolve_answer(card: TaskCard, example: Example, index: int) -> None:
+    if "answer" not in example:
+        raise FlanlabError(f"record {index} has no answer (map a field to 'answer')", where=card.where())
+    options = card.options if card.options is not None else example.get("options")
+    answer = example["answer"]
+    if options is not None:
+        options = [card.answer_map.get(str(option), str(option)) for option in options]
+        if isinstance(answer, int) and not isinstance(answer, bool):
+            if not 0 <= answer < len(options):
+                raise FlanlabError(f"record {index}: label {answer} is not an index into {options}", where=card.where())
+            answer_index = answer
+        else:
+            shown = card.answer_map.get(str(answer), str(answer))
+            if shown not in options:
+                raise FlanlabError(f"record {index}: answer {shown!r} is not one of {options}", where=card.where())
+            answer_index = options.index(shown)
+        example.update(options=options, answer_index=answer_index, answer=options[answer_index])
+    else:
+        example["answer"] = str(answer)
+    example.setdefault("references", [example["answer"]])
+
+
+_EXAMPLE_CACHE: dict[str, dict[str, tuple[Example, ...]]] = {}
+
+
+def _split_examples(card: TaskCard) -> dict[str, tuple[Example, ...]]:
+    grouped = load_split_records(card.source)
+    result: dict[str, tuple[Example, ...]] = {}
+    for split in SPLITS:
+        records = grouped.get(split, [])
+        if card.max_examples is not None:
+            records = records[: card.max_examples]
+        built = (build_example(card, record, index) for index, record in enumerate(records))
+        result[split] = tuple(example for example in built if example is not None)
+    return result
+
+
+def load_examples(card: TaskCard, split: str) -> tuple[Example, ...]:
+    """The examples of one split of a task (cached per card content)."""
+    if split not in SPLITS:
+        raise FlanlabError(f"unknown split {split!r}; expected one of {SPLITS}")
+    key = card.model_dump_json()
+    if key not in _EXAMPLE_CACHE:
+        _EXAMPLE_CACHE[key] = _split_examples(card)
+    return _EXAMPLE_CACHE[key][split]

@@ -1,0 +1,95 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flanlab.errors import FlanlabError
+from flanlab.sources import bigbench
+from flanlab.sources.base import SourceSpec, load_split_records
+
+RECORDS = [{"input": f"question {i}", "answer": f"answer {i}"} for i in range(60)]
+
+
+def test_bigbench_multiple_choice_with_rationale():
+    example = {"input": "Q?", "target_scores": {"Yes": 1, "No": 0}, "target": "Yes. Because."}
+    record = bigbench.normalise_example(example, 0, "task.json")
+    assert record["options"] == ["Yes", "No"]
+    assert record["answer_index"] == 0 and record["answer"] == "Yes"
+    assert record["rationale"] == "Yes. Because."
+
+
+def test_bigbench_generation_with_list_target():
+    record = bigbench.normalise_example({"input": "x", "target": ["a", "b"]}, 3, "task.json")
+    assert record["references"] == ["a", "b"] and record["answer"] == "a" and record["idx"] == 3
+
+
+def test_bigbench_bad_record_names_file_and_record():
+    with pytest.raises(FlanlabError, match=r"task.json: record 7: expected field 'target_scores'"):
+        bigbench.normalise_example({"input": "x"}, 7, "task.json")
+
+
+def test_corrupt_task_json_names_the_file(tmp_path):
+    path = tmp_path / "task.json"
+    path.write_text('{"examples": [{"input": "a", ')
+    with pytest.raises(FlanlabError, match="corrupt or truncated task.json") as error:
+        bigbench.read_task_json(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "parquet"])
+def test_file_sources_round_trip_and_split_by_hash(tmp_path, kind):
+    path = tmp_path / f"data.{kind}"
+    if kind == "jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in RECORDS))
+    elif kind == "csv":
+        path.write_text("input,answer\n" + "\n".join(f"{r['input']},{r['answer']}" for r in RECORDS))
+    else:
+        pq.write_table(pa.Table.from_pylist(RECORDS), path)
+    grouped = load_split_records(SourceSpec(kind=kind, locator=str(path)))
+    assert sorted(r["input"] for rs in grouped.values() for r in rs) == sorted(r["input"] for r in RECORDS)
+    assert grouped["train"] and grouped["test"]
+
+
+def test_file_source_with_its_own_splits(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / f"{split}.jsonl").write_text(json.dumps({"input": split, "answer": "a"}) + "\n")
+    grouped = load_split_records(SourceSpec(kind="jsonl", locator=str(tmp_path / "{split}.jsonl")))
+    assert [r["input"] for r in grouped["train"]] == ["train"]
+    assert grouped["validation"] == []
+
+
+def test_bad_jsonl_line_is_named(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"input": "ok", "answer": "a"}\n{"input": oops}\n')
+    with pytest.raises(FlanlabError, match=r"bad.jsonl:2: invalid JSON"):
+        load_split_records(SourceSpec(kind="jsonl", locator=str(path)))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FlanlabError, match="no such jsonl file"):
+        load_split_records(SourceSpec(kind="jsonl", locator=str(tmp_path / "nope.jsonl")))
+
+
+def test_huggingface_source_through_the_real_datasets_code(tmp_path):
+    folder = tmp_path / "my_dataset"
+    folder.mkdir()
+    for split, rows in (("train", RECORDS[:40]), ("validation", RECORDS[40:50]), ("test", RECORDS[50:])):
+        (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    grouped = load_split_records(SourceSpec(kind="huggingface", locator=str(folder)))
+    assert [len(grouped[s]) for s in ("train", "validation", "test")] == [40, 10, 10]
+
+
+def test_huggingface_source_failure_is_one_line(tmp_path):
+    with pytest.raises(FlanlabError, match="could not load Hugging Face dataset"):
+        load_split_records(SourceSpec(kind="huggingface", locator=str(tmp_path / "absent")))
+
+
+@pytest.mark.slow
+def test_real_bigbench_has_at_least_900_tasks_and_loads_one():
+    tasks = bigbench.list_tasks()
+    with_examples = [t for t in tasks if t["n_examples"] > 0]
+    assert len(with_examples) >= 900
+    grouped = load_split_records(SourceSpec(kind="bigbench", locator="strategyqa"))
+    assert sum(len(v) for v in grouped.values()) == 2290
+    assert any("rationale" in r for r in grouped["train"])
