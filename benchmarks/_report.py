@@ -1,0 +1,60 @@
+"""Shared by the benchmark scripts: save a result as JSON and update its section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SUMMARY = ROOT / "BENCHMARKS.md"
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    import torch
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "git_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def save_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **result}, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def update_summary(name: str, markdown: str) -> None:
+    """Replace (or append) the section of BENCHMARKS.md that belongs to benchmark ``name``."""
+    begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+    block = f"{begin}\n{markdown.strip()}\n{end}"
+    text = SUMMARY.read_text() if SUMMARY.exists() else "# Benchmarks\n\nEach section is written by the script named in it.\n"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), flags=re.DOTALL)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    SUMMARY.write_text(text)
