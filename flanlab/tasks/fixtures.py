@@ -1,6 +1,6 @@
 """Tiny offline stand-ins for hub datasets, so hub cards can be rendered and linted without a hub.
 
-Convention: ``flanlab/tasks/fixtures/<collection>/<card name>/{train,validation,test}.jsonl``, a few
+Convention: ``flanlab/tasks/fixture_data/<collection>/<card name>/{train,validation,test}.jsonl``, a few
 records written by us with the dataset's real feature names and types. Loading goes through the
 real Hugging Face `datasets` code path (a local folder instead of a hub id).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from flanlab.sources.base import SourceSpec
 from flanlab.tasks.card import TaskCard
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "fixture_data"
 
 
 def fixture_dir(card: TaskCard) -> Path:
