@@ -41,13 +41,15 @@ def _resolve_answer(card: TaskCard, example: Example, index: int) -> None:
     options = card.options if card.options is not None else example.get("options")
     answer = example["answer"]
     if options is not None:
-        options = [card.answer_map.get(str(option), str(option)) for option in options]
+        # Source option texts sometimes carry stray whitespace (BIG-bench timedial); the shown and
+        # scored option must equal the stripped target text.
+        options = [card.answer_map.get(str(option), str(option)).strip() for option in options]
         if isinstance(answer, int) and not isinstance(answer, bool):
             if not 0 <= answer < len(options):
                 raise FlanlabError(f"record {index}: label {answer} is not an index into {options}", where=card.where())
             answer_index = answer
         else:
-            shown = card.answer_map.get(str(answer), str(answer))
+            shown = card.answer_map.get(str(answer), str(answer)).strip()
             if shown not in options:
                 raise FlanlabError(f"record {index}: answer {shown!r} is not one of {options}", where=card.where())
             answer_index = options.index(shown)
