@@ -1,0 +1,1 @@
+"""Experiments: the paper's studies as configs, run as cached units (mix, train, eval)."""

@@ -1,0 +1,187 @@
+"""Each study of FLAN_METHOD section 7 as a plan: a list of arms.
+
+An arm is one model to evaluate: the base model as it is, or a model tuned on a mixture (possibly
+starting from another arm's model). Mixture settings use flanlab's own neutral keys, turned into a
+mixture recipe by the runner: ``held_out``, ``clusters``, ``tasks``, ``size``, ``fewshot_share``,
+``cot_share``, ``inversion_rate``, ``instruction_mode``, ``balanced``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flanlab.experiments.config import ResolvedExperiment
+from flanlab.tasks.clusters import EVAL_ONLY_CLUSTERS, held_out_closure
+from flanlab.tasks.registry import TaskRegistry
+
+BASE = "base"
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    tasks: tuple[str, ...]  # selectors: "cluster:nli", "task:NAME"
+    shots: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str  # unique within the experiment
+    label: str  # what figures and tables call it
+    evals: tuple[EvalSpec, ...]
+    mixture: dict[str, Any] | None = None  # None: evaluate `init` untouched
+    train: dict[str, Any] = field(default_factory=dict)  # overrides of the experiment's training settings
+    init: str = BASE  # BASE or the name of the arm whose tuned model this one starts from
+    series: str = ""  # bar group / line the arm belongs to
+    x: float | None = None  # position on the x axis of line figures
+
+
+Planner = Callable[[ResolvedExperiment, TaskRegistry], list[Arm]]
+
+
+def trainable_clusters(registry: TaskRegistry) -> list[str]:
+    return sorted({card.cluster for card in registry.cards.values() if not card.eval_only} - EVAL_ONLY_CLUSTERS)
+
+
+def _held_out_eval(exp: ResolvedExperiment, shots: list[int] | None = None) -> tuple[EvalSpec, ...]:
+    selectors = tuple(f"task:{name}" for name in exp.settings.eval_tasks or ()) or tuple(
+        f"cluster:{cluster}" for cluster in exp.config.held_out
+    )
+    return (EvalSpec(selectors, tuple(shots or exp.shots)),)
+
+
+def _standard_mixture(exp: ResolvedExperiment, **changes: Any) -> dict[str, Any]:
+    mixture: dict[str, Any] = {"held_out": list(exp.config.held_out), "size": exp.settings.mixture_size}
+    if exp.settings.train_clusters:
+        mixture["clusters"] = list(exp.settings.train_clusters)
+    mixture.update(changes)
+    return mixture
+
+
+def base_vs_tuned(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    evals = _held_out_eval(exp)
+    return [
+        Arm(BASE, "base model", evals, series="base"),
+        Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned"),
+    ]
+
+
+def leave_one_cluster_out(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    clusters = exp.settings.clusters or exp.params.get("clusters") or trainable_clusters(registry)
+    arms = []
+    for cluster in clusters:
+        evals = (EvalSpec((f"cluster:{cluster}",), tuple(exp.shots)),)
+        mixture = _standard_mixture(exp, held_out=[cluster])
+        arms.append(Arm(f"base-{cluster}", cluster, evals, series="base"))
+        arms.append(Arm(f"tuned-{cluster}", cluster, evals, mixture=mixture, series="tuned"))
+    return arms
+
+
+def num_clusters(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    excluded = held_out_closure(frozenset(exp.config.held_out))
+    order = exp.params.get("cluster_order") or [c for c in trainable_clusters(registry) if c not in excluded]
+    order = [cluster for cluster in order if cluster not in excluded]
+    counts = exp.params.get("counts") or list(range(1, len(order) + 1))
+    evals = _held_out_eval(exp)
+    arms = [Arm(BASE, "0 clusters (base)", evals, series="held-out score", x=0)]
+    for count in counts:
+        mixture = _standard_mixture(exp, clusters=order[:count])
+        arms.append(Arm(f"clusters-{count}", f"{count} clusters", evals, mixture=mixture, series="held-out score", x=count))
+    return arms
+
+
+def instruction_ablation(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    evals = _held_out_eval(exp)
+    modes = (("none", "no template"), ("name", "dataset name"), ("full", "full instructions"))
+    arms = [Arm(BASE, "base model", evals, series="base")]
+    for mode, label in modes:
+        arms.append(Arm(f"mode-{mode}", label, evals, mixture=_standard_mixture(exp, instruction_mode=mode), series=label))
+    return arms
+
+
+def zero_vs_few_shot(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    shots = sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))})
+    evals = _held_out_eval(exp, shots)
+    return [
+        Arm(BASE, "base model", evals, series="base"),
+        Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned"),
+    ]
+
+
+def prompt_tuning(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    """FLAN Fig. 10: prompt-tune the base and the tuned model on held-out tasks, full data and 32 examples."""
+    tasks = exp.settings.eval_tasks or [card.name for card in registry.select(clusters=exp.config.held_out)]
+    low_resource = int(exp.params.get("low_resource_examples", 32))
+    prompt_train = {"method": "prompt_tuning", **exp.params.get("prompt_tuning", {})}
+    arms = [Arm("tuned", "instruction-tuned", (), mixture=_standard_mixture(exp))]
+    for task in tasks:
+        evals = (EvalSpec((f"task:{task}",), tuple(exp.shots)),)
+        for init, init_label in ((BASE, "base"), ("tuned", "instruction-tuned")):
+            for size, size_key, size_label in (
+                (exp.settings.mixture_size, "full", "full data"),
+                (low_resource, f"n{low_resource}", f"{low_resource} examples"),
+            ):
+                mixture = {"tasks": [task], "held_out": [], "size": size, "fewshot_share": 0.0, "cot_share": 0.0, "inversion_rate": 0.0}
+                arms.append(
+                    Arm(f"pt-{init}-{size_key}-{task}", f"{init_label}, {size_label}", evals,
+                        mixture=mixture, train=prompt_train, init=init, series=size_label)
+                )
+    return arms
+
+
+def fewshot_share(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    shares = exp.params.get("shares") or [0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
+    evals = _held_out_eval(exp, sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))}))
+    return [
+        Arm(f"share-{share:g}", f"{share:.0%} few-shot", evals,
+            mixture=_standard_mixture(exp, fewshot_share=share, cot_share=0.0), series="tuned", x=share)
+        for share in shares
+    ]
+
+
+def method_ablations(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    evals = _held_out_eval(exp, sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))}))
+    variants = (
+        ("full", "full recipe", {}),
+        ("minus-cot", "- CoT data", {"cot_share": 0.0}),
+        ("minus-inversion", "- input inversion", {"inversion_rate": 0.0}),
+        ("minus-balancing", "- mixture balancing", {"balanced": False}),
+        ("minus-fewshot", "- few-shot templates", {"fewshot_share": 0.0}),
+    )
+    return [Arm(name, label, evals, mixture=_standard_mixture(exp, **change), series=label) for name, label, change in variants]
+
+
+def single_task(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    """Flan 2022 section 4: finetune on one held-out task, from the base vs from the tuned model."""
+    tasks = exp.settings.eval_tasks or exp.params.get("tasks") or [
+        card.name for card in registry.select(clusters=exp.config.held_out)
+    ][:1]
+    single_train = exp.params.get("single_task_train", {})
+    arms = [Arm("tuned", "instruction-tuned", (), mixture=_standard_mixture(exp))]
+    for task in tasks:
+        evals = (EvalSpec((f"task:{task}",), tuple(exp.shots)),)
+        mixture = {"tasks": [task], "held_out": [], "size": exp.settings.mixture_size, "fewshot_share": 0.0, "cot_share": 0.0}
+        for init, label in ((BASE, "from base"), ("tuned", "from instruction-tuned")):
+            arms.append(Arm(f"single-{init}-{task}", label, evals, mixture=mixture, train=single_train, init=init, series=label))
+    return arms
+
+
+PLANNERS: dict[str, Planner] = {
+    "base_vs_tuned": base_vs_tuned,
+    "leave_one_cluster_out": leave_one_cluster_out,
+    "num_clusters": num_clusters,
+    "instruction_ablation": instruction_ablation,
+    "zero_vs_few_shot": zero_vs_few_shot,
+    "prompt_tuning": prompt_tuning,
+    "fewshot_share": fewshot_share,
+    "method_ablations": method_ablations,
+    "single_task": single_task,
+}
+
+
+def plan(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    arms = PLANNERS[exp.config.study](exp, registry)
+    names = [arm.name for arm in arms]
+    assert len(names) == len(set(names)), f"arm names repeat in {exp.config.study}: {names}"
+    return arms
