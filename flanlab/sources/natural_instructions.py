@@ -43,7 +43,11 @@ CATEGORY_CLUSTERS: dict[str, str] = {
 NIV2_TEMPLATES: list[dict[str, Any]] = [
     {"id": "t01", "instruction": "{task_instruction}", "input": "Input: {input}\nOutput:"},
     {"id": "t02", "instruction": "{task_instruction}", "input": "{input}"},
-    {"id": "t03", "instruction": "Follow the task description below.\n\n{task_instruction}", "input": "Now solve this instance.\n{input}"},
+    {
+        "id": "t03",
+        "instruction": "Follow the task description below.\n\n{task_instruction}",
+        "input": "Now solve this instance.\n{input}",
+    },
     {"id": "t04", "input": "Task: {task_instruction}\n\nInput: {input}\n\nWhat is the output?"},
 ]
 
@@ -77,8 +81,8 @@ def _read_task_file_cached(path: str) -> NaturalInstructionsTask:
         name=Path(path).stem,
         definition=_text(data["Definition"]),
         categories=tuple(_as_list(data.get("Categories", []))),
-        positive_examples=tuple(_demo(item, n, path, "Positive Examples") for n, item in enumerate(data.get("Positive Examples", []))),
-        negative_examples=tuple(_demo(item, n, path, "Negative Examples") for n, item in enumerate(data.get("Negative Examples", []))),
+        positive_examples=_demos(data, "Positive Examples", path),
+        negative_examples=_demos(data, "Negative Examples", path),
         instances=tuple(_instance(item, n, path) for n, item in enumerate(data["Instances"])),
     )
 
@@ -145,6 +149,10 @@ def _instance(item: Any, index: int, path: str) -> Record:
     if not outputs:
         raise FlanlabError(f"Instances[{index}]: output is empty", where=path)
     return {"id": str(item.get("id", index)), "input": str(item["input"]), "answer": outputs[0], "references": outputs}
+
+
+def _demos(data: dict[str, Any], section: str, path: str) -> tuple[Record, ...]:
+    return tuple(_demo(item, index, path, section) for index, item in enumerate(data.get(section, [])))
 
 
 def _demo(item: Any, index: int, path: str, section: str) -> Record:

@@ -174,10 +174,14 @@ def convert(template: PromptSourceTemplate) -> _Converted:
     is_answer = target_pattern == "{answer}" and label_path is not None
     if not is_answer and target_pattern.strip() in {"", "{answer}"}:
         raise _Unsupported("the target is empty or not a record field")
+    if not is_answer and "{answer}" in input_pattern:
+        raise _Unsupported("a generation template shows the gold choice in its prompt")
     converted = {"id": _slug(template.name) or template.id, "input": input_pattern, "target": target_pattern}
     if not is_answer:
         converted["inverted"] = True
-    return _Converted(converted, paths, choices if is_answer else None, choice_paths if is_answer else None, label_path if is_answer else None)
+    if not is_answer:
+        return _Converted(converted, paths, None, None, None)
+    return _Converted(converted, paths, choices, choice_paths, label_path)
 
 
 def _parse_choices(answer_choices: str | None) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
