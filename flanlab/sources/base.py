@@ -51,11 +51,32 @@ def load_split_records(spec: SourceSpec) -> SplitRecords:
     return loader(spec)
 
 
+def resolve_path(record: Record, path: str) -> Any:
+    """``record[path]``, or a walk down a dotted path (``answers.text.0``); KeyError when absent.
+
+    A key that itself contains dots wins over the walk, so plain keys keep working.
+    """
+    if path in record:
+        return record[path]
+    value: Any = record
+    for step in path.split("."):
+        if isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and step.lstrip("-").isdigit() and -len(value) <= int(step) < len(value):
+            value = value[int(step)]
+        else:
+            raise KeyError(path)
+    return value
+
+
 def split_by_hash(records: list[Record], key: str, where: str) -> SplitRecords:
-    """Assign each record to a split by the hash of its ``key`` text."""
+    """Assign each record to a split by the hash of its ``key`` text (a key or a dotted path)."""
     grouped: SplitRecords = {name: [] for name in SPLITS}
     for index, record in enumerate(records):
-        text = record.get(key)
+        try:
+            text = resolve_path(record, key)
+        except KeyError:
+            text = None
         if not isinstance(text, str):
             raise FlanlabError(f"record {index} has no text field {key!r} to split on", where=where)
         grouped[hash_split(text)].append(record)
@@ -63,9 +84,10 @@ def split_by_hash(records: list[Record], key: str, where: str) -> SplitRecords:
 
 
 def _register_builtin_loaders() -> None:
-    from flanlab.sources import bigbench, files, huggingface
+    from flanlab.sources import bigbench, files, huggingface, natural_instructions
 
     register_loader("bigbench", bigbench.load_bigbench_source)
     for kind in ("jsonl", "csv", "parquet"):
         register_loader(kind, files.load_file_source)
     register_loader("huggingface", huggingface.load_hf_source)
+    register_loader("natural_instructions", natural_instructions.load_natural_instructions_source)

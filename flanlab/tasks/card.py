@@ -44,19 +44,33 @@ class Template(BaseModel):
 
 
 class FieldRule(BaseModel):
-    """A placeholder taken from a record key, optionally cut out of it with a regex group."""
+    """A placeholder taken from a record, optionally reshaped on the way.
+
+    ``from`` is a record key, a dotted path into nested features (``answers.text.0``: key ``answers``,
+    key ``text``, list index 0), or a list of such paths (the placeholder becomes their list of
+    values, e.g. options kept in separate columns). The steps run in this order: ``default``,
+    ``values``, ``regex``, ``remove``, ``join``.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    source: str = Field(alias="from")
+    source: str | list[str] = Field(alias="from")
+    default: Any = None  # used when the path is absent or its value is empty (e.g. unanswerable QA)
+    values: dict[str, Any] | None = None  # raw value (as text) -> value used; other raw values drop the record
     regex: str | None = None  # its first group (or the group named like the placeholder) is kept
+    remove: str | None = None  # every match of this regex is deleted from the text
+    join: str | None = None  # a list value becomes one text, items joined by this (inner lists by ", ")
 
-    @field_validator("regex")
+    @field_validator("regex", "remove")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
             re.compile(value)
         return value
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
 
 
 class TaskCard(BaseModel):

@@ -11,28 +11,59 @@ import re
 from typing import Any
 
 from flanlab.errors import FlanlabError
-from flanlab.sources.base import Record, load_split_records
+from flanlab.sources.base import Record, load_split_records, resolve_path
 from flanlab.sources.splits import SPLITS
-from flanlab.tasks.card import TaskCard
+from flanlab.tasks.card import FieldRule, TaskCard
 
 Example = dict[str, Any]
 
 
+class _Dropped(Exception):
+    """The record is left out of the task (a regex did not match, or a raw value is not listed)."""
+
+
 def build_example(card: TaskCard, record: Record, index: int) -> Example | None:
-    """One record as a task example; None when a regex field rule does not match it."""
+    """One record as a task example; None when a field rule leaves the record out."""
     example: Example = dict(record)
-    for name, rule in card.compiled_fields.items():
-        if rule.source not in record:
-            raise FlanlabError(f"record {index} has no field {rule.source!r} (needed for {{{name}}})", where=card.where())
-        value = record[rule.source]
-        if rule.regex is not None:
-            match = re.search(rule.regex, str(value), flags=re.DOTALL)
-            if match is None:
-                return None
-            value = match.groupdict().get(name) or match.group(1)
-        example[name] = value.strip() if isinstance(value, str) else value
+    try:
+        for name, rule in card.compiled_fields.items():
+            value = _field_value(card, name, rule, record, index)
+            example[name] = value.strip() if isinstance(value, str) else value
+    except _Dropped:
+        return None
     _resolve_answer(card, example, index)
     return example
+
+
+def _field_value(card: TaskCard, name: str, rule: FieldRule, record: Record, index: int) -> Any:
+    values = [_lookup(card, name, rule, record, index, path) for path in rule.paths]
+    value = values[0] if isinstance(rule.source, str) else values
+    if rule.values is not None:
+        if str(value) not in rule.values:
+            raise _Dropped
+        value = rule.values[str(value)]
+    if rule.regex is not None:
+        match = re.search(rule.regex, str(value), flags=re.DOTALL)
+        if match is None:
+            raise _Dropped
+        value = match.groupdict().get(name) or match.group(1)
+    if rule.remove is not None:
+        value = re.sub(rule.remove, "", str(value))
+    if rule.join is not None and isinstance(value, list):
+        value = rule.join.join(", ".join(map(str, item)) if isinstance(item, list) else str(item) for item in value)
+    return value
+
+
+def _lookup(card: TaskCard, name: str, rule: FieldRule, record: Record, index: int, path: str) -> Any:
+    try:
+        value = resolve_path(record, path)
+    except KeyError:
+        if rule.default is None:
+            raise FlanlabError(f"record {index} has no field {path!r} (needed for {{{name}}})", where=card.where()) from None
+        return rule.default
+    if rule.default is not None and value in (None, "", []):
+        return rule.default
+    return value
 
 
 def _resolve_answer(card: TaskCard, example: Example, index: int) -> None:
