@@ -62,6 +62,7 @@ class PromptFormat(BaseModel):
     max_prompt_tokens: int = Field(default=960, ge=1)  # the whole prompt (inputs), exemplars included
     instruction_mode: Literal["full", "name", "none"] = "full"  # FLAN's instruction ablation
     exemplar_options: bool = True  # show the options block in exemplars too
+    answer_cue: str = ""  # e.g. "Answer:": a last line before the target (FLAN puts none)
 
     @field_validator("options_style")
     @classmethod
@@ -240,6 +241,8 @@ def _body_and_target(
     if fmt.cot and not template.inverted:
         body = f"{body}{INSTRUCTION_GAP}{COT_TRIGGER}"
         answer = _cot_target(example.get("rationale"), answer)
+    if fmt.answer_cue:
+        body = f"{body}\n{fmt.answer_cue.strip()}"
     return body, answer.strip(), answers
 
 

@@ -166,8 +166,12 @@ def load_task_records(name: str, task_file: str | None = None) -> tuple[Record, 
     examples = data.get("examples")
     if not isinstance(examples, list):
         raise FlanlabError("task has no 'examples' list", where=str(path))
-    records = (normalise_example(example, index, str(path)) for index, example in enumerate(examples))
-    return tuple(record for record in records if record is not None)
+    normalised = (normalise_example(example, index, str(path)) for index, example in enumerate(examples))
+    records = [record for record in normalised if record is not None]
+    # A blank input is noise (a few in multiemo), unless the task has no inputs at all and its
+    # content lives in the options (cause_and_effect).
+    with_input = [record for record in records if record["input"].strip()]
+    return tuple(with_input or records)
 
 
 def normalise_example(example: Any, index: int, where: str) -> Record | None:
@@ -186,7 +190,7 @@ def normalise_example(example: Any, index: int, where: str) -> Record | None:
     scores = example.get("target_scores")
     target = example.get("target")
     if isinstance(scores, dict) and scores:
-        options = [str(option) for option in scores]
+        options = [str(option).strip() for option in scores]  # some carry stray spaces or newlines
         values = [float(value) for value in scores.values()]
         best = max(values)
         if best <= 0:

@@ -76,6 +76,10 @@ SKIPPED_TASKS: dict[str, str] = {
     "paragraph_segmentation": "inputs of up to 200,000 characters (a 50 MB task file)",
 }
 
+# Tasks whose inputs are all empty (the content is in the options): no inverted template, since
+# "write the input" would have an empty target. Found by scanning every task file once.
+INPUTLESS_TASKS = frozenset({"cause_and_effect", "misconceptions_russian"})
+
 # Substrings of a locator that name its dataset or task type, checked first (first match wins).
 NAME_CLUSTERS: tuple[tuple[str, str], ...] = (
     ("semantic_parsing", "misc"),
@@ -234,7 +238,7 @@ def card_for_task(entry: dict[str, Any], *, family: str | None = None) -> TaskCa
         description=_clean(entry.get("description") or ""),
         instruction=task_instruction(entry),
         metrics=_metrics(entry.get("metrics") or [], multiple_choice),
-        templates=list(GENERIC_TEMPLATES),
+        templates=[t for t in GENERIC_TEMPLATES if not (t.inverted and parent_task(locator) in INPUTLESS_TASKS)],
         curated=False,
         eval_only=bbh,
     )
