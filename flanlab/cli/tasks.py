@@ -117,7 +117,7 @@ def lint(
     verdict = "clean" if report.ok else f"{len(report.problems)} problem(s)"
     console.print(f"linted {report.n_cards} task cards: {verdict}", markup=False)
     if not report.ok:
-        raise typer.Exit(1)
+        sys.exit(1)  # not typer.Exit: the app runs click with standalone_mode=False, which swallows its code
 
 
 @app.command("render")

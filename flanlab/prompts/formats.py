@@ -263,7 +263,7 @@ def _cot_target(rationale: Any, answer: str) -> str:
     return f"{str(rationale).strip()} {phrase}" if rationale else phrase
 
 
-_COT_ANSWER = re.compile(re.escape(ANSWER_PHRASE) + r"\s*:?\s*(.*)", re.IGNORECASE)
+_COT_PHRASE = re.compile(re.escape(ANSWER_PHRASE), re.IGNORECASE)
 
 
 def extract_cot_answer(text: str) -> str:
@@ -272,9 +272,9 @@ def extract_cot_answer(text: str) -> str:
     Reads to the end of that line and drops one trailing period. Without the phrase, the last
     non-empty line is taken the same way (a model that answers directly still gets scored).
     """
-    matches = list(_COT_ANSWER.finditer(text))
+    matches = list(_COT_PHRASE.finditer(text))
     if matches:
-        answer = matches[-1].group(1)
+        answer = text[matches[-1].end() :].lstrip(" \t:").split("\n", 1)[0]
     else:
         lines = [line for line in text.splitlines() if line.strip()]
         answer = lines[-1] if lines else ""

@@ -182,7 +182,7 @@ def generated_cards(collection: str, covered: CoveredSources) -> list[TaskCard]:
     """
     if not bigbench_index_available():
         return []
-    return [card for card in _cards(bigbench.list_tasks(), covered) if card.collection == collection]
+    return [card for card in cards_from_index(bigbench.list_tasks(), covered) if card.collection == collection]
 
 
 def bigbench_index_available() -> bool:
@@ -197,7 +197,8 @@ def natural_instructions_provider(covered: CoveredSources) -> list[TaskCard]:
     return generated_cards(NATURAL_INSTRUCTIONS, covered)
 
 
-def _cards(entries: Iterable[dict[str, Any]], covered: CoveredSources) -> Iterator[TaskCard]:
+def cards_from_index(entries: Iterable[dict[str, Any]], covered: CoveredSources) -> Iterator[TaskCard]:
+    """A card for every usable index entry that no YAML card covers."""
     families = _covered_families(covered)
     for entry in entries:
         locator = entry["name"]

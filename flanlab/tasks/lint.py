@@ -40,7 +40,7 @@ CURATED_MAX_INVERTED = 3  # FLAN: of ten templates per dataset, up to three are 
 PATTERN_FIELDS = ("instruction", "input", "target")
 
 _DOUBLED_WORD = re.compile(r"\b([A-Za-z]+)\s+\1\b", re.IGNORECASE)
-_MISSING_SPACE = re.compile(r"[a-z]{2,}[.!?,;:][A-Za-z]")
+_MISSING_SPACE = re.compile(r"[a-z]{2,}[.!?,;:][A-Za-z]+")
 _FIRST_WORD = re.compile(r"^[A-Za-z]+")
 _LAST_WORD = re.compile(r"[A-Za-z]+$")
 _ZERO_SHOT = PromptFormat()
@@ -148,10 +148,19 @@ def lint_card(
         problems.extend(LintProblem(where, None, message) for message in load_problems)
         if note:
             notes.append(f"{where}: {note}")
-    for template in card.templates:
+    for template in filter(_parses, card.templates):
         messages = _unique(message for example in examples for message in rendered_problems(card, template, example, examples))
         problems.extend(LintProblem(where, template.id, message) for message in messages)
     return problems, notes
+
+
+def _parses(template: Template) -> bool:
+    try:
+        for name in PATTERN_FIELDS:
+            parse_pattern(getattr(template, name))
+    except ValueError:
+        return False
+    return True
 
 
 def where_of(card: TaskCard) -> str:
