@@ -20,19 +20,17 @@ few generic ones written for this collection, one of them inverted. Rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flanlab.sources import bigbench
 from flanlab.tasks.card import TaskCard, Template
+from flanlab.tasks.registry import CoveredSources
 
 BIGBENCH = "bigbench"
 NATURAL_INSTRUCTIONS = "natural_instructions"
 NI_PREFIX = "natural_instructions/"
 MIN_EXAMPLES = 20
-
-# (source kind, locator) -> the family of the YAML card that covers it.
-CoveredSources = Mapping[tuple[str, str], str]
 
 # The 23 BIG-Bench Hard tasks by their BIG-bench locator (a task or the parent of subtasks).
 # boolean_expressions, multistep_arithmetic and web_of_lies exist in the archive only as generator
