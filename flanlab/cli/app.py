@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from flanlab.cli import models, run, sources
+from flanlab.cli import models, run, sources, tasks
 from flanlab.errors import USER_ERROR_EXIT_CODE, FlanlabError
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(sources.app, name="sources")
+app.add_typer(tasks.app, name="tasks")
 app.command("run")(run.run)
 
 

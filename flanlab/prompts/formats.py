@@ -1,29 +1,45 @@
-"""Prompt formats: a rendered example is a pure function of (card, template, example, format, seed).
+"""Prompt formats: a rendered example is a pure function of (card, template, example, format, exemplars).
 
 The text the model sees is ``inputs``; its answer is ``targets``; training and scoring join them
 with ``TARGET_DELIMITER`` (one space), and exemplars inside few-shot prompts use the same join.
+Neither side carries whitespace at the join: inputs never end with it, targets never start with it.
+
+Formats (Flan 2022, section 5 of FLAN_METHOD.md):
+- zero-shot: [instruction] + input (+ options block);
+- few-shot: k exemplars (2, 3 or 5, from the train split, chosen by `pick_exemplars`) each shown
+  as input + delimiter + target, then the query; a template's separate instruction goes once,
+  before or after the exemplars; exemplars are dropped from the end until the prompt fits the
+  token budget (the query is never cut);
+- chain-of-thought: the query ends with a trigger; targets are ``<rationale> So the answer is X.``
+  (or just the answer phrase when the data has no rationale), which `extract_cot_answer` reads back;
+- options block in several styles, or none; label styles make the target the option's label;
+- input inversion: inverted templates (given the answer, write the input) get no options block.
 """
 
 from __future__ import annotations
 
 import random
-import string
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flanlab.errors import FlanlabError
 from flanlab.prompts.options import OPTION_STYLES, OptionStyle
-from flanlab.prompts.templates import fill
+from flanlab.prompts.templates import as_text, fill, ordered_fields
 from flanlab.tasks.card import Template, TaskCard
 from flanlab.tasks.examples import Example
 
 TARGET_DELIMITER = " "
 COT_TRIGGER = "Let's think step by step."
 ANSWER_PHRASE = "So the answer is"
+INSTRUCTION_GAP = "\n\n"  # between a zero-shot instruction and its input, and before an options block
 SEPARATORS = {"blank": "\n\n", "line": "\n", "rule": "\n\n---\n\n", "hash": "\n\n###\n\n"}
+MAX_SHOTS = 16  # FLAN's few-shot evaluation uses at most 16 exemplars
+# Placeholders that carry instruction words, not example content (left out by the no-template ablation).
+INSTRUCTION_FIELDS = frozenset({"task_instruction", "task_name"})
 
 TokenCounter = Callable[[str], int]
 
@@ -38,13 +54,15 @@ class PromptFormat(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    shots: int = 0
+    shots: int = Field(default=0, ge=0, le=MAX_SHOTS)
     cot: bool = False
-    options_style: str = "dash"  # "none" leaves the options out of the prompt
+    options_style: str = "dash"  # a key of OPTION_STYLES; "none" leaves the options out of the prompt
     instruction_position: Literal["before", "after"] = "before"
     separator: str = "blank"  # a key of SEPARATORS
-    max_prompt_tokens: int = 960
+    max_prompt_tokens: int = Field(default=960, ge=1)  # the whole prompt (inputs), exemplars included
     instruction_mode: Literal["full", "name", "none"] = "full"  # FLAN's instruction ablation
+    exemplar_options: bool = True  # show the options block in exemplars too
+    answer_cue: str = ""  # e.g. "Answer:": a last line before the target (FLAN puts none)
 
     @field_validator("options_style")
     @classmethod
@@ -65,17 +83,50 @@ class PromptFormat(BaseModel):
         kind = "cot" if self.cot else ("fewshot" if self.shots else "zeroshot")
         return f"{kind}:{self.shots}" if self.shots or self.cot else kind
 
+    @property
+    def spec(self) -> str:
+        """``name`` plus every non-default setting; ``PromptFormat.parse(fmt.spec) == fmt``."""
+        changed = self.model_dump(exclude_defaults=True, exclude={"shots", "cot"})
+        return ",".join([self.name, *(f"{key}={_spec_value(value)}" for key, value in changed.items())])
+
     @classmethod
     def parse(cls, text: str, **overrides: Any) -> PromptFormat:
-        """``zeroshot``, ``fewshot:3``, ``cot`` or ``cot:3``."""
-        kind, _, count = text.partition(":")
+        """``zeroshot``, ``fewshot:3``, ``cot`` or ``cot:3``, optionally followed by ``,key=value``
+        settings (``fewshot:3,separator=rule,instruction_position=after``)."""
+        head, *settings = text.strip().split(",")
+        kind, _, count = head.partition(":")
         try:
             shots = int(count) if count else 0
         except ValueError:
             raise FlanlabError(f"bad format {text!r}: the shot count must be a number") from None
-        if kind not in {"zeroshot", "fewshot", "cot"} or (kind == "fewshot" and shots < 1) or shots < 0:
+        if kind not in {"zeroshot", "fewshot", "cot"} or (kind == "fewshot" and shots < 1) or (kind == "zeroshot" and shots):
             raise FlanlabError(f"bad format {text!r}; expected zeroshot, fewshot:K, cot or cot:K")
-        return cls(shots=shots, cot=kind == "cot", **overrides)
+        fields: dict[str, Any] = {"shots": shots, "cot": kind == "cot"}
+        for setting in settings:
+            key, equals, value = setting.partition("=")
+            if not equals or key.strip() not in cls.model_fields:
+                raise FlanlabError(f"bad format setting {setting!r} in {text!r}; expected key=value with a key of {sorted(cls.model_fields)}")
+            fields[key.strip()] = value.strip()
+        fields.update(overrides)
+        try:
+            return cls(**fields)
+        except ValueError as error:  # pydantic's ValidationError
+            raise FlanlabError(f"bad format {text!r}: {_first_error(error)}") from None
+
+
+def _spec_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if errors:
+        first = errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    return str(error)
+
+
+ZERO_SHOT = PromptFormat()
 
 
 @dataclass(frozen=True)
@@ -94,7 +145,7 @@ class RenderedExample:
     options_style: str
     options: tuple[str, ...] = ()  # scored continuations; empty for generation
     answer_index: int | None = None
-    references: tuple[str, ...] = ()  # gold texts for generation metrics
+    references: tuple[str, ...] = ()  # every accepted answer, in the form the target takes
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -103,30 +154,36 @@ class RenderedExample:
         return row
 
 
+def template_values(card: TaskCard, example: Example) -> dict[str, Any]:
+    """Every placeholder value a template of ``card`` may use on ``example``."""
+    return {"task_name": card.name, "task_instruction": card.instruction or card.description, **example}
+
+
 def render(
     card: TaskCard,
     template: Template,
     example: Example,
-    fmt: PromptFormat = PromptFormat(),
+    fmt: PromptFormat = ZERO_SHOT,
     *,
     exemplars: Sequence[Example] = (),
     count_tokens: TokenCounter = estimate_tokens,
 ) -> RenderedExample:
-    """Render one example; few-shot exemplars are dropped from the end until the prompt fits."""
+    """Render one example; few-shot exemplars are dropped from the end until the prompt fits.
+
+    Only the first ``fmt.shots`` exemplars are used. The query itself is never shortened, so a
+    query longer than the budget is rendered whole, with no exemplars.
+    """
     where = f"{card.where()}: template {template.id}"
     style = OPTION_STYLES[fmt.options_style]
+    values = template_values(card, example)
+    query, target, answers = _body_and_target(card, template, example, values, fmt, style, True, where)
+    instruction = _instruction(template, values, fmt, where)
+    shown = [_exemplar_text(card, template, shot, fmt, style, where) for shot in exemplars[: fmt.shots]]
+    inputs = _assemble(instruction, shown, query, fmt)
+    while shown and count_tokens(inputs) > fmt.max_prompt_tokens:
+        shown.pop()
+        inputs = _assemble(instruction, shown, query, fmt)
     has_options = bool(example.get("options")) and not template.inverted
-    query_body, target = _body_and_target(card, template, example, fmt, style, where)
-    instruction = _instruction(card, template, example, fmt, where)
-    shots = list(exemplars[: fmt.shots])
-    while True:
-        shown = [_exemplar_text(card, template, shot, fmt, style, where) for shot in shots]
-        inputs = _assemble(instruction, shown, query_body, fmt)
-        if not shots or count_tokens(inputs + TARGET_DELIMITER + target) <= fmt.max_prompt_tokens:
-            break
-        shots.pop()
-    options = style.scored(list(example["options"])) if has_options else []
-    answer_index = example.get("answer_index") if has_options else None
     return RenderedExample(
         inputs=inputs,
         targets=target,
@@ -135,91 +192,143 @@ def render(
         cluster=card.cluster,
         template_id=template.id,
         format=fmt.name,
-        shots=len(shots),
+        shots=len(shown),
         inverted=template.inverted,
         options_style=fmt.options_style if has_options else "none",
-        options=tuple(options),
-        answer_index=answer_index,
-        references=tuple(example.get("references") or [example["answer"]]) if not template.inverted else (target,),
+        options=tuple(style.scored(example["options"])) if has_options else (),
+        answer_index=example.get("answer_index") if has_options else None,
+        references=answers,
     )
 
 
-def _values(card: TaskCard, example: Example) -> dict[str, Any]:
-    return {"task_name": card.name, "task_instruction": card.instruction or card.description, **example}
-
-
 def _body_and_target(
-    card: TaskCard, template: Template, example: Example, fmt: PromptFormat, style: OptionStyle, where: str
-) -> tuple[str, str]:
-    """The example's own prompt text (options block and CoT trigger included) and its target."""
-    values = _values(card, example)
-    has_options = bool(example.get("options")) and not template.inverted
-    block = style.block(list(example["options"])) if has_options else ""
-    target = fill(template.target, values, where=where).strip()
-    if has_options and style.targets_are_labels:
-        target = style.label(example["answer_index"])
+    card: TaskCard,
+    template: Template,
+    example: Example,
+    values: dict[str, Any],
+    fmt: PromptFormat,
+    style: OptionStyle,
+    show_options: bool,
+    where: str,
+) -> tuple[str, str, tuple[str, ...]]:
+    """The example's prompt text (options block and CoT trigger included), its target, and every
+    accepted answer in the form the target takes (before any chain-of-thought wrapping)."""
+    options = example.get("options") if not template.inverted else None
+    block = style.block(options) if options and show_options else ""
+    answer = fill(template.target, values, where=where).strip()
+    if template.target == "{answer}" and not template.inverted:
+        answers = tuple(as_text(reference).strip() for reference in example.get("references") or (answer,))
+    else:
+        answers = (answer,)
+    if options:
+        correct = _correct_indices(card, example, options)
+        if style.targets_are_labels:
+            answer = style.label(example["answer_index"])
+            answers = tuple(style.label(index) for index in correct)
+        else:
+            answers = tuple(options[index] for index in correct)
     if fmt.instruction_mode == "full":
-        body = fill(template.input, {**values, "options": block}, where=where).strip()
-        if block and "options" not in template.placeholders():
-            body = f"{body}\n\n{block}"
+        body = fill(template.input, {**values, "options": block} if options else values, where=where)
+        if block and "options" not in ordered_fields(template.input):
+            body = f"{body.rstrip()}{INSTRUCTION_GAP}{block}"
     else:
         body = _raw_input(card, template, values, where)
         if fmt.instruction_mode == "name":
             body = f"[{card.cluster}: {card.name}]\n{body}"
         if block:
-            body = f"{body}\n\n{block}"
+            body = f"{body}{INSTRUCTION_GAP}{block}"
+    body = body.strip()
     if fmt.cot and not template.inverted:
-        body = f"{body}\n\n{COT_TRIGGER}"
-        if example.get("rationale"):
-            target = f"{str(example['rationale']).strip()} {ANSWER_PHRASE} {target}."
-    return body, target
+        body = f"{body}{INSTRUCTION_GAP}{COT_TRIGGER}"
+        answer = _cot_target(example.get("rationale"), answer)
+    if fmt.answer_cue:
+        body = f"{body}\n{fmt.answer_cue.strip()}"
+    return body, answer.strip(), answers
+
+
+def _correct_indices(card: TaskCard, example: Example, options: list[str]) -> list[int]:
+    """The gold index plus any option listed among the example's references (ties in the data)."""
+    gold = example["answer_index"]
+    references = example.get("references") or ()
+    if len(references) <= 1:
+        return [gold]
+    accepted = {card.answer_map.get(str(reference), str(reference)) for reference in references}
+    return sorted({gold, *(index for index, option in enumerate(options) if option in accepted)})
+
+
+def _cot_target(rationale: Any, answer: str) -> str:
+    answer = answer.strip()
+    ending = "" if answer.endswith((".", "!", "?")) else "."
+    phrase = f"{ANSWER_PHRASE} {answer}{ending}"
+    return f"{str(rationale).strip()} {phrase}" if rationale else phrase
+
+
+_COT_PHRASE = re.compile(re.escape(ANSWER_PHRASE), re.IGNORECASE)
+
+
+def extract_cot_answer(text: str) -> str:
+    """The answer after the last ``So the answer is`` in a chain-of-thought output.
+
+    Reads to the end of that line and drops one trailing period. Without the phrase, the last
+    non-empty line is taken the same way (a model that answers directly still gets scored).
+    """
+    matches = list(_COT_PHRASE.finditer(text))
+    if matches:
+        answer = text[matches[-1].end() :].lstrip(" \t:").split("\n", 1)[0]
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+        answer = lines[-1] if lines else ""
+    answer = answer.strip()
+    return answer[:-1].rstrip() if answer.endswith(".") else answer
 
 
 def _raw_input(card: TaskCard, template: Template, values: dict[str, Any], where: str) -> str:
     """FLAN's no-template ablation: only the example's input fields, no instruction words."""
-    names = [name for name in _ordered_fields(template.input) if name not in {"answer", "options"}]
-    return "\n".join(fill("{" + name + "}", values, where=where).strip() for name in names)
+    skipped = INSTRUCTION_FIELDS | {"answer", "options"}
+    names = [name for name in ordered_fields(template.input) if name not in skipped]
+    return "\n".join(fill("{" + name + "}", values, where=where) for name in names)
 
 
-def _ordered_fields(pattern: str) -> list[str]:
-    seen: list[str] = []
-    for _, name, _, _ in string.Formatter().parse(pattern):
-        if name and name not in seen:
-            seen.append(name)
-    return seen
-
-
-def _instruction(card: TaskCard, template: Template, example: Example, fmt: PromptFormat, where: str) -> str:
+def _instruction(template: Template, values: dict[str, Any], fmt: PromptFormat, where: str) -> str:
     if fmt.instruction_mode != "full" or not template.instruction:
         return ""
-    return fill(template.instruction, _values(card, example), where=where).strip()
+    return fill(template.instruction, values, where=where).strip()
 
 
 def _exemplar_text(
     card: TaskCard, template: Template, example: Example, fmt: PromptFormat, style: OptionStyle, where: str
 ) -> str:
-    body, target = _body_and_target(card, template, example, fmt, style, where)
+    values = template_values(card, example)
+    body, target, _ = _body_and_target(card, template, example, values, fmt, style, fmt.exemplar_options, where)
     return f"{body}{TARGET_DELIMITER}{target}"
 
 
 def _assemble(instruction: str, exemplars: list[str], query: str, fmt: PromptFormat) -> str:
     separator = SEPARATORS[fmt.separator]
     if not instruction:
-        return separator.join([*exemplars, query])
+        return separator.join([*exemplars, query]) if exemplars else query
     if not exemplars:
-        return f"{instruction}\n\n{query}"
+        return f"{instruction}{INSTRUCTION_GAP}{query}"
     if fmt.instruction_position == "before":
         return separator.join([instruction, *exemplars, query])
     return separator.join([*exemplars, instruction, query])
 
 
 def pick_exemplars(pool: Sequence[Example], k: int, *, seed: int, query_key: str, exclude_text: str = "") -> list[Example]:
-    """``k`` exemplars from the train split, the same for the same (seed, query) every time.
+    """``k`` exemplars from ``pool`` (the train split), the same for the same (seed, query) every time.
 
-    For chain-of-thought, pass a pool of examples that carry rationales.
+    ``exclude_text`` keeps an example whose ``input`` equals the query's out of its own prompt.
+    Costs O(k), not O(len(pool)). For chain-of-thought, pass `rationale_pool(train)`.
     """
     if k <= 0 or not pool:
         return []
     rng = random.Random(f"{seed}:{query_key}")
-    candidates = [example for example in pool if str(example.get("input", "")) != exclude_text] or list(pool)
-    return rng.sample(candidates, min(k, len(candidates)))
+    spare = 2  # a duplicate of the query may be drawn (and skipped)
+    drawn = rng.sample(range(len(pool)), min(k + spare, len(pool)))
+    chosen = [pool[index] for index in drawn if not exclude_text or str(pool[index].get("input", "")) != exclude_text]
+    return chosen[:k]
+
+
+def rationale_pool(pool: Sequence[Example]) -> list[Example]:
+    """The examples that carry a rationale (chain-of-thought exemplars)."""
+    return [example for example in pool if example.get("rationale")]

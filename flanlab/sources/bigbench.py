@@ -166,15 +166,22 @@ def load_task_records(name: str, task_file: str | None = None) -> tuple[Record, 
     examples = data.get("examples")
     if not isinstance(examples, list):
         raise FlanlabError("task has no 'examples' list", where=str(path))
-    return tuple(normalise_example(example, index, str(path)) for index, example in enumerate(examples))
+    normalised = (normalise_example(example, index, str(path)) for index, example in enumerate(examples))
+    records = [record for record in normalised if record is not None]
+    # A blank input is noise (a few in multiemo), unless the task has no inputs at all and its
+    # content lives in the options (cause_and_effect).
+    with_input = [record for record in records if record["input"].strip()]
+    return tuple(with_input or records)
 
 
-def normalise_example(example: Any, index: int, where: str) -> Record:
-    """One BIG-bench example as a flat record.
+def normalise_example(example: Any, index: int, where: str) -> Record | None:
+    """One BIG-bench example as a flat record; None for an example that has no gold answer.
 
     Multiple choice: ``options``, ``answer_index`` (the best-scored option), ``answer``, and
-    ``rationale`` when the example also carries a free-text ``target`` (StrategyQA).
-    Generation: ``references`` (all targets) and ``answer`` (the first).
+    ``rationale`` when the example also carries a free-text ``target`` (StrategyQA). When several
+    options share the top score (``3`` and ``three``), ``references`` lists all of them.
+    Generation: ``references`` (all non-empty targets) and ``answer`` (the first).
+    A few archive examples have only zero scores or empty targets: they are skipped (None).
     """
     place = f"{where}: record {index}"
     if not isinstance(example, dict) or not isinstance(example.get("input"), str):
@@ -183,14 +190,23 @@ def normalise_example(example: Any, index: int, where: str) -> Record:
     scores = example.get("target_scores")
     target = example.get("target")
     if isinstance(scores, dict) and scores:
-        options = [str(option) for option in scores]
+        options = [str(option).strip() for option in scores]  # some carry stray spaces or newlines
         values = [float(value) for value in scores.values()]
-        answer_index = values.index(max(values))
+        best = max(values)
+        if best <= 0:
+            return None
+        answer_index = values.index(best)
         record.update(options=options, answer_index=answer_index, answer=options[answer_index])
+        tied = [option for option, value in zip(options, values) if value == best]
+        if len(tied) > 1:
+            record["references"] = tied
         if isinstance(target, str) and target.strip() and target not in options:
             record["rationale"] = target
-    elif isinstance(target, (str, list)) and target:
-        references = [target] if isinstance(target, str) else [str(item) for item in target]
+    elif isinstance(target, (str, list)):
+        candidates = [target] if isinstance(target, str) else [str(item) for item in target]
+        references = [text for text in candidates if text.strip()]
+        if not references:
+            return None
         record.update(references=references, answer=references[0])
     else:
         raise FlanlabError("expected field 'target_scores' (an object) or 'target' (text or list)", where=place)

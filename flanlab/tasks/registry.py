@@ -1,13 +1,14 @@
 """The task registry: cards read from YAML folders plus generated collections, registered explicitly.
 
 Nothing registers itself on import. `load_registry()` reads the built-in card folders
-(`flanlab/tasks/cards/<collection>/...`), calls each registered collection provider, and adds any
-extra folders the user names.
+(`flanlab/tasks/cards/<collection>/...`) and any extra folders the user names, then calls each
+registered collection provider with the sources those YAML cards already cover, so a generated
+collection never duplicates a written card.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from flanlab.errors import FlanlabError
@@ -15,12 +16,17 @@ from flanlab.tasks.card import TaskCard, load_card
 
 BUILTIN_CARDS = Path(__file__).parent / "cards"
 
-CardProvider = Callable[[], Iterable[TaskCard]]
+# (source kind, locator) -> family of the YAML card that uses it; `in` tests coverage.
+CoveredSources = Mapping[tuple[str, str], str]
+CardProvider = Callable[[CoveredSources], Iterable[TaskCard]]
 _PROVIDERS: dict[str, CardProvider] = {}
 
 
 def register_provider(collection: str, provider: CardProvider) -> None:
-    """Add a collection whose cards are generated in code (e.g. from the BIG-bench index)."""
+    """Add a collection whose cards are generated in code (e.g. from the BIG-bench index).
+
+    The provider receives the sources the YAML cards already cover and must skip them.
+    """
     _PROVIDERS[collection] = provider
 
 
@@ -78,9 +84,33 @@ class TaskRegistry:
 
 
 def read_card_folder(folder: Path) -> list[TaskCard]:
+    return [load_card(path) for path in card_files(folder)]
+
+
+def card_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise FlanlabError("no such card folder", where=str(folder))
-    return [load_card(path) for path in sorted(folder.rglob("*.yaml"))]
+    return sorted(folder.rglob("*.yaml"))
+
+
+def builtin_folders() -> list[Path]:
+    """The built-in card folders, one per collection (``cards/core``, ``cards/bbh``, ...)."""
+    return sorted(path for path in BUILTIN_CARDS.iterdir() if path.is_dir())
+
+
+def covered_sources(cards: Iterable[TaskCard]) -> dict[tuple[str, str], str]:
+    return {(card.source.kind, card.source.locator): card.family_name for card in cards}
+
+
+def generated_cards(covered: CoveredSources, collections: Iterable[str] | None = None) -> list[TaskCard]:
+    """The cards of every registered provider (those of ``collections`` only, if given)."""
+    _register_builtin_providers()
+    wanted = set(collections) if collections is not None else None
+    cards: list[TaskCard] = []
+    for collection, provider in sorted(_PROVIDERS.items()):
+        if wanted is None or collection in wanted:
+            cards.extend(provider(covered))
+    return cards
 
 
 def load_registry(
@@ -88,21 +118,20 @@ def load_registry(
 ) -> TaskRegistry:
     """Every known task: built-in cards, generated collections, and user card folders.
 
-    ``collections`` limits which built-in and generated collections are read (faster listings).
+    ``collections`` limits which built-in and generated collections are returned; every YAML card
+    is still read, because the generated collections must skip the sources they cover.
     """
     wanted = set(collections) if collections is not None else None
-    cards: list[TaskCard] = []
-    for folder in sorted(path for path in BUILTIN_CARDS.iterdir() if path.is_dir()):
-        if wanted is None or folder.name in wanted:
-            cards.extend(read_card_folder(folder))
-    _register_builtin_providers()
-    for collection, provider in sorted(_PROVIDERS.items()):
-        if wanted is None or collection in wanted:
-            cards.extend(provider())
-    for folder in extra_folders:
-        cards.extend(read_card_folder(Path(folder)))
-    return TaskRegistry(cards)
+    builtin = {folder.name: read_card_folder(folder) for folder in builtin_folders()}
+    extra = [card for folder in extra_folders for card in read_card_folder(Path(folder))]
+    covered = covered_sources([*(card for cards in builtin.values() for card in cards), *extra])
+    chosen = [card for name, cards in builtin.items() if wanted is None or name in wanted for card in cards]
+    return TaskRegistry([*chosen, *generated_cards(covered, wanted), *extra])
 
 
 def _register_builtin_providers() -> None:
     """The generated collections that ship with flanlab (explicit, not an import side effect)."""
+    from flanlab.tasks import generated
+
+    register_provider(generated.BIGBENCH, generated.bigbench_provider)
+    register_provider(generated.NATURAL_INSTRUCTIONS, generated.natural_instructions_provider)

@@ -1,0 +1,121 @@
+"""Template lint: each kind of defect is caught on a small bad card; good cards pass."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from flanlab.tasks.card import card_from_dict
+from flanlab.tasks.lint import lint_card, lint_collection, load_card_for_lint
+
+RECORDS = [{"question": f"Is {i} even?", "label": ["yes", "no"][i % 2], "note": ""} for i in range(40)]
+
+
+def make_card(tmp_path, templates, **extra):
+    data_file = tmp_path / "data.jsonl"
+    data_file.write_text("".join(json.dumps(record) + "\n" for record in RECORDS))
+    data = {
+        "name": "toy",
+        "collection": "test",
+        "cluster": "commonsense",
+        "source": {"kind": "jsonl", "locator": str(data_file), "split_key": "question"},
+        "fields": {"answer": "label"},
+        "options": ["yes", "no"],
+        "templates": templates,
+        **extra,
+    }
+    return card_from_dict(data, where="toy.yaml")
+
+
+def problems_of(card) -> list[str]:
+    problems, _ = lint_card(card)
+    return [str(problem) for problem in problems]
+
+
+GOOD = [
+    {"id": "a", "input": "Question: {question}"},
+    {"id": "b", "input": "{question}\n\nAnswer yes or no."},
+    {"id": "c", "inverted": True, "input": "Ask a question whose answer is {answer}.", "target": "{question}"},
+]
+
+
+def test_good_card_is_clean(tmp_path):
+    assert problems_of(make_card(tmp_path, GOOD)) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ({"input": "Question: {questoin}"}, "placeholder {questoin} is not in the task's data"),
+        ({"input": "Question: {question"}, "stray or unbalanced brace"),
+        ({"input": "Question: {question} }}"}, "stray brace in the written text"),
+        ({"input": "Question: {question}\\nAnswer:"}, "literal backslash-n"),
+        ({"input": "Answer the the question: {question}"}, "doubled word 'the the'"),
+        ({"input": "Question:{question}"}, "missing space after punctuation at a join"),
+        ({"input": "The question{question}"}, "missing space at a join"),
+        ({"input": "Read this.Then answer: {question}"}, "missing space in 'this.Then'"),
+        ({"input": "Is it true? Is {question}"}, "doubled word 'Is' at a join"),
+        ({"input": "Question: {question} ", "target": "{answer}"}, "input pattern ends with whitespace"),
+        ({"input": "Question: {question}", "target": " {answer}"}, "target pattern starts with whitespace"),
+        ({"input": "Question: {question}", "target": "{note}"}, "rendered target is empty"),
+        ({"input": "Question: {question}", "target": "The answer is {answer}"}, "is not the gold option"),
+        ({"input": "Answer {answer}", "target": "{answer}", "inverted": True}, "inverted template targets {answer}"),
+    ],
+)
+def test_each_defect_is_caught(tmp_path, template, expected):
+    card = make_card(tmp_path, [*GOOD, {"id": "bad", **template}])
+    problems = problems_of(card)
+    assert any(expected in problem and "template bad" in problem for problem in problems), problems
+    assert all("template bad" in problem for problem in problems), problems  # the good ones stay clean
+
+
+def test_card_level_defects(tmp_path):
+    problems = " | ".join(problems_of(make_card(tmp_path, GOOD, cluster="poetry")))
+    assert "unknown cluster 'poetry'" in problems
+    bbh = make_card(tmp_path, GOOD)
+    bbh.source = bbh.source.model_copy(update={"kind": "bigbench", "locator": "navigate"})
+    problems, _ = lint_card(bbh, examples=[])
+    assert any("BIG-Bench Hard task: set eval_only" in str(problem) for problem in problems)
+    twins = make_card(tmp_path, [*GOOD, {**GOOD[0], "id": "twin"}])
+    assert any("identical text" in problem for problem in problems_of(twins))
+    too_many = [{"id": f"i{n}", "inverted": True, "input": f"Ask question {n} for {{answer}}.", "target": "{question}"} for n in range(4)]
+    assert any("4 inverted templates" in p for p in problems_of(make_card(tmp_path, [*GOOD[:2], *too_many], curated=True)))
+
+
+def test_gold_answer_outside_the_options_is_reported(tmp_path):
+    card = make_card(tmp_path, GOOD, options=["yes", "maybe"])
+    assert any("is not one of ['yes', 'maybe']" in problem for problem in problems_of(card))
+
+
+def test_duplicate_template_ids_in_a_file(tmp_path):
+    path = tmp_path / "dup.yaml"
+    data = {"name": "dup", "collection": "test", "cluster": "misc", "source": {"kind": "jsonl", "locator": "x.jsonl"}}
+    path.write_text(yaml.safe_dump({**data, "templates": [{"id": "t1", "input": "a {input}"}, {"id": "t1", "input": "b {input}"}]}))
+    card, problems = load_card_for_lint(path)
+    assert card is None and [str(problem) for problem in problems] == [f"{path}: template t1: template id is not unique"]
+
+
+def test_unloadable_card_file_is_a_problem_not_a_crash(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed")
+    card, problems = load_card_for_lint(path)
+    assert card is None and "unreadable card" in str(problems[0])
+
+
+def test_extra_folder_is_linted_with_file_names(tmp_path):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    card = {"name": "extra_bad", "collection": "extra", "cluster": "misc", "source": {"kind": "jsonl", "locator": "none.jsonl"}}
+    (folder / "extra_bad.yaml").write_text(yaml.safe_dump({**card, "templates": [{"id": "t1", "input": "Text:{input}"}]}))
+    report = lint_collection(["extra"], [folder])
+    assert report.n_cards == 1 and not report.ok
+    assert any(str(folder / "extra_bad.yaml") in str(problem) and "cannot load data" in str(problem) for problem in report.problems)
+
+
+@pytest.mark.slow
+def test_whole_collection_is_clean():
+    report = lint_collection()
+    assert report.n_cards >= 500
+    assert report.ok, "\n".join(str(problem) for problem in report.problems[:20])
