@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flanlab.tasks.card import TaskCard, card_from_dict
+from flanlab.tasks.card import TaskCard, card_from_dict, dump_card
 from flanlab.tasks.registry import TaskRegistry
 
 _WORDS = (
@@ -112,7 +112,7 @@ def _card_data(task: SyntheticTask, folder: Path) -> dict[str, Any]:
 def write_synthetic_registry(
     folder: str | Path, tasks: list[SyntheticTask], extra_train: dict[str, list[dict[str, Any]]] | None = None
 ) -> TaskRegistry:
-    """Write each task's split files under ``folder`` and return a registry of their cards.
+    """Write each task's split files and card (``folder/cards/NAME.yaml``); return a registry of the cards.
 
     ``extra_train`` appends hand-made records to a task's train split (to plant contamination).
     """
@@ -127,7 +127,10 @@ def write_synthetic_registry(
                 records += (extra_train or {}).get(task.name, [])
             with open(task_dir / f"{split}.jsonl", "w", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(record) + "\n" for record in records)
-        cards.append(card_from_dict(_card_data(task, folder), where=f"synthetic task {task.name}"))
+        card = card_from_dict(_card_data(task, folder), where=f"synthetic task {task.name}")
+        (folder / "cards").mkdir(exist_ok=True)
+        (folder / "cards" / f"{task.name}.yaml").write_text(dump_card(card), encoding="utf-8")
+        cards.append(card)
     return TaskRegistry(cards)
 
 
