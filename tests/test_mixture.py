@@ -292,3 +292,19 @@ def test_dry_run_loads_no_data_and_unavailable_tasks(tmp_path):
         build_mixture(MixtureRecipe(), registry, tmp_path / "mix")
     stats = build_mixture(MixtureRecipe(on_unavailable="skip"), registry, tmp_path / "mix")
     assert "ghost" in stats.skipped and [t.name for t in stats.tasks] == ["gsm"]
+
+
+def test_guard_hashes_short_queries_whole_but_not_short_fields_alone(registry):
+    from flanlab.mixture.guard import EvalIndex, eval_input_fields, train_hashes, train_input_fields
+
+    trivia, anli = registry.get("trivia"), registry.get("anli_r1")
+    index = EvalIndex()
+    index.add(trivia, [{"question": "What is 2+2?", "answer": "4"}], min_chars=20)
+    index.add(anli, [{"premise": "A long premise about a quiet river.", "hypothesis": "It is wet."}], min_chars=20)
+
+    def caught(card, example):
+        return index.find(train_hashes(example, train_input_fields(card), eval_input_fields(card)))
+
+    assert caught(trivia, {"question": "  what is 2+2? ", "answer": "5"}) == "trivia"  # whole short query, normalised
+    assert caught(anli, {"premise": "Another premise entirely here.", "hypothesis": "It is wet."}) is None
+    assert caught(trivia, {"question": "A long premise about a   QUIET river.", "answer": "x"}) == "anli_r1"
