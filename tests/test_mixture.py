@@ -303,7 +303,7 @@ def test_guard_hashes_short_queries_whole_but_not_short_fields_alone(registry):
     index.add(anli, [{"premise": "A long premise about a quiet river.", "hypothesis": "It is wet."}], min_chars=20)
 
     def caught(card, example):
-        return index.find(train_hashes(example, train_input_fields(card), eval_input_fields(card)))
+        return index.find(train_hashes(example, train_input_fields(card), eval_input_fields(card))[0])
 
     assert caught(trivia, {"question": "  what is 2+2? ", "answer": "5"}) == "trivia"  # whole short query, normalised
     assert caught(anli, {"premise": "Another premise entirely here.", "hypothesis": "It is wet."}) is None

@@ -66,19 +66,22 @@ def query_text(example: Example, fields: tuple[str, ...]) -> str:
 
 def eval_hashes(example: Example, fields: tuple[str, ...], min_chars: int) -> set[str]:
     texts = [text for name in fields if (text := as_text(example.get(name))) is not None]
-    units = [text for text in texts if len(text.strip()) >= min_chars]
-    units.append(query_text(example, fields))
+    units = {text for text in texts if len(text.strip()) >= min_chars}
+    units.add(query_text(example, fields))
     if isinstance(example.get("input"), str):
-        units.append(example["input"])
+        units.add(example["input"])
     return {text_hash(unit) for unit in units if unit.strip()}
 
 
-def train_hashes(example: Example, fields: tuple[str, ...], query_fields: tuple[str, ...]) -> set[str]:
-    units = [text for name in fields if (text := as_text(example.get(name))) is not None]
-    units.append(query_text(example, query_fields))
-    if isinstance(example.get("input"), str):
-        units.append(example["input"])
-    return {text_hash(unit) for unit in units if unit.strip()}
+def train_hashes(example: Example, fields: tuple[str, ...], query_fields: tuple[str, ...]) -> tuple[set[str], str | None]:
+    """The example's hashes, and its query's hash alone (None for an empty query)."""
+    query = query_text(example, query_fields)
+    units = {text for name in fields if (text := as_text(example.get(name))) is not None and text != query}
+    if isinstance(example.get("input"), str) and example["input"] != query:
+        units.add(example["input"])
+    query_digest = text_hash(query) if query.strip() else None
+    digests = {text_hash(unit) for unit in units if unit.strip()}
+    return (digests | {query_digest} if query_digest else digests), query_digest
 
 
 @dataclass

@@ -12,9 +12,8 @@ from array import array
 from dataclasses import dataclass
 
 from flanlab.errors import FlanlabError
-from flanlab.mixture.guard import ContaminationReport, EvalIndex, eval_input_fields, query_text, train_hashes, train_input_fields
+from flanlab.mixture.guard import ContaminationReport, EvalIndex, eval_input_fields, train_hashes, train_input_fields
 from flanlab.mixture.plan import PlannedTask
-from flanlab.sources.splits import text_hash
 from flanlab.tasks.card import Template
 from flanlab.tasks.examples import Example, load_examples
 
@@ -45,13 +44,14 @@ def load_pool(task: PlannedTask, seed: int, guard: EvalIndex, report: Contaminat
         if len(examples) >= task.cap:
             break
         example = train[position]
-        digests = train_hashes(example, shown_fields, query_fields)
+        digests, query_digest = train_hashes(example, shown_fields, query_fields)
         overlap = guard.find(digests) if guard.owner else None
         if overlap is not None:
             report.record(card.name, overlap)
             continue
         examples.append(example)
-        signatures.append(hash_64(query_text(example, query_fields) or str(example.get("input", ""))))
+        # Exemplars must not repeat the query's text; an example without a query is only itself.
+        signatures.append(int(query_digest[:16], 16) if query_digest else position)
     return TaskPool(
         task=task,
         examples=examples,
@@ -60,10 +60,6 @@ def load_pool(task: PlannedTask, seed: int, guard: EvalIndex, report: Contaminat
         original=[template for template in card.templates if not template.inverted],
         inverted=[template for template in card.templates if template.inverted],
     )
-
-
-def hash_64(text: str) -> int:
-    return int(text_hash(text)[:16], 16)
 
 
 def load_pools(

@@ -80,7 +80,10 @@ class MixtureRecipe(BaseModel):
         default=None, ge=1, description="Rows in the mixture (default: the sum of min(size, rate) over the tasks)."
     )
     # --- prompt formats (Flan 2022 defaults) ---
-    format_ratios: FormatRatios = Field(default_factory=FormatRatios)
+    format_ratios: FormatRatios = Field(
+        default_factory=FormatRatios,
+        description="Relative shares of zero-shot, few-shot and chain-of-thought rows (CoT only where rationales exist).",
+    )
     few_shot_counts: list[int] = Field(default_factory=lambda: [2, 3, 5], description="Shot counts drawn uniformly.")
     options_rate: float = Field(default=0.5, ge=0, le=1, description="Share of classification rows that show their options.")
     options_styles: dict[str, float] = Field(
