@@ -80,7 +80,9 @@ def run_one(size: int, data: Path, out: Path, profile: bool) -> dict:
     registry = write_synthetic_registry(data, bench_tasks())
     marks: dict[str, float] = {}
 
-    def on_rows(done: int, total: int) -> None:
+    def on_rows(stage: str, done: int, total: int) -> None:
+        if stage != "rows":
+            return
         if "first_block" not in marks:
             marks.update(first_block=time.perf_counter(), first_block_cpu=time.process_time(), rss_first_block=_rss_mib())
         marks.update(last_block=time.perf_counter(), last_block_cpu=time.process_time())

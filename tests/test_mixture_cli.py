@@ -35,7 +35,7 @@ def test_build_stats_show(cards, tmp_path):
     stats = json.loads(built.stdout)
     assert stats["total_rows"] == 700 and stats["seed"] == 5 and stats["name"] == "cli-test"
     assert {t["name"] for t in stats["tasks"]} == {"gsm", "cosmos"}  # --held-out replaced the recipe's list
-    assert (out / "shards" / "part-00000.parquet").exists() and "rendering" in built.stderr
+    assert (out / "shards" / "part-00000.parquet").exists() and "rendering rows" in built.stderr
 
     shown = run_cli("mix", "stats", str(out))
     assert shown.returncode == 0 and "intended %" in shown.stdout and "cosmos" in shown.stdout

@@ -43,8 +43,6 @@ def build(
     registry = _registry(cards, builtin)
     count_tokens, counter_name = _token_counter(tokenizer) if tokenizer and not dry_run else (None, "estimate")
     with _progress_bar() as (progress, on_rows):
-        if not dry_run:
-            console.print(f"loading {len(registry)} task cards' data (train pools and the contamination guard)...")
         stats = build_mixture(
             recipe, registry, out, dry_run=dry_run, count_tokens=count_tokens, token_counter_name=counter_name, progress=on_rows
         )
@@ -119,20 +117,23 @@ def _token_counter(name: str):
 
 
 class _progress_bar:
-    """A rich progress bar with ETA, fed by build_mixture's (done, total) callback."""
+    """Rich progress bars with ETA, one per stage, fed by build_mixture's (stage, done, total) callback."""
+
+    LABELS = {"guard": "hashing evaluation inputs (tasks)", "pools": "loading train pools (tasks)", "rows": "rendering rows"}
 
     def __enter__(self):
         self.progress = Progress(
-            TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console
-        )
-        self.task = None
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console,
+        )  # fmt: skip
+        self.bars: dict[str, object] = {}
         self.progress.__enter__()
         return self.progress, self._update
 
-    def _update(self, done: int, total: int) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task("rows", total=total)
-        self.progress.update(self.task, completed=done)
+    def _update(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.bars:
+            self.bars[stage] = self.progress.add_task(self.LABELS.get(stage, stage), total=total)
+        self.progress.update(self.bars[stage], completed=done)
 
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)

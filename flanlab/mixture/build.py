@@ -18,7 +18,7 @@ from flanlab.mixture.writer import PREVIEW, RECIPE, SHARDS, STATS, ShardWriter, 
 from flanlab.prompts.formats import TokenCounter, estimate_tokens
 from flanlab.tasks.registry import TaskRegistry
 
-Progress = Callable[[int, int], None]  # (rows done, rows in all)
+Progress = Callable[[str, int, int], None]  # (stage "guard" / "pools" / "rows", done, total)
 
 
 def build_mixture(
@@ -47,9 +47,11 @@ def build_mixture(
     if out_dir is None:
         raise FlanlabError("an output folder is needed unless dry_run is set")
     count = count_tokens or estimate_tokens
-    guard = build_eval_index(plan.guard_tasks, min_chars=recipe.contamination_min_chars, on_unavailable=recipe.on_unavailable)
+    guard = build_eval_index(
+        plan.guard_tasks, min_chars=recipe.contamination_min_chars, on_unavailable=recipe.on_unavailable, progress=_stage(progress, "guard")
+    )
     report = ContaminationReport()
-    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, report, recipe.on_unavailable)
+    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, report, recipe.on_unavailable, progress=_stage(progress, "pools"))
     if report.total() and recipe.on_contamination == "error":
         raise FlanlabError(report.message())
     if not pools:
@@ -67,6 +69,10 @@ def build_mixture(
         write_text(stage / RECIPE, resolved.dump())
         stats.write(stage / STATS)
     return stats
+
+
+def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    return (lambda done, total: progress(stage, done, total)) if progress else None
 
 
 def _write_rows(
@@ -92,7 +98,7 @@ def _write_rows(
         writer.write(rows_to_table(block.rows, block_collections))
         done += len(block.rows)
         if progress:
-            progress(done, total)
+            progress("rows", done, total)
     write_text(stage / PREVIEW, "".join(line + "\n" for line in preview))
     return writer.close()
 

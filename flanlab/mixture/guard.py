@@ -18,7 +18,7 @@ whole rendered prompts would miss; near-duplicates (a changed word) are out of s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +105,15 @@ class EvalIndex:
         return owners[0] if owners else None
 
 
-def build_eval_index(cards: Iterable[TaskCard], *, min_chars: int, on_unavailable: str) -> EvalIndex:
+def build_eval_index(
+    cards: Iterable[TaskCard], *, min_chars: int, on_unavailable: str, progress: Callable[[int, int], None] | None = None
+) -> EvalIndex:
     """Hash every evaluation input of ``cards``; a card whose data cannot be read fails unless skipped."""
     index = EvalIndex()
-    for card in sorted(cards, key=lambda c: c.name):
+    ordered = sorted(cards, key=lambda c: c.name)
+    for number, card in enumerate(ordered, start=1):
+        if progress:
+            progress(number - 1, len(ordered))  # done so far
         try:
             examples = [example for split in EVAL_SPLITS for example in load_examples(card, split)]
         except FlanlabError as error:
@@ -120,6 +125,8 @@ def build_eval_index(cards: Iterable[TaskCard], *, min_chars: int, on_unavailabl
             index.unchecked[card.name] = str(error)
             continue
         index.add(card, examples, min_chars)
+    if progress:
+        progress(len(ordered), len(ordered))
     return index
 
 

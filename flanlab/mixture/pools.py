@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flanlab.errors import FlanlabError
@@ -63,12 +64,19 @@ def load_pool(task: PlannedTask, seed: int, guard: EvalIndex, report: Contaminat
 
 
 def load_pools(
-    tasks: list[PlannedTask], seed: int, guard: EvalIndex, report: ContaminationReport, on_unavailable: str
+    tasks: list[PlannedTask],
+    seed: int,
+    guard: EvalIndex,
+    report: ContaminationReport,
+    on_unavailable: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[TaskPool], dict[str, str]]:
     """Pools of every task with data, and the tasks skipped (unreadable or no train examples) with why."""
     pools: list[TaskPool] = []
     skipped: dict[str, str] = {}
-    for task in tasks:
+    for number, task in enumerate(tasks, start=1):
+        if progress:
+            progress(number - 1, len(tasks))  # done so far
         try:
             pool = load_pool(task, seed, guard, report)
         except FlanlabError as error:
@@ -80,4 +88,6 @@ def load_pools(
             skipped[task.name] = "no usable train examples"
             continue
         pools.append(pool)
+    if progress:
+        progress(len(tasks), len(tasks))
     return pools, skipped
