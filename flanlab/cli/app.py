@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from flanlab.cli import models, run, sources, tasks
+from flanlab.cli import mix, models, run, sources, tasks
 from flanlab.errors import USER_ERROR_EXIT_CODE, FlanlabError
 
 app = typer.Typer(
@@ -14,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(mix.app, name="mix")
 app.add_typer(models.app, name="models")
 app.add_typer(sources.app, name="sources")
 app.add_typer(tasks.app, name="tasks")

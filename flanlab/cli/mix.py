@@ -1,0 +1,192 @@
+"""`flanlab mix`: build a training mixture from a recipe, and inspect one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from flanlab.cli.common import console, print_json, print_table
+from flanlab.errors import FlanlabError
+
+app = typer.Typer(help="Training mixtures: caps, rates, source weights, formats, held-out clusters.", no_args_is_help=True)
+
+
+@app.command("build")
+def build(
+    recipe_path: Path | None = typer.Argument(None, metavar="[RECIPE]", help="Recipe YAML (default: the default recipe)."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (required unless --dry-run)."),
+    held_out: list[str] = typer.Option([], "--held-out", help="Hold out this cluster (repeatable; replaces the recipe's)."),
+    size: int | None = typer.Option(None, "--size", min=1, help="Total rows (overrides the recipe)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (overrides the recipe)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the intended mixture without loading any data."),
+    remove_contaminated: bool = typer.Option(False, "--remove-contaminated", help="Drop training examples equal to evaluation inputs."),
+    skip_unavailable: bool = typer.Option(False, "--skip-unavailable", help="Skip tasks whose data cannot be loaded."),
+    cards: list[Path] = typer.Option([], "--cards", help="Extra task card folder (repeatable)."),
+    builtin: bool = typer.Option(True, "--builtin/--no-builtin", help="Include the built-in and generated cards."),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help="Count tokens with this model's tokenizer (slower)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stats as JSON."),
+) -> None:
+    """Build a mixture folder: shards/part-*.parquet, preview.jsonl, recipe.yaml, stats.json."""
+    from flanlab.mixture import build_mixture, load_recipe
+
+    recipe = load_recipe(recipe_path)
+    overrides = {"held_out": held_out or None, "total_size": size, "seed": seed}
+    overrides["on_contamination"] = "remove" if remove_contaminated else None
+    overrides["on_unavailable"] = "skip" if skip_unavailable else None
+    recipe = recipe.model_validate({**recipe.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+    if not dry_run and out is None:
+        raise FlanlabError("give an output folder with -o DIR (or use --dry-run)")
+    registry = _registry(cards, builtin)
+    count_tokens, counter_name = _token_counter(tokenizer) if tokenizer and not dry_run else (None, "estimate")
+    with _progress_bar() as (progress, on_rows):
+        stats = build_mixture(
+            recipe, registry, out, dry_run=dry_run, count_tokens=count_tokens, token_counter_name=counter_name, progress=on_rows
+        )
+    if as_json:
+        print_json(stats.model_dump(mode="json"))
+        return
+    _print_stats(stats, top=None if dry_run else 30)
+    if dry_run:
+        _print_recipe_knobs(recipe)
+    else:
+        console.print(f"wrote {stats.total_rows:,} rows in {len(stats.shards)} shard(s) to {out}")
+
+
+@app.command("stats")
+def stats(
+    folder: Path = typer.Argument(..., help="A mixture folder."),
+    top: int = typer.Option(30, help="Show the largest N tasks (0: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print stats.json."),
+) -> None:
+    """Examples and tokens per task, cluster, source and format; intended vs achieved weights."""
+    from flanlab.mixture import read_mixture
+
+    mixture = read_mixture(folder)
+    if as_json:
+        print_json(mixture.stats.model_dump(mode="json"))
+        return
+    _print_stats(mixture.stats, top=top or None)
+
+
+@app.command("show")
+def show(
+    folder: Path = typer.Argument(..., help="A mixture folder."),
+    n: int = typer.Option(5, "--n", min=0, help="How many rows to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of readable blocks."),
+) -> None:
+    """The first N rows of a mixture, with their provenance."""
+    from flanlab.mixture import read_mixture
+
+    for index, row in enumerate(read_mixture(folder).iter_rows(batch_rows=max(n, 1))):
+        if index >= n:
+            break
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        typer.echo(
+            f"--- row {index}: {row['task']} [{row['collection']}/{row['cluster']}] template {row['template_id']}, "
+            f"{row['format']}, shots {row['shots']}, inverted {row['inverted']}, options {row['options_style']}"
+        )
+        typer.echo(f"{row['inputs']}\n>>> {row['targets']}")
+
+
+def _registry(folders: list[Path], builtin: bool):
+    from flanlab.tasks.registry import TaskRegistry, load_registry, read_card_folder
+
+    if builtin:
+        return load_registry(folders)
+    if not folders:
+        raise FlanlabError("--no-builtin needs at least one --cards folder")
+    return TaskRegistry(card for folder in folders for card in read_card_folder(folder))
+
+
+def _token_counter(name: str):
+    from transformers import AutoTokenizer
+
+    from flanlab.models.zoo import resolve_model_path
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name))
+    except OSError as error:
+        raise FlanlabError(f"could not load tokenizer ({error})", where=name) from None
+    return (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), name
+
+
+class _progress_bar:
+    """Rich progress bars with ETA, one per stage, fed by build_mixture's (stage, done, total) callback."""
+
+    LABELS = {"guard": "hashing evaluation inputs (tasks)", "pools": "loading train pools (tasks)", "rows": "rendering rows"}
+
+    def __enter__(self):
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console,
+        )  # fmt: skip
+        self.bars: dict[str, object] = {}
+        self.progress.__enter__()
+        return self.progress, self._update
+
+    def _update(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.bars:
+            self.bars[stage] = self.progress.add_task(self.LABELS.get(stage, stage), total=total)
+        self.progress.update(self.bars[stage], completed=done)
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+
+def _print_stats(stats, top: int | None) -> None:
+    from flanlab.mixture.stats import share_table
+
+    if stats.dry_run:
+        _print_plan(stats)
+        return
+    say = Console().print
+    say(f"mixture {stats.name}: seed {stats.seed}, {stats.total_rows:,} rows, tokens: {stats.token_counter}")
+    say(f"held-out clusters: {', '.join(stats.held_out_clusters) or '-'}")
+    columns, rows = share_table(stats.tasks, top)
+    print_table(f"tasks ({len(rows)} of {len(stats.tasks)})", columns, rows)
+    for title, shares in (("clusters", stats.clusters), ("sources", stats.collections), ("formats", stats.formats)):
+        print_table(title, *share_table(shares))
+    _print_guard(stats, say)
+
+
+def _print_plan(stats) -> None:
+    say = Console().print
+    say(f"intended mixture {stats.name} (dry run: no data loaded, every task assumed to reach its rate)")
+    say(f"seed {stats.seed}, {stats.total_rows:,} rows; held-out clusters: {', '.join(stats.held_out_clusters) or '-'}")
+    rows = [[t.name, t.collection, t.cluster, t.cap, t.rate, _percent(t.intended_weight)] for t in stats.tasks]
+    print_table(f"tasks ({len(rows)})", ["task", "collection", "cluster", "cap", "rate", "intended %"], rows)
+    for title, shares in (("clusters", stats.clusters), ("sources", stats.collections)):
+        print_table(title, ["name", "intended %"], [[s.name, _percent(s.intended_weight)] for s in shares])
+    if stats.excluded:
+        say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _print_guard(stats, say) -> None:
+    if stats.excluded:
+        say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
+    say(f"contamination guard: {stats.guard_hashes:,} evaluation hashes from {stats.guarded_tasks} held-out/eval-only tasks")
+    if stats.contamination_removed:
+        say(f"removed contaminated train examples (train task -> eval task -> count): {stats.contamination_removed}")
+    for name, why in {**stats.skipped, **stats.unchecked_tasks}.items():
+        say(f"[yellow]warning[/yellow]: {name}: {why}")
+    if stats.options_shown_share is not None:
+        say(f"options shown in {100 * stats.options_shown_share:.1f}% of classification rows")
+    if stats.inverted_share is not None:
+        say(f"inverted templates in {100 * stats.inverted_share:.1f}% of the rows of tasks that have them")
+
+
+def _print_recipe_knobs(recipe) -> None:
+    Console().print(
+        f"format ratios {recipe.format_ratios.as_dict()}, few-shot counts {recipe.few_shot_counts}, "
+        f"options rate {recipe.options_rate}, inversion rate {recipe.inversion_rate}, instructions {recipe.instruction_mode}"
+    )

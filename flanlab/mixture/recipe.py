@@ -1,0 +1,177 @@
+"""The mixture recipe: which tasks, how much of each, and in which prompt formats (YAML, validated).
+
+Every field has a default, so an empty YAML file is a valid recipe: all trainable tasks, FLAN 2021
+caps and rates, Flan 2022's mixed zero-shot / few-shot / chain-of-thought formats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from flanlab.errors import FlanlabError
+from flanlab.prompts.formats import SEPARATORS
+from flanlab.prompts.options import OPTION_STYLES
+
+
+class SourceMix(BaseModel):
+    """Flan 2022 style settings for one collection ("source") of tasks; unset fields fall back to the recipe's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float | None = Field(default=None, ge=0, description="Share of the mixture for this collection (relative).")
+    cap: int | None = Field(default=None, ge=1, description="Per-dataset cap for tasks of this collection.")
+    rate: int | None = Field(default=None, ge=1, description="Maximum mixing rate for tasks of this collection.")
+
+
+class FormatRatios(BaseModel):
+    """Relative shares of the prompt formats (normalised; they need not sum to one).
+
+    Chain-of-thought formats are only used for examples that carry a rationale; for the others the
+    chain-of-thought share is spread over zero-shot and few-shot in proportion.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    zero_shot: float = Field(default=0.45, ge=0)
+    few_shot: float = Field(default=0.45, ge=0)
+    cot: float = Field(default=0.05, ge=0, description="Zero-shot chain of thought.")
+    cot_few_shot: float = Field(default=0.05, ge=0, description="Few-shot chain of thought (exemplars with rationales).")
+
+    @model_validator(mode="after")
+    def _some_format(self) -> FormatRatios:
+        if self.zero_shot + self.few_shot <= 0:
+            raise ValueError("zero_shot + few_shot must be positive (examples without rationales need a format)")
+        return self
+
+    def as_dict(self) -> dict[str, float]:
+        return {"zero_shot": self.zero_shot, "few_shot": self.few_shot, "cot": self.cot, "cot_few_shot": self.cot_few_shot}
+
+
+FORMAT_KINDS = ("zero_shot", "few_shot", "cot", "cot_few_shot")
+
+
+class MixtureRecipe(BaseModel):
+    """A mixture recipe. Field descriptions are the documentation (see also docs/mixture.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="mixture", description="A label carried into stats.json.")
+    # --- what to draw from (None = no filter; eval-only tasks are never drawn) ---
+    tasks: list[str] | None = Field(default=None, description="Task names to draw from (default: all).")
+    clusters: list[str] | None = Field(default=None, description="Only tasks of these clusters (default: all).")
+    collections: list[str] | None = Field(default=None, description="Only tasks of these collections (default: all).")
+    exclude_tasks: list[str] = Field(default_factory=list, description="Task names never to draw from.")
+    held_out: list[str] = Field(
+        default_factory=list,
+        description="Held-out clusters: they, their related clusters and whole families touching them are left out.",
+    )
+    # --- how much of each task (FLAN 2021 defaults) ---
+    dataset_cap: int = Field(default=30_000, ge=1, description="At most this many training examples per dataset.")
+    max_rate: int = Field(default=3_000, ge=1, description="Examples-proportional mixing: weight = min(size, max_rate).")
+    sources: dict[str, SourceMix] = Field(
+        default_factory=dict,
+        description="Per-collection weight / cap / rate. With any weight set, every collection drawn from needs one.",
+    )
+    total_size: int | None = Field(
+        default=None, ge=1, description="Rows in the mixture (default: the sum of min(size, rate) over the tasks)."
+    )
+    # --- prompt formats (Flan 2022 defaults) ---
+    format_ratios: FormatRatios = Field(
+        default_factory=FormatRatios,
+        description="Relative shares of zero-shot, few-shot and chain-of-thought rows (CoT only where rationales exist).",
+    )
+    few_shot_counts: list[int] = Field(default_factory=lambda: [2, 3, 5], description="Shot counts drawn uniformly.")
+    options_rate: float = Field(default=0.5, ge=0, le=1, description="Share of classification rows that show their options.")
+    options_styles: dict[str, float] = Field(
+        default_factory=lambda: {"dash": 0.4, "letter": 0.2, "number": 0.2, "inline": 0.2},
+        description="Relative weights of the options styles used when options are shown.",
+    )
+    inversion_rate: float = Field(
+        default=0.3, ge=0, le=1, description="Share of a task's rows that use an inverted template (tasks that have one)."
+    )
+    instruction_mode: Literal["full", "name", "none"] = Field(
+        default="full", description="FLAN's instruction ablation: full templates, dataset name only, or no template."
+    )
+    instruction_after_rate: float = Field(
+        default=0.5, ge=0, le=1, description="Share of few-shot rows that place the instruction after the exemplars."
+    )
+    separators: dict[str, float] = Field(
+        default_factory=lambda: {"blank": 0.5, "rule": 0.25, "hash": 0.25},
+        description="Relative weights of the separators between few-shot exemplars.",
+    )
+    max_prompt_tokens: int = Field(default=960, ge=16, description="Few-shot prompts drop exemplars until they fit.")
+    # --- safety and output ---
+    on_contamination: Literal["error", "remove"] = Field(
+        default="error", description="Training inputs equal to an evaluation input: fail, or drop and report them."
+    )
+    on_unavailable: Literal["error", "skip"] = Field(
+        default="error", description="A task whose data cannot be loaded: fail, or skip it and record it in stats."
+    )
+    contamination_min_chars: int = Field(
+        default=20, ge=1, description="Single evaluation input fields shorter than this are not hashed on their own."
+    )
+    seed: int = Field(default=0, description="One seed for selection, order, templates, formats and exemplars.")
+    shard_rows: int = Field(default=100_000, ge=1, description="Rows per Parquet shard.")
+    preview_rows: int = Field(default=100, ge=0, description="Rows copied to preview.jsonl.")
+
+    @field_validator("few_shot_counts")
+    @classmethod
+    def _positive_shots(cls, value: list[int]) -> list[int]:
+        if not value or any(count < 1 for count in value):
+            raise ValueError("few_shot_counts needs at least one count, each >= 1")
+        return value
+
+    @field_validator("options_styles")
+    @classmethod
+    def _known_styles(cls, value: dict[str, float]) -> dict[str, float]:
+        _check_weights(value, OPTION_STYLES, "options style", forbidden={"none"})
+        return value
+
+    @field_validator("separators")
+    @classmethod
+    def _known_separators(cls, value: dict[str, float]) -> dict[str, float]:
+        _check_weights(value, SEPARATORS, "separator")
+        return value
+
+    def dump(self) -> str:
+        """The recipe as YAML, every field written out (what `recipe.yaml` in a mixture holds)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _check_weights(value: dict[str, float], known: dict, what: str, forbidden: set[str] = frozenset()) -> None:
+    unknown = sorted((set(value) - set(known)) | (set(value) & forbidden))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {sorted(set(known) - forbidden)}")
+    if any(weight < 0 for weight in value.values()) or sum(value.values()) <= 0:
+        raise ValueError(f"{what} weights must be >= 0 and not all zero")
+
+
+def recipe_from_dict(data: dict, where: str = "recipe") -> MixtureRecipe:
+    try:
+        return MixtureRecipe.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(recipe)"
+        raise FlanlabError(f"field {location}: {first['msg']}", where=where) from None
+
+
+def load_recipe(path: str | Path | None) -> MixtureRecipe:
+    """A recipe from a YAML file (None: the default recipe)."""
+    if path is None:
+        return MixtureRecipe()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlanlabError("no such recipe file", where=str(path)) from None
+    except yaml.YAMLError as error:
+        raise FlanlabError(f"invalid YAML ({error})", where=str(path)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FlanlabError("a recipe must be a YAML mapping", where=str(path))
+    return recipe_from_dict(data, where=str(path))

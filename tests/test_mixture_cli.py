@@ -1,0 +1,67 @@
+"""`flanlab mix build / stats / show` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flanlab.mixture.synthetic import SyntheticTask, read_split, write_synthetic_registry
+from tests.conftest import run_cli
+
+TASKS = [
+    SyntheticTask("anli_r1", "nli", family="anli", inverted=True),
+    SyntheticTask("qqp", "paraphrase"),
+    SyntheticTask("gsm", "math", shape="gen", rationales=True, train=60),
+    SyntheticTask("cosmos", "commonsense", shape="choice", inverted=True),
+    SyntheticTask("bbh_x", "bbh", shape="choice", eval_only=True),
+]
+
+
+@pytest.fixture(scope="module")
+def cards(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_data")
+    write_synthetic_registry(folder, TASKS)
+    return folder / "cards"
+
+
+def test_build_stats_show(cards, tmp_path):
+    out = tmp_path / "mix"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: cli-test\nseed: 1\nheld_out: [commonsense]\n")
+    built = run_cli("mix", "build", str(recipe), "-o", str(out), "--no-builtin", "--cards", str(cards),
+                    "--held-out", "nli", "--size", "700", "--seed", "5", "--json")  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    stats = json.loads(built.stdout)
+    assert stats["total_rows"] == 700 and stats["seed"] == 5 and stats["name"] == "cli-test"
+    assert {t["name"] for t in stats["tasks"]} == {"gsm", "cosmos"}  # --held-out replaced the recipe's list
+    assert (out / "shards" / "part-00000.parquet").exists() and "rendering rows" in built.stderr
+
+    shown = run_cli("mix", "stats", str(out))
+    assert shown.returncode == 0 and "intended %" in shown.stdout and "cosmos" in shown.stdout
+    rows = run_cli("mix", "show", str(out), "--n", "3", "--json")
+    assert [json.loads(line)["task"] in {"gsm", "cosmos"} for line in rows.stdout.splitlines()] == [True] * 3
+
+
+def test_dry_run_and_contamination_error(cards, tmp_path):
+    dry = run_cli("mix", "build", "--no-builtin", "--cards", str(cards), "--held-out", "nli", "--dry-run")
+    assert dry.returncode == 0 and "dry run" in dry.stdout and "qqp" in dry.stdout  # qqp listed as excluded
+    assert not any(tmp_path.iterdir())
+
+    registry_dir = tmp_path / "leaky"
+    write_synthetic_registry(registry_dir, TASKS)
+    leak = read_split(registry_dir, "bbh_x", "test")[0]["question"]
+    write_synthetic_registry(registry_dir, TASKS, extra_train={"gsm": [{"question": leak, "answer": "a", "rationale": "r"}]})
+    args = ("mix", "build", "--no-builtin", "--cards", str(registry_dir / "cards"), "-o", str(tmp_path / "mix"))
+    failed = run_cli(*args)
+    assert failed.returncode == 2 and "gsm (1, with bbh_x: 1)" in failed.stderr and "Traceback" not in failed.stderr
+    removed = run_cli(*args, "--remove-contaminated")
+    assert removed.returncode == 0, removed.stderr
+    assert "removed contaminated" in removed.stdout
+
+
+def test_user_errors_exit_2(cards, tmp_path):
+    missing = run_cli("mix", "stats", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "no such mixture folder" in missing.stderr
+    no_out = run_cli("mix", "build", "--no-builtin", "--cards", str(cards))
+    assert no_out.returncode == 2 and "-o DIR" in no_out.stderr
