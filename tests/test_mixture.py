@@ -67,6 +67,14 @@ def test_commonsense_closure_and_eval_only_guarded(registry):
     assert {"cosmos", "record_rc", "squad"} <= set(plan.excluded)
 
 
+def test_guard_collections_limit_the_guard_not_the_exclusions(registry):
+    everything = plan_mixture(MixtureRecipe(held_out=["commonsense"]), registry)
+    one = next(iter(everything.guard_tasks)).collection
+    plan = plan_mixture(MixtureRecipe(held_out=["commonsense"], guard_collections=[one]), registry)
+    assert plan.guard_tasks and {card.collection for card in plan.guard_tasks} == {one}
+    assert plan.excluded == everything.excluded  # still never trained on
+
+
 def test_training_rows_and_exemplars_come_from_train_split_only(registry, tmp_path):
     recipe = MixtureRecipe(total_size=3000, format_ratios={"zero_shot": 0.2, "few_shot": 0.8})
     build_mixture(recipe, registry, tmp_path / "mix")

@@ -53,7 +53,7 @@ def plan_mixture(recipe: MixtureRecipe, registry: TaskRegistry) -> MixturePlan:
     excluded = {card.name: reasons[card.name] for card in chosen if card.name in reasons}
     excluded.update({name: "excluded by the recipe" for name in recipe.exclude_tasks if name in {c.name for c in chosen}})
     tasks = [_planned(card, recipe) for card in chosen if card.name not in excluded]
-    guard = [card for card in registry.select() if card.name in reasons]
+    guard = [card for card in registry.select(collections=recipe.guard_collections) if card.name in reasons]
     return MixturePlan(
         recipe=recipe,
         tasks=tasks,

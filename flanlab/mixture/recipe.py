@@ -111,6 +111,11 @@ class MixtureRecipe(BaseModel):
     on_unavailable: Literal["error", "skip"] = Field(
         default="error", description="A task whose data cannot be loaded: fail, or skip it and record it in stats."
     )
+    guard_collections: list[str] | None = Field(
+        default=None,
+        description="Only guard against held-out / eval-only tasks of these collections (default: all). "
+        "Offline, name the collections whose data is local (e.g. core, bbh) instead of skipping hub tasks unchecked.",
+    )
     contamination_min_chars: int = Field(
         default=20, ge=1, description="Single evaluation input fields shorter than this are not hashed on their own."
     )
