@@ -1,0 +1,1 @@
+"""Reports rebuilt from saved results alone: Markdown and self-contained HTML tables, PNG figures."""

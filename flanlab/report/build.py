@@ -1,0 +1,261 @@
+"""Build an experiment's report: tables (Markdown + self-contained HTML) and PNG figures.
+
+Every table states the model, held-out clusters, shots and seed; every figure has a title, axis
+labels with units, and the template spread (standard deviation across templates) as error bars.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from flanlab.io import write_text
+from flanlab.report.collect import TaskScore, load_experiment_record, loss_curves, task_scores
+
+X_LABELS = {
+    "num_clusters": "number of instruction-tuning clusters",
+    "fewshot_share": "share of few-shot templates in the training mixture",
+}
+
+
+def _shots_label(shots: int) -> str:
+    return "zero-shot" if shots == 0 else f"{shots}-shot"
+
+
+def _context(record: dict[str, Any]) -> str:
+    held = ", ".join(record.get("held_out") or []) or "none"
+    return f"model {record['model']} · held-out: {held} · seed {record['seed']} · scale {record['scale']}"
+
+
+def _cell(mean_value: float, std: float) -> str:
+    return f"{mean_value:.1f} ± {std:.1f}"
+
+
+def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
+    """Per (arm, shots): mean over datasets of the template means, and the mean template std."""
+    grouped: dict[tuple[str, int], list[TaskScore]] = defaultdict(list)
+    order: list[tuple[str, int]] = []
+    for score in scores:
+        key = (score.arm, score.shots)
+        if key not in grouped:
+            order.append(key)
+        grouped[key].append(score)
+    rows = []
+    for key in order:
+        group = grouped[key]
+        rows.append(
+            {
+                "arm": key[0],
+                "label": group[0].label,
+                "series": group[0].series,
+                "x": group[0].x,
+                "shots": key[1],
+                "mean": mean(s.mean for s in group),
+                "std": mean(s.std for s in group),
+                "n_tasks": len(group),
+                "best_dev": mean(s.best_dev_test for s in group) if all(s.best_dev_test is not None for s in group) else None,
+            }
+        )
+    return rows
+
+
+def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
+    shots_list = sorted({s.shots for s in scores})
+    lines = [f"**{_context(record)}**", "", "Scores are 0-100, the mean over a dataset's templates ± their standard deviation.", ""]
+    header = ["arm"] + [f"{_shots_label(k)} (mean ± template std)" for k in shots_list] + ["datasets"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    summary = summary_rows(scores)
+    for arm in dict.fromkeys(row["arm"] for row in summary):
+        cells = {row["shots"]: row for row in summary if row["arm"] == arm}
+        first = next(iter(cells.values()))
+        values = [_cell(cells[k]["mean"], cells[k]["std"]) if k in cells else "-" for k in shots_list]
+        lines.append("| " + " | ".join([first["label"], *values, str(first["n_tasks"])]) + " |")
+    lines += ["", f"Per dataset ({_context(record)}):", ""]
+    columns = list(dict.fromkeys((s.arm, s.label, s.shots) for s in scores))
+    header = ["dataset", "metric"] + [f"{label} {_shots_label(k)}" for _, label, k in columns]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    by_task: dict[str, dict[tuple[str, int], TaskScore]] = defaultdict(dict)
+    for score in scores:
+        by_task[score.task][(score.arm, score.shots)] = score
+    for task, cells in by_task.items():
+        metric = next(iter(cells.values())).metric
+        values = [_cell(cells[(arm, k)].mean, cells[(arm, k)].std) if (arm, k) in cells else "-" for arm, _, k in columns]
+        lines.append("| " + " | ".join([task, metric, *values]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
+    """Grouped bars: each dataset's template-mean score per arm (and shots), template std as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not scores:
+        return None
+    tasks = list(dict.fromkeys(s.task for s in scores))
+    bars = list(dict.fromkeys((s.arm, s.label, s.shots) for s in scores))
+    lookup = {(s.task, s.arm, s.shots): s for s in scores}
+    width = 0.8 / len(bars)
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.1 * len(tasks) * max(1, len(bars)) ** 0.5 + 2), 4.8))
+    positions = np.arange(len(tasks))
+    for index, (arm, label, shots) in enumerate(bars):
+        heights = [lookup[(t, arm, shots)].mean if (t, arm, shots) in lookup else np.nan for t in tasks]
+        errors = [lookup[(t, arm, shots)].std if (t, arm, shots) in lookup else 0.0 for t in tasks]
+        name = label if len({b[2] for b in bars}) == 1 else f"{label}, {_shots_label(shots)}"
+        axis.bar(positions + (index - (len(bars) - 1) / 2) * width, heights, width, yerr=errors, capsize=3, label=name)
+    axis.set_xticks(positions, [t.removeprefix("bb_") for t in tasks], rotation=30, ha="right", fontsize=8)
+    metrics = ", ".join(sorted({s.metric for s in scores}))
+    axis.set_ylabel(f"score (0-100; {metrics}), mean over templates")
+    axis.set_xlabel("dataset (error bars: std across templates)")
+    axis.set_title(f"{record['title']}\n{_context(record)}", fontsize=10)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
+    """Line studies: held-out score vs the arm's x; other studies: one bar per arm and shots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = summary_rows(scores)
+    if not rows:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    line_study = all(row["x"] is not None for row in rows) and record["study"] in X_LABELS
+    if line_study:
+        for shots in sorted({row["shots"] for row in rows}):
+            points = sorted((row["x"], row["mean"], row["std"]) for row in rows if row["shots"] == shots)
+            xs, ys, sds = (np.array(values) for values in zip(*points))
+            axis.plot(xs, ys, marker="o", label=_shots_label(shots))
+            axis.fill_between(xs, ys - sds, ys + sds, alpha=0.2)
+        axis.set_xlabel(X_LABELS[record["study"]])
+    else:
+        labels = list(dict.fromkeys(row["label"] for row in rows))
+        shots_list = sorted({row["shots"] for row in rows})
+        width = 0.8 / len(shots_list)
+        for index, shots in enumerate(shots_list):
+            cells = {row["label"]: row for row in rows if row["shots"] == shots}
+            heights = [cells[label]["mean"] if label in cells else np.nan for label in labels]
+            errors = [cells[label]["std"] if label in cells else 0.0 for label in labels]
+            offsets = np.arange(len(labels)) + (index - (len(shots_list) - 1) / 2) * width
+            axis.bar(offsets, heights, width, yerr=errors, capsize=3, label=_shots_label(shots))
+        axis.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        axis.set_xlabel("arm (error bars: mean std across templates)")
+    axis.set_ylabel("held-out score (0-100), mean over datasets")
+    axis.set_title(f"{record['title']}\n{_context(record)}", fontsize=10)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {label: points for label, points in curves.items() if points}
+    if not curves:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for label, points in curves.items():
+        steps, losses = zip(*points)
+        axis.plot(steps, losses, label=label, marker="." if len(points) < 30 else None)
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("training loss (nats per target token)")
+    axis.set_title(f"Training loss\n{_context(record)}", fontsize=10)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def build_report(folder: str | Path) -> dict[str, Path]:
+    """Write report.md, report.html and figures/*.png into ``folder`` from its saved results."""
+    folder = Path(folder)
+    record = load_experiment_record(folder)
+    scores = task_scores(folder, record)
+    figures_dir = folder / "figures"
+    figures_dir.mkdir(exist_ok=True)
+    figures = {
+        "summary": plot_summary(record, scores, figures_dir / "summary.png"),
+        "per_dataset": plot_per_dataset(record, scores, figures_dir / "per_dataset.png"),
+        "loss": plot_losses(record, loss_curves(folder, record), figures_dir / "loss.png"),
+    }
+    figures = {name: path for name, path in figures.items() if path is not None}
+    tables = markdown_tables(record, scores)
+    markdown = _markdown(record, tables, figures, folder)
+    write_text(folder / "report.md", markdown)
+    write_text(folder / "report.html", _html(record, tables, figures))
+    return {"markdown": folder / "report.md", "html": folder / "report.html", **figures}
+
+
+def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], folder: Path) -> str:
+    parts = [f"# {record['title']}", "", record.get("description") or "", ""]
+    if record.get("figure"):
+        parts += [f"Reproduces, in miniature: {record['figure']}.", ""]
+    parts += [tables, ""]
+    for name, path in figures.items():
+        parts += [f"![{name}]({path.relative_to(folder).as_posix()})", ""]
+    parts += [_provenance(record)]
+    return "\n".join(parts)
+
+
+def _provenance(record: dict[str, Any]) -> str:
+    lines = ["## Provenance", "", f"- experiment `{record['name']}` (study `{record['study']}`, scale `{record['scale']}`)"]
+    for arm in record["arms"]:
+        train = arm.get("train") or {}
+        detail = f", trained {train['steps']} steps, final loss {train['final_loss']:.3f}" if train.get("steps") else ""
+        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}")
+    return "\n".join(lines) + "\n"
+
+
+def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:
+    body = [f"<h1>{html.escape(record['title'])}</h1>", f"<p>{html.escape(record.get('description') or '')}</p>"]
+    body += _markdown_tables_to_html(tables)
+    for name, path in figures.items():
+        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+        body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{encoded}"><figcaption>{name}</figcaption></figure>')
+    body += _markdown_tables_to_html(_provenance(record))
+    style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}img{max-width:100%}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(record['title'])}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def _markdown_tables_to_html(text: str) -> list[str]:
+    """Just enough Markdown for our own tables and paragraphs (no dependency for it)."""
+    out: list[str] = []
+    rows: list[list[str]] = []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            if not set(line) <= set("|-: "):
+                rows.append([cell.strip() for cell in line.strip("|").split("|")])
+            continue
+        if rows:
+            head, *rest = rows
+            out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rest]
+            out.append("</table>")
+            rows = []
+        if line.startswith("## "):
+            out.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            out.append(f"<li>{html.escape(line[2:].replace('`', ''))}</li>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line.strip('*'))}</p>")
+    return out

@@ -1,0 +1,106 @@
+"""Read an experiment folder's saved results into plain rows for tables and figures.
+
+An experiment folder holds ``experiment.json`` (written by the runner) pointing at each arm's
+evaluation ``results.json`` (schema ``flanlab.eval.results``) and training log. Nothing here runs a
+model: a report can always be rebuilt from these files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flanlab.errors import FlanlabError
+
+RESULTS_SCHEMA = "flanlab.eval.results"
+SUPPORTED_RESULTS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """One arm's score on one dataset in one format: the template mean and spread."""
+
+    arm: str
+    label: str
+    series: str
+    x: float | None
+    task: str
+    cluster: str
+    format: str
+    shots: int
+    metric: str
+    mean: float
+    std: float
+    n_templates: int
+    n_examples: int
+    best_dev_test: float | None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlanlabError("missing results file", where=str(path)) from None
+    except json.JSONDecodeError as error:
+        raise FlanlabError(f"corrupt JSON ({error.msg} at line {error.lineno})", where=str(path)) from None
+
+
+def load_experiment_record(folder: Path) -> dict[str, Any]:
+    return read_json(Path(folder) / "experiment.json")
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    results = read_json(path)
+    if results.get("schema") != RESULTS_SCHEMA or results.get("schema_version") != SUPPORTED_RESULTS_VERSION:
+        raise FlanlabError(
+            f"unsupported results schema {results.get('schema')!r} v{results.get('schema_version')}", where=str(path)
+        )
+    return results
+
+
+def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
+    """Every (arm, dataset, format) score of the experiment, in arm order."""
+    rows: list[TaskScore] = []
+    for arm in record["arms"]:
+        for evaluation in arm["evals"]:
+            results = read_results(Path(folder) / evaluation["results"])
+            for task in results["tasks"]:
+                if task.get("template_mean") is None:
+                    continue
+                rows.append(
+                    TaskScore(
+                        arm=arm["name"],
+                        label=arm["label"],
+                        series=arm.get("series") or arm["label"],
+                        x=arm.get("x"),
+                        task=task["task"],
+                        cluster=task["cluster"],
+                        format=task["format"],
+                        shots=task["shots"],
+                        metric=task["primary_metric"],
+                        mean=task["template_mean"],
+                        std=task.get("template_std") or 0.0,
+                        n_templates=task["n_templates"],
+                        n_examples=task["n_examples"],
+                        best_dev_test=(task.get("best_dev") or {}).get("test_score"),
+                    )
+                )
+    return rows
+
+
+def loss_curves(folder: Path, record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """Each trained arm's (step, loss) pairs from its train_log.jsonl."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for arm in record["arms"]:
+        log = (arm.get("train") or {}).get("log")
+        if not log:
+            continue
+        points = []
+        for line in (Path(folder) / log).read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if "loss" in entry and "step" in entry:
+                points.append((int(entry["step"]), float(entry["loss"])))
+        curves[arm["label"] if arm["label"] not in curves else arm["name"]] = points
+    return curves
