@@ -7,6 +7,7 @@ import sys
 import typer
 
 from flanlab.cli import models, run, sources
+from flanlab.cli import train as train_cli
 from flanlab.errors import USER_ERROR_EXIT_CODE, FlanlabError
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(sources.app, name="sources")
 app.command("run")(run.run)
+app.command("train")(train_cli.train)
 
 
 def main() -> None:
