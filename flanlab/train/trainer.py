@@ -160,15 +160,7 @@ class _Loop:
 
     def _step(self, step: int, over_budget: bool) -> tuple[dict[str, float], float]:
         accelerator, config = self.accelerator, self.config
-        scale = accelerator.num_processes * config.gradient_accumulation_steps / self.plan.step_target_tokens(step)
-        totals = torch.zeros(5, dtype=torch.float64, device=accelerator.device)
-        for micro in range(config.gradient_accumulation_steps):
-            batch = self.collate(self.plan.micro_batch(step, micro, accelerator.process_index), self.data, self.pad_id)
-            with accelerator.accumulate(self.model):
-                loss_sum, _ = self.model(**{k: v.to(accelerator.device) for k, v in batch.tensors.items()})
-                accelerator.backward(loss_sum * scale)
-            totals += torch.tensor([float(loss_sum.detach()), batch.target_tokens, batch.real_tokens, batch.total_tokens, 0.0], dtype=torch.float64, device=accelerator.device)
-            self._record_order(step, micro, batch)
+        totals = _accumulate_gradients(accelerator, self.model, self.plan, self.data, self.collate, self.pad_id, step, self._record_order)
         totals[4] = float(over_budget and accelerator.is_main_process)
         totals = accelerator.reduce(totals, reduction="sum")  # every process gets the same numbers
         stats = dict(zip(("loss_sum", "target_tokens", "real_tokens", "total_tokens", "stop"), totals.tolist()))
@@ -210,6 +202,28 @@ class _Loop:
         lines = self.order_path.read_text().splitlines() if self.order_path.exists() else []
         kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
         write_text(self.order_path, "".join(line + "\n" for line in kept))
+
+
+def _accumulate_gradients(accelerator, model, plan: RowPlan, data, collate, pad_id: int, step: int, on_batch=None) -> torch.Tensor:
+    """Forward and backward over this process's micro-batches of ``step``; returns local sums
+    [loss_sum, target_tokens, real_tokens, total_tokens, 0].
+
+    Each micro-batch's summed loss is divided by the target tokens of the whole step (all processes)
+    and multiplied back by what DDP (mean over processes) and accelerate (mean over accumulation
+    steps) divide by, so the gradient is that of the mean loss per target token of the step.
+    """
+    accumulation = plan.accumulation
+    scale = accelerator.num_processes * accumulation / plan.step_target_tokens(step)
+    totals = torch.zeros(5, dtype=torch.float64, device=accelerator.device)
+    for micro in range(accumulation):
+        batch = collate(plan.micro_batch(step, micro, accelerator.process_index), data, pad_id)
+        with accelerator.accumulate(model):
+            loss_sum, _ = model(**{key: value.to(accelerator.device) for key, value in batch.tensors.items()})
+            accelerator.backward(loss_sum * scale)
+        totals += torch.tensor([float(loss_sum.detach()), batch.target_tokens, batch.real_tokens, batch.total_tokens, 0.0], dtype=torch.float64, device=accelerator.device)
+        if on_batch is not None:
+            on_batch(step, micro, batch)
+    return totals
 
 
 class _Window:
