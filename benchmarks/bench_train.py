@@ -32,7 +32,7 @@ CARD = ROOT / "flanlab/tasks/cards/core/nli/bb_epistemic_reasoning.yaml"
 MODEL = "smollm2-135m"
 LEARNING_RATE = 5e-5
 EXAMPLES_PER_STEP = 8  # TRL: 8 examples a step; flanlab: 2 packed rows holding about as many
-HELD_OUT = 48
+HELD_OUT = 16
 
 
 def render_sample_mixture(folder: Path, count: int, seed: int = 0) -> tuple[Path, list[tuple[str, str]]]:
