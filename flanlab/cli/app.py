@@ -7,6 +7,7 @@ import sys
 import typer
 
 from flanlab.cli import mix, models, run, sources, tasks
+from flanlab.cli import train as train_cli
 from flanlab.errors import USER_ERROR_EXIT_CODE, FlanlabError
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(sources.app, name="sources")
 app.add_typer(tasks.app, name="tasks")
 app.command("run")(run.run)
+app.command("train")(train_cli.train)
 
 
 def main() -> None:

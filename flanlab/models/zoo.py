@@ -182,21 +182,55 @@ def is_seq2seq(config: Any) -> bool:
     return bool(getattr(config, "is_encoder_decoder", False))
 
 
-def load_model(name_or_path: str | Path, *, dtype: Any = None, device: str | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) for a zoo name, folder or hub id; causal or seq2seq by its config."""
+def load_model(
+    name_or_path: str | Path, *, dtype: Any = None, device: str | None = None, attn_implementation: str | None = None
+) -> tuple[Any, Any]:
+    """(model, tokenizer) for a zoo name, folder or hub id; causal or seq2seq by its config.
+
+    A folder holding a PEFT adapter (``adapter_config.json``, e.g. a prompt-tuning run, which cannot
+    be merged into the weights) loads as its base model plus the adapter, a ``peft.PeftModel``.
+    """
+    adapter_dir = Path(str(name_or_path)).expanduser()
+    if (adapter_dir / ADAPTER_CONFIG).exists():
+        return _load_adapter(adapter_dir, dtype=dtype, device=device, attn_implementation=attn_implementation)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     location = resolve_model_path(name_or_path)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
         config = AutoConfig.from_pretrained(location)
         model_class = AutoModelForSeq2SeqLM if is_seq2seq(config) else AutoModelForCausalLM
-        model = model_class.from_pretrained(location, dtype=dtype or torch.float32)
+        model = model_class.from_pretrained(location, dtype=dtype or torch.float32, **extra)
         tokenizer = AutoTokenizer.from_pretrained(location)
     except OSError as error:
         raise FlanlabError(f"could not load model ({error})", where=location) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if device:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def _load_adapter(folder: Path, **options: Any) -> tuple[Any, Any]:
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    try:
+        base_name = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+    except (KeyError, ValueError) as error:
+        raise FlanlabError(f"adapter config without a readable base_model_name_or_path ({error})", where=str(folder / ADAPTER_CONFIG)) from None
+    device = options.pop("device")
+    base, tokenizer = load_model(base_name, **options)
+    model = PeftModel.from_pretrained(base, str(folder))
+    if any(folder.glob("tokenizer*")):
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
     if device:
         model.to(device)
     model.eval()

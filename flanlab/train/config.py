@@ -1,0 +1,115 @@
+"""The training configuration: one pydantic object, loadable from and dumpable to YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from flanlab.errors import FlanlabError
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run depends on; the run folder keeps the resolved copy (config.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "smollm2-135m"  # zoo name, HF folder or hub id
+    mixture: Path  # a mixture folder holding shards/*.parquet (columns inputs, targets)
+    out: Path  # the run folder
+
+    # what is trained
+    method: Literal["full", "lora", "prompt_tuning"] = "full"
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | str = "all-linear"
+    num_virtual_tokens: int = 10  # FLAN's prompt tuning study uses a soft prompt of length 10
+    merge_lora: bool = True  # export the LoRA run as a plain merged model
+
+    # data: lengths from the FLAN paper (inputs 1024, targets 256)
+    max_input_tokens: int = 1024
+    max_target_tokens: int = 256
+    packing: bool = True
+    pack_length: int | None = None  # packed row length; default max_input_tokens + max_target_tokens
+    micro_batch_size: int = 8  # rows (packed sequences) per process per forward pass
+    gradient_accumulation_steps: int = 1
+
+    # optimisation
+    optimizer: Literal["adafactor", "adamw"] = "adafactor"
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_steps: int = 0
+    max_grad_norm: float | None = 1.0
+    max_steps: int = 1000
+    max_minutes: float | None = None  # a time budget; training stops at whichever limit comes first
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on a GPU that supports it, else fp32
+    attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+    gradient_checkpointing: bool = False
+
+    # bookkeeping
+    checkpoint_every: int = 100  # optimizer steps; 0 disables intermediate checkpoints
+    keep_checkpoints: int = 2
+    log_every: int = 1
+    resume: bool = False
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        positive = {
+            "max_input_tokens": self.max_input_tokens,
+            "max_target_tokens": self.max_target_tokens,
+            "micro_batch_size": self.micro_batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "max_steps": self.max_steps,
+            "num_virtual_tokens": self.num_virtual_tokens,
+            "log_every": self.log_every,
+            "keep_checkpoints": self.keep_checkpoints,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1 (got {value})")
+        if self.pack_length is not None and self.pack_length < 2:
+            raise ValueError("pack_length must be at least 2")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError("max_minutes must be positive")
+        return self
+
+    @property
+    def row_length(self) -> int:
+        """The length of one packed row (a causal example of maximal length always fits)."""
+        return self.pack_length or self.max_input_tokens + self.max_target_tokens
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """A config from YAML, with non-None keyword overrides applied on top (the CLI's flags)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise FlanlabError(f"cannot read config ({error.strerror})", where=str(path)) from None
+    except yaml.YAMLError as error:
+        raise FlanlabError(f"invalid YAML ({error})", where=str(path)) from None
+    if not isinstance(data, dict):
+        raise FlanlabError("a training config must be a mapping of field: value", where=str(path))
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    return make_config(data, where=str(path))
+
+
+def make_config(data: dict[str, Any], where: str = "train config") -> TrainConfig:
+    """Validate a plain dict; a bad field becomes a one-line FlanlabError naming it."""
+    try:
+        return TrainConfig(**data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "config"
+        raise FlanlabError(f"field {field!r}: {first['msg']}", where=where) from None

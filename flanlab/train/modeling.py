@@ -1,0 +1,117 @@
+"""The module the engine trains: a model (plain or PEFT) whose forward returns the summed
+target-token loss and the number of target tokens, so the trainer can normalise per token across
+micro-batches and processes.
+
+Causal rows may pack several examples; the wrapper builds the 4D block-diagonal causal mask from
+``segment_ids`` (a 2D mask cannot express it: transformers would treat an all-ones 2D mask as "no
+padding" and let examples see each other). sdpa gets a boolean mask, eager an additive float mask
+(0 / dtype minimum): a boolean mask is silently wrong under eager attention.
+
+Prompt tuning is done here rather than in PEFT's forward (which only extends 2D masks): the soft
+prompt from ``PeftModel.get_prompt`` is prepended to every row, every packed example may attend to
+it, and each example's positions continue after it, which is exactly what each example would see
+unpacked. Labels are shifted past the virtual tokens before the loss, so they never misalign.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from flanlab.train.batching import IGNORE_INDEX, PAD_SEGMENT
+
+SHARED_SEGMENT = -2  # the soft prompt: visible to every example in the row
+# Causal architectures whose logits are exactly lm_head(base_model(...)): for these only the
+# target positions go through the (large) output projection.
+PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def block_causal_mask(segment_ids: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
+    """(batch, 1, seq, seq) mask: a token sees earlier tokens of its own example and the soft prompt.
+
+    Padding queries see only themselves, so no softmax row is empty (an empty row gives NaN).
+    """
+    length = segment_ids.shape[1]
+    query, key = segment_ids[:, :, None], segment_ids[:, None, :]
+    causal = torch.ones(length, length, dtype=torch.bool, device=segment_ids.device).tril()
+    same_example = (query == key) & (key != PAD_SEGMENT)
+    sees_prompt = (key == SHARED_SEGMENT) & (query != PAD_SEGMENT)
+    diagonal = torch.eye(length, dtype=torch.bool, device=segment_ids.device)
+    allowed = ((same_example | sees_prompt) & causal) | diagonal
+    allowed = allowed[:, None, :, :]
+    if attn_implementation == "sdpa":
+        return allowed
+    blocked = torch.zeros(allowed.shape, dtype=dtype, device=segment_ids.device)
+    return blocked.masked_fill_(~allowed, torch.finfo(dtype).min)
+
+
+def summed_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sum (not mean) of cross-entropy over the given positions; the caller divides globally."""
+    return nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
+
+
+class TargetLossModel(nn.Module):
+    """Wraps the trained model; ``forward(**batch) -> (loss_sum, target_token_count)``."""
+
+    def __init__(self, model: nn.Module, *, seq2seq: bool, attn_implementation: str = "sdpa", num_virtual_tokens: int = 0) -> None:
+        super().__init__()
+        self.model = model  # the object whose parameters train (a PeftModel for LoRA / prompt tuning)
+        self.seq2seq = seq2seq
+        self.attn_implementation = attn_implementation
+        self.num_virtual_tokens = num_virtual_tokens
+        config = self.hf_model.config
+        self.plain_head = not seq2seq and getattr(config, "model_type", "") in PLAIN_HEAD_MODEL_TYPES
+        # FSDP's auto-wrap policy reads this from the top module
+        self._no_split_modules = getattr(self.hf_model, "_no_split_modules", None)
+
+    @property
+    def hf_model(self) -> Any:
+        """The transformers model (LoRA layers are injected into it in place)."""
+        get_base = getattr(self.model, "get_base_model", None)
+        return get_base() if get_base is not None else self.model
+
+    def forward(self, **batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.seq2seq:
+            return self._seq2seq_loss(batch["input_ids"], batch["attention_mask"], batch["labels"])
+        return self._causal_loss(batch["input_ids"], batch["labels"], batch["position_ids"], batch["segment_ids"])
+
+    def _soft_prompt(self, batch_size: int) -> torch.Tensor:
+        return self.model.get_prompt(batch_size)
+
+    def _causal_loss(self, input_ids, labels, position_ids, segment_ids):
+        model = self.hf_model
+        embeds = model.get_input_embeddings()(input_ids)
+        virtual = self.num_virtual_tokens
+        if virtual:
+            batch_size = input_ids.shape[0]
+            embeds = torch.cat([self._soft_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
+            prompt_positions = torch.arange(virtual, device=input_ids.device).expand(batch_size, virtual)
+            position_ids = torch.cat([prompt_positions, position_ids + virtual], dim=1)
+            prompt_segments = torch.full((batch_size, virtual), SHARED_SEGMENT, device=input_ids.device, dtype=segment_ids.dtype)
+            segment_ids = torch.cat([prompt_segments, segment_ids], dim=1)
+            labels = torch.cat([torch.full((batch_size, virtual), IGNORE_INDEX, device=labels.device, dtype=labels.dtype), labels], dim=1)
+        mask = block_causal_mask(segment_ids, self.attn_implementation, embeds.dtype)
+        # position t predicts token t+1: select the positions whose NEXT token is a target
+        next_labels = labels[:, 1:]
+        selected = next_labels != IGNORE_INDEX
+        if self.plain_head:
+            hidden = model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False).last_hidden_state
+            logits = model.get_output_embeddings()(hidden[:, :-1][selected])
+        else:
+            logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False).logits[:, :-1][selected]
+        return summed_token_loss(logits, next_labels[selected]), selected.sum()
+
+    def _seq2seq_loss(self, input_ids, attention_mask, labels):
+        model = self.hf_model
+        decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
+        embeds = model.get_input_embeddings()(input_ids)
+        if self.num_virtual_tokens:
+            batch_size = input_ids.shape[0]
+            embeds = torch.cat([self._soft_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
+            prompt_mask = torch.ones(batch_size, self.num_virtual_tokens, dtype=attention_mask.dtype, device=attention_mask.device)
+            attention_mask = torch.cat([prompt_mask, attention_mask], dim=1)
+        logits = model(inputs_embeds=embeds, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        selected = labels != IGNORE_INDEX
+        return summed_token_loss(logits[selected], labels[selected]), selected.sum()
