@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from flanlab.cli import mix, models, run, sources, tasks
+from flanlab.cli import experiment, mix, models, run, sources, tasks
 from flanlab.cli import train as train_cli
 from flanlab.errors import USER_ERROR_EXIT_CODE, FlanlabError
 
@@ -20,13 +20,17 @@ app.add_typer(models.app, name="models")
 app.add_typer(sources.app, name="sources")
 app.add_typer(tasks.app, name="tasks")
 app.command("run")(run.run)
+app.add_typer(experiment.app, name="experiment")
+app.command("report")(experiment.report)
 app.command("train")(train_cli.train)
 
 
 def main() -> None:
     """Entry point: a user mistake prints one line and exits 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # without standalone mode click returns typer.Exit codes
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except FlanlabError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT_CODE)

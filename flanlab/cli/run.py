@@ -1,18 +1,37 @@
-"""`flanlab run`: the main job on the embedded default (grows as the stages land)."""
+"""`flanlab run`: the main job. Hold out a cluster, evaluate the base model, LoRA-tune, evaluate again, report."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from flanlab.cli.common import console
 
 
-def run(model: str = typer.Option("smollm2-135m", help="Model name, folder or hub id.")) -> None:
-    """Prepare the default model and data, then run the default experiment."""
-    from flanlab.models.zoo import load_model, prepare_model
-    from flanlab.sources.bigbench import ensure_bigbench, list_tasks
+def run(
+    out: Path = typer.Option(Path("runs/default"), help="Run folder (reports, figures, every unit's output)."),
+    held_out: str = typer.Option("nli", help="The cluster held out from tuning and evaluated zero-shot."),
+    model: str = typer.Option("smollm2-135m", help="Model name, local folder or hub id."),
+    budget: float = typer.Option(4.0, help="Training budget in minutes (LoRA on the CPU by default)."),
+    scale: str = typer.Option("default", help="tiny (random model, seconds) | default | paper."),
+) -> None:
+    """Run the embedded default experiment (configs/default.yaml) and print its report."""
+    from flanlab.experiments.config import resolve_experiment
+    from flanlab.experiments.runner import run_experiment
+    from flanlab.report.build import build_report
 
-    console.print(f"model: {prepare_model(model) if model else '-'}")
-    console.print(f"BIG-bench: {len(list_tasks())} tasks in {ensure_bigbench()}")
-    loaded, tokenizer = load_model(model)
-    console.print(f"loaded {model}: {sum(p.numel() for p in loaded.parameters()) / 1e6:.0f}M parameters")
+    config = resolve_experiment("default")
+    config = config.model_copy(update={"held_out": [held_out], "model": model})
+    resolved = config.at_scale(scale)  # type: ignore[arg-type]
+    if scale != "tiny":
+        resolved.model = model
+        resolved.settings = resolved.settings.model_copy(update={"max_minutes": budget})
+    console.print(
+        f"flanlab run: model {resolved.model}, held-out cluster {held_out}, training budget "
+        f"{resolved.settings.max_minutes} min, output {out}"
+    )
+    run_experiment(resolved, out)
+    written = build_report(out)
+    console.print(f"report: {written['markdown']} · {written['html']} · figures in {out / 'figures'}")
+    print(written["markdown"].read_text())

@@ -103,3 +103,20 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or "(config)"
         raise FlanlabError(f"field {location}: {first['msg']}", where=str(path)) from None
+
+
+BUILTIN_CONFIGS = Path(__file__).parent / "configs"
+
+
+def builtin_config_names() -> list[str]:
+    return sorted(path.stem for path in BUILTIN_CONFIGS.glob("*.yaml"))
+
+
+def resolve_experiment(name_or_path: str | Path) -> ExperimentConfig:
+    """A config file path, or the name of a built-in config (``default``, ``fig5_leave_one_cluster_out``...)."""
+    path = Path(name_or_path)
+    if not path.exists() and (BUILTIN_CONFIGS / f"{name_or_path}.yaml").exists():
+        path = BUILTIN_CONFIGS / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise FlanlabError(f"no such experiment config; built-in: {', '.join(builtin_config_names())}", where=str(name_or_path))
+    return load_experiment(path)

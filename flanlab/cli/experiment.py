@@ -1,0 +1,51 @@
+"""`flanlab experiment run` and `flanlab report`: the paper's studies, and reports from saved results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from flanlab.cli.common import console
+
+app = typer.Typer(help="Run the paper's studies (configs/*.yaml) as cached, resumable experiments.", no_args_is_help=True)
+
+
+@app.command("run")
+def run_cmd(
+    config: str = typer.Argument(..., help="A config file, or a built-in name (see `flanlab experiment list`)."),
+    scale: str = typer.Option("default", help="tiny (CI, random model) | default (embedded model) | paper (GPU cluster)."),
+    out: Path = typer.Option(None, help="Experiment folder (default: runs/<config name>-<scale>)."),
+) -> None:
+    """Run every arm of an experiment; a rerun skips finished units. Writes the report at the end."""
+    from flanlab.experiments.config import resolve_experiment
+    from flanlab.experiments.runner import run_experiment
+    from flanlab.report.build import build_report
+
+    experiment = resolve_experiment(config)
+    if scale not in ("tiny", "default", "paper"):
+        raise typer.BadParameter("scale must be tiny, default or paper")
+    folder = out or Path("runs") / f"{experiment.name}-{scale}"
+    run_experiment(experiment.at_scale(scale), folder)  # type: ignore[arg-type]
+    written = build_report(folder)
+    console.print(f"report: {written['markdown']} and {written['html']}")
+    print(written["markdown"].read_text())
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """The built-in experiment configs."""
+    from flanlab.experiments.config import BUILTIN_CONFIGS, builtin_config_names, load_experiment
+
+    for name in builtin_config_names():
+        config = load_experiment(BUILTIN_CONFIGS / f"{name}.yaml")
+        print(f"{name:36s} {config.study:24s} {config.title}")
+
+
+def report(folders: list[Path] = typer.Argument(..., help="Experiment folders holding experiment.json.")) -> None:
+    """Rebuild tables and figures from saved results alone (no model is run)."""
+    from flanlab.report.build import build_report
+
+    for folder in folders:
+        written = build_report(folder)
+        console.print(f"{folder}: " + ", ".join(str(path) for path in written.values()))
