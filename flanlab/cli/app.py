@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from flanlab.cli import models, run, sources
+from flanlab.cli import eval, export, models, run, sources
 from flanlab.errors import USER_ERROR_EXIT_CODE, FlanlabError
 
 app = typer.Typer(
@@ -17,6 +17,8 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(sources.app, name="sources")
 app.command("run")(run.run)
+app.command("eval")(eval.eval_command)
+app.add_typer(export.app, name="export")
 
 
 def main() -> None:

@@ -75,7 +75,7 @@ class EvalConfig(BaseModel):
 
 
 @dataclass
-class _Evaluated:
+class Evaluated:
     """One rendered example and the request that asks the model about it."""
 
     example_index: int
@@ -124,7 +124,7 @@ def evaluate(
     backend = HFBackend(model, tokenizer, batch_size=config.batch_size)
     count_tokens = _token_counter(tokenizer)
 
-    plans = _plan(cards, config, count_tokens)
+    plans = plan_requests(cards, config, count_tokens)
     all_requests = [item.request for _, items in plans for item in items]
     answers, stats = _answer(all_requests, backend, config, fingerprint, str(model.dtype), progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
@@ -154,7 +154,10 @@ def _sample_indices(n: int, limit: int | None, seed: int, task: str, split: str)
     return sorted(random.Random(f"{seed}:{task}:{split}").sample(range(n), limit))
 
 
-def _plan(cards: list[TaskCard], config: EvalConfig, count_tokens: Callable[[str], int]) -> list[tuple[TemplateRun, list[_Evaluated]]]:
+def plan_requests(
+    cards: list[TaskCard], config: EvalConfig, count_tokens: Callable[[str], int]
+) -> list[tuple[TemplateRun, list[Evaluated]]]:
+    """Every (format, task, split, template) to evaluate, with its rendered examples and requests."""
     splits = [config.split] + ([config.dev_split] if config.best_dev and config.dev_split != config.split else [])
     plans = []
     for fmt in config.formats():
@@ -207,7 +210,7 @@ def _evaluated(
     pool: Sequence[Example],
     config: EvalConfig,
     count_tokens: Callable[[str], int],
-) -> _Evaluated:
+) -> Evaluated:
     exemplars = pick_exemplars(
         pool, fmt.shots, seed=config.seed, query_key=stable_hash(example), exclude_text=str(example.get("input", ""))
     )
@@ -218,7 +221,7 @@ def _evaluated(
         stop = tuple(dict.fromkeys([*config.stop, SEPARATORS[fmt.separator]])) if fmt.shots else tuple(config.stop)
         limit = config.cot_max_new_tokens if fmt.cot else config.max_new_tokens
         request = GenerateRequest(rendered.inputs, stop, limit)
-    return _Evaluated(index, rendered, request)
+    return Evaluated(index, rendered, request)
 
 
 def _answer(
@@ -284,12 +287,12 @@ class _progress_bar:
             self.bar.stop()
 
 
-def _template_run(run: TemplateRun, items: list[_Evaluated], answers: dict[str, Any], config: EvalConfig) -> TemplateRun:
+def _template_run(run: TemplateRun, items: list[Evaluated], answers: dict[str, Any], config: EvalConfig) -> TemplateRun:
     run.items = [_scored(item, answers[item.request.cache_key()], config) for item in items]
     return run
 
 
-def _scored(item: _Evaluated, answer: Any, config: EvalConfig) -> M.Scored:
+def _scored(item: Evaluated, answer: Any, config: EvalConfig) -> M.Scored:
     rendered = item.rendered
     references = rendered.references or (rendered.targets,)
     if isinstance(answer, OptionScores):
