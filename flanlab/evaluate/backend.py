@@ -70,8 +70,9 @@ class HFBackend:
 
     def prompt_ids(self, prompt: str) -> list[int]:
         if self.is_seq2seq:
-            return self.tokenizer(prompt).input_ids
-        ids = self._bos + self.tokenizer(prompt, add_special_tokens=False).input_ids
+            ids = self.tokenizer(prompt).input_ids
+        else:
+            ids = self._bos + self.tokenizer(prompt, add_special_tokens=False).input_ids
         # a continuation needs at least one token to be conditioned on
         return ids or [self.tokenizer.bos_token_id or self.tokenizer.eos_token_id]
 
