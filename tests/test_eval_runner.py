@@ -123,3 +123,15 @@ def test_cli_eval_writes_outputs_and_rejects_bad_input(tiny_causal, tmp_path, is
     assert code == 2 and "unknown task 'nope'" in err
     code, _, err = _main(monkeypatch, capsys, "eval", "--shots", "zero", "--out", str(tmp_path / "x"))
     assert code == 2 and "--shots expects numbers" in err
+
+
+def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal, registry, tmp_path, isolated_home):
+    config = EvalConfig(model=str(tiny_causal), tasks=["task:toy_nli"], templates=["a"], cot=True, limit=3,
+                        best_dev=False, bootstrap_resamples=0, cot_max_new_tokens=6)
+    results = evaluate(config, registry=registry, out=tmp_path / "cot", progress=False)
+    [row] = results["templates"]
+    assert row["format"] == "cot:0" and row["primary_metric"] == "macro_f1"
+    samples = [json.loads(line) for line in (tmp_path / "cot" / "samples.jsonl").read_text().splitlines()]
+    assert all(s["scores"] is None and s["generation"] is not None for s in samples)
+    assert all(s["prompt"].endswith("Let's think step by step.") for s in samples)
+    assert all(s["predicted_index"] in (-1, 0, 1, 2) for s in samples)
