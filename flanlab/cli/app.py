@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from flanlab.cli import experiment, mix, models, run, sources, tasks
+from flanlab.cli import eval, experiment, export, mix, models, run, sources, tasks
 from flanlab.cli import train as train_cli
 from flanlab.errors import USER_ERROR_EXIT_CODE, FlanlabError
 
@@ -23,6 +23,8 @@ app.command("run")(run.run)
 app.add_typer(experiment.app, name="experiment")
 app.command("report")(experiment.report)
 app.command("train")(train_cli.train)
+app.command("eval")(eval.eval_command)
+app.add_typer(export.app, name="export")
 
 
 def main() -> None:

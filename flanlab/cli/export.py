@@ -1,0 +1,47 @@
+"""`flanlab export`: write flanlab tasks in other tools' formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from flanlab.cli.common import console
+from flanlab.cli.eval import _csv, _shots
+
+app = typer.Typer(help="Export flanlab tasks for other tools.", no_args_is_help=True)
+
+
+@app.command("lm-eval")
+def lm_eval(
+    tasks: str = typer.Option(..., help="Comma-separated cluster:NAME / task:NAME selectors."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for the task YAML files and their data."),
+    shots: str = typer.Option("0", help="Comma-separated shot counts (exemplars are rendered into the prompts)."),
+    templates: str = typer.Option("all", help="'all' or comma-separated template ids."),
+    split: str = typer.Option("test", help="The split to export."),
+    limit: int = typer.Option(None, help="Examples per template (the same seeded sample `flanlab eval` uses)."),
+    seed: int = typer.Option(0, help="Seed for example sampling and few-shot exemplars."),
+    model: str = typer.Option(None, help="Count few-shot prompt tokens with this model's tokenizer (as `flanlab eval` does)."),
+    cards: list[Path] = typer.Option([], "--cards", help="Extra folders of task cards."),
+) -> None:
+    """Write lm-evaluation-harness task YAML over local JSON Lines files, one task per template and format."""
+    from flanlab.evaluate import EvalConfig
+    from flanlab.evaluate.lm_eval_export import export_lm_eval
+    from flanlab.prompts.formats import estimate_tokens
+    from flanlab.tasks.registry import load_registry
+
+    config = EvalConfig(
+        tasks=_csv(tasks), shots=_shots(shots), templates=_csv(templates) or ["all"], split=split, limit=limit, seed=seed
+    )
+    count_tokens = estimate_tokens
+    if model:
+        from transformers import AutoTokenizer
+
+        from flanlab.models import resolve_model_path
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
+        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
+    names = export_lm_eval(load_registry(cards), config, out, count_tokens=count_tokens)
+    console.print(f"wrote {len(names)} lm-eval tasks to {out}/ (run: lm_eval --include_path {out} --tasks flanlab ...)")
+    for name in names:
+        print(name)

@@ -1,0 +1,310 @@
+"""The Hugging Face scoring backend: option log-likelihoods with a shared prompt, and greedy decoding.
+
+Causal models score a request in one pass: the prompt and all its options are laid out in one row
+(``prompt | option 1 | option 2 | ...``) with a 4D attention mask that lets each option see only
+the prompt and itself, and position ids that restart each option right after the prompt. The prompt
+is thus computed once, and the numbers equal scoring ``prompt + option`` separately (the
+``share_prompt=False`` path, kept for the invariance test). Only the logits the scores need are
+computed (``logits_to_keep``), never the full vocabulary at every prompt position.
+
+Seq2seq models run the encoder once per prompt and reuse its output for every option.
+
+Tokenisation is the one training uses: prompt and ``TARGET_DELIMITER + option`` are tokenised
+separately and the ids concatenated. A BOS token is prepended only when the tokenizer adds one
+by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
+from flanlab.prompts.formats import TARGET_DELIMITER
+
+Progress = Callable[[int], None]
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+@dataclass
+class _Row:
+    """One sequence to run: a request's prompt and some of its options (all, when sharing)."""
+
+    request: int
+    prompt: list[int]
+    options: list[tuple[int, list[int]]]  # (option index, token ids)
+
+    @property
+    def length(self) -> int:
+        return len(self.prompt) + sum(len(ids) for _, ids in self.options)
+
+
+class HFBackend:
+    """Scores rank-classification requests and decodes generation requests with an HF model."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int = 16,
+        share_prompt: bool = True,
+        padding_side: Literal["left", "right"] = "left",
+        max_length: int | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = max(1, batch_size)
+        self.share_prompt = share_prompt
+        self.padding_side = padding_side
+        self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+        self.max_length = max_length or _model_max_length(model, tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self._bos = _bos_prefix(tokenizer)
+
+    # ---- tokenisation -------------------------------------------------------------------------
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        if self.is_seq2seq:
+            ids = self.tokenizer(prompt).input_ids
+        else:
+            ids = self._bos + self.tokenizer(prompt, add_special_tokens=False).input_ids
+        # a continuation needs at least one token to be conditioned on
+        return ids or [self.tokenizer.bos_token_id or self.tokenizer.eos_token_id]
+
+    def option_ids(self, option: str) -> list[int]:
+        if self.is_seq2seq:
+            return self.tokenizer(option).input_ids  # the decoder target, EOS included
+        return self.tokenizer(TARGET_DELIMITER + option, add_special_tokens=False).input_ids
+
+    # ---- rank classification ------------------------------------------------------------------
+
+    def score(self, requests: Sequence[RankRequest], progress: Progress = _no_progress) -> list[OptionScores]:
+        """Log-likelihood of each option of each request, in request order."""
+        import torch
+
+        option_ids = {option: self.option_ids(option) for request in requests for option in request.options}
+        rows = self._rows(requests, option_ids)
+        logprobs: list[list[float]] = [[0.0] * len(request.options) for request in requests]
+        done: list[int] = [0] * len(requests)
+        rows.sort(key=lambda row: (-row.length, row.request))  # longest first: memory errors come early
+        run = self._seq2seq_batch if self.is_seq2seq else self._causal_batch
+        with torch.inference_mode():
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start : start + self.batch_size]
+                for row, values in zip(batch, run(batch)):
+                    for (option_index, _), value in zip(row.options, values):
+                        logprobs[row.request][option_index] = value
+                    done[row.request] += len(row.options)
+                finished = {row.request for row in batch if done[row.request] == len(requests[row.request].options)}
+                progress(len(finished))
+        return [
+            OptionScores(
+                logprob=tuple(logprobs[index]),
+                num_tokens=tuple(len(option_ids[option]) for option in request.options),
+                num_chars=tuple(len(option) for option in request.options),
+            )
+            for index, request in enumerate(requests)
+        ]
+
+    def _rows(self, requests: Sequence[RankRequest], option_ids: dict[str, list[int]]) -> list[_Row]:
+        rows: list[_Row] = []
+        for index, request in enumerate(requests):
+            options = [(j, option_ids[option]) for j, option in enumerate(request.options)]
+            longest = max((len(ids) for _, ids in options), default=0)
+            prompt = self.prompt_ids(request.prompt)
+            if not self.is_seq2seq:
+                prompt = prompt[-max(1, self.max_length - longest) :]  # keep the end of an over-long prompt
+            if not self.share_prompt:
+                rows.extend(_Row(index, prompt, [option]) for option in options)
+                continue
+            if self.is_seq2seq:  # the decoder sees one option at a time; the encoder runs once
+                rows.append(_Row(index, prompt, options))
+                continue
+            chunk: list[tuple[int, list[int]]] = []
+            for option in options:  # several rows only when all options do not fit in one
+                if chunk and len(prompt) + sum(len(ids) for _, ids in chunk) + len(option[1]) > self.max_length:
+                    rows.append(_Row(index, prompt, chunk))
+                    chunk = []
+                chunk.append(option)
+            if chunk:
+                rows.append(_Row(index, prompt, chunk))
+        return rows
+
+    def _causal_batch(self, batch: list[_Row]) -> list[list[float]]:
+        import torch
+
+        width = max(row.length for row in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        positions = torch.zeros((len(batch), width), dtype=torch.long)
+        segments = torch.full((len(batch), width), -1, dtype=torch.long)  # -1 pad, 0 prompt, j>0 option j
+        targets: list[tuple[int, int, int]] = []  # (row, position predicting it, token)
+        spans: list[list[tuple[int, int]]] = []  # per row, per option: its slice of `targets`
+        for r, row in enumerate(batch):
+            offset = width - row.length if self.padding_side == "left" else 0
+            prompt_len = len(row.prompt)
+            ids[r, offset : offset + prompt_len] = torch.tensor(row.prompt)
+            positions[r, offset : offset + prompt_len] = torch.arange(prompt_len)
+            segments[r, offset : offset + prompt_len] = 0
+            cursor = offset + prompt_len
+            row_spans = []
+            for segment, (_, option) in enumerate(row.options, start=1):
+                n = len(option)
+                ids[r, cursor : cursor + n] = torch.tensor(option)
+                positions[r, cursor : cursor + n] = torch.arange(prompt_len, prompt_len + n)
+                segments[r, cursor : cursor + n] = segment
+                first = len(targets)
+                predictors = [offset + prompt_len - 1] + list(range(cursor, cursor + n - 1))
+                targets.extend((r, p, token) for p, token in zip(predictors, option))
+                row_spans.append((first, len(targets)))
+                cursor += n
+            spans.append(row_spans)
+        keep = width - min(p for _, p, _ in targets)
+        logits = self.model(
+            input_ids=ids,
+            attention_mask=self._segment_mask(segments),
+            position_ids=positions,
+            use_cache=False,
+            logits_to_keep=keep,
+        ).logits
+        rows_t = torch.tensor([r for r, _, _ in targets])
+        cols_t = torch.tensor([p - (width - keep) for _, p, _ in targets])
+        tokens_t = torch.tensor([token for _, _, token in targets])
+        picked = torch.log_softmax(logits[rows_t, cols_t].float(), dim=-1)[torch.arange(len(targets)), tokens_t]
+        values = picked.tolist()
+        return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
+
+    def _segment_mask(self, segments: Any) -> Any:
+        """Additive (batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
+
+        Additive rather than boolean because eager attention silently ignores boolean 4D masks;
+        every position sees at least itself so padding rows never produce NaNs.
+        """
+        import torch
+
+        width = segments.shape[1]
+        causal = torch.ones(width, width, dtype=torch.bool).tril()
+        query, key = segments[:, :, None], segments[:, None, :]
+        same_option = (query == key) & (query > 0)
+        sees_prompt = (key == 0) & (query >= 0)
+        allowed = (causal & (same_option | sees_prompt)) | torch.eye(width, dtype=torch.bool)
+        dtype = self.model.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+        return mask[:, None, :, :]
+
+    def _seq2seq_batch(self, batch: list[_Row]) -> list[list[float]]:
+        import torch
+
+        prompts = [torch.tensor(row.prompt) for row in batch]
+        enc_ids, enc_mask = self._pad(prompts, self.padding_side)
+        encoded = self.model.get_encoder()(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
+        owners = [r for r, row in enumerate(batch) for _ in row.options]
+        options = [ids for row in batch for _, ids in row.options]
+        start = self.model.config.decoder_start_token_id
+        dec_ids, dec_mask = self._pad([torch.tensor([start] + ids[:-1]) for ids in options], "right")
+        index = torch.tensor(owners)
+        logits = self.model(
+            encoder_outputs=(encoded[index],),
+            attention_mask=enc_mask[index],
+            decoder_input_ids=dec_ids,
+            decoder_attention_mask=dec_mask,
+            use_cache=False,
+        ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        sums = iter(
+            logprobs[k, torch.arange(len(ids)), torch.tensor(ids)].sum().item() for k, ids in enumerate(options)
+        )
+        return [[next(sums) for _ in row.options] for row in batch]
+
+    def _pad(self, sequences: list[Any], side: str) -> tuple[Any, Any]:
+        import torch
+
+        width = max(len(seq) for seq in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for r, seq in enumerate(sequences):
+            where = slice(width - len(seq), width) if side == "left" else slice(0, len(seq))
+            ids[r, where] = seq
+            mask[r, where] = 1
+        return ids, mask
+
+    # ---- generation ---------------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerateRequest], progress: Progress = _no_progress) -> list[str]:
+        """Greedy continuations, cut before the first stop sequence, in request order."""
+        import torch
+
+        order = sorted(range(len(requests)), key=lambda i: (-len(requests[i].prompt), i))
+        texts: list[str] = [""] * len(requests)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                # one batch shares its settings: group equal (stop, limit) pairs together
+                groups: dict[tuple, list[int]] = {}
+                for i in chunk:
+                    groups.setdefault((requests[i].stop, requests[i].max_new_tokens), []).append(i)
+                for (stop, limit), members in groups.items():
+                    for i, text in zip(members, self._generate_batch([requests[i].prompt for i in members], stop, limit)):
+                        texts[i] = text
+                progress(len(chunk))
+        return texts
+
+    def _generate_batch(self, prompts: list[str], stop: tuple[str, ...], limit: int) -> list[str]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        encoded = [torch.tensor(self.prompt_ids(prompt)[-max(1, self.max_length - limit) :]) for prompt in prompts]
+        ids, mask = self._pad(encoded, "left" if not self.is_seq2seq else self.padding_side)
+        width = 0 if self.is_seq2seq else ids.shape[1]
+        criteria = StoppingCriteriaList([_StopOnText(self.tokenizer, stop, width)]) if stop else None
+        output = self.model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=limit,
+            stopping_criteria=criteria,
+            pad_token_id=self.pad_id,
+        )
+        texts = self.tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+        return [_cut_at_stop(text, stop) for text in texts]
+
+
+class _StopOnText:
+    """Marks a row finished once its decoded continuation contains a stop sequence."""
+
+    def __init__(self, tokenizer: Any, stop: tuple[str, ...], prompt_width: int) -> None:
+        self.tokenizer, self.stop, self.prompt_width = tokenizer, stop, prompt_width
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :], skip_special_tokens=True)
+        return torch.tensor([any(s in text for s in self.stop) for text in texts], dtype=torch.bool)
+
+
+def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    cut = min((text.find(s) for s in stop if s in text), default=len(text))
+    return text[:cut].strip()
+
+
+def _bos_prefix(tokenizer: Any) -> list[int]:
+    """[BOS] when the tokenizer adds it on its own (Llama-style), else nothing (GPT-2-style)."""
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return []
+    with_special = tokenizer("a").input_ids
+    return [bos] if with_special and with_special[0] == bos else []
+
+
+def _model_max_length(model: Any, tokenizer: Any) -> int:
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(model.config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", 0)
+    return limit if 0 < limit < 1_000_000 else 2048

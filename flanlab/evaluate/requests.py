@@ -1,0 +1,57 @@
+"""Evaluation requests: what the model backend is asked, independent of tasks and templates.
+
+A rank-classification request scores every option as a continuation of one prompt; a generation
+request decodes greedily from a prompt until a stop sequence or the token limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flanlab.io import stable_hash
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    prompt: str
+    options: tuple[str, ...]  # each scored as TARGET_DELIMITER + option after the prompt
+
+    def cache_key(self) -> str:
+        return stable_hash(["rank", self.prompt, list(self.options)], length=40)
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str
+    stop: tuple[str, ...] = ("\n\n",)
+    max_new_tokens: int = 64
+
+    def cache_key(self) -> str:
+        return stable_hash(["generate", self.prompt, list(self.stop), self.max_new_tokens], length=40)
+
+
+@dataclass(frozen=True)
+class OptionScores:
+    """Log-likelihoods of each option: the sum, and its length-normalised forms."""
+
+    logprob: tuple[float, ...]  # sum of token log-probabilities
+    num_tokens: tuple[int, ...]
+    num_chars: tuple[int, ...]
+
+    @property
+    def per_token(self) -> tuple[float, ...]:
+        return tuple(lp / max(n, 1) for lp, n in zip(self.logprob, self.num_tokens))
+
+    @property
+    def per_char(self) -> tuple[float, ...]:
+        return tuple(lp / max(n, 1) for lp, n in zip(self.logprob, self.num_chars))
+
+    def by(self, normalisation: str) -> tuple[float, ...]:
+        return {"sum": self.logprob, "per_token": self.per_token, "per_char": self.per_char}[normalisation]
+
+    def to_json(self) -> dict[str, list]:
+        return {"logprob": list(self.logprob), "num_tokens": list(self.num_tokens), "num_chars": list(self.num_chars)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list]) -> OptionScores:
+        return cls(tuple(data["logprob"]), tuple(data["num_tokens"]), tuple(data["num_chars"]))

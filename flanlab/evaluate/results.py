@@ -1,0 +1,127 @@
+"""The evaluation outputs: results.json (versioned schema), samples.jsonl, results.md, timing.json.
+
+results.json holds no timings or dates, so the same config, seed and model give the same bytes;
+timings go to timing.json. The schema is documented in docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from flanlab.evaluate.aggregate import TemplateRun, cluster_summaries, task_summary, template_result
+from flanlab.evaluate.requests import OptionScores
+from flanlab.io import atomic_open, write_json, write_text
+from flanlab.models.zoo import resolve_model_path
+
+SCHEMA = "flanlab.eval.results"
+SCHEMA_VERSION = 1
+
+
+def git_commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def build_results(config: Any, runs: list[TemplateRun], *, fingerprint: str, model_kind: str) -> dict[str, Any]:
+    resamples, seed = config.bootstrap_resamples, config.seed
+    templates = [template_result(run, resamples=resamples, seed=seed) for run in runs]
+    tasks = []
+    keys = list(dict.fromkeys((run.task, run.format) for run in runs))
+    for task, fmt in keys:
+        test = [(run, res) for run, res in zip(runs, templates) if (run.task, run.format, run.split) == (task, fmt, config.split)]
+        dev = [res for run, res in zip(runs, templates) if (run.task, run.format, run.split) == (task, fmt, config.dev_split)]
+        if not test:
+            continue
+        tasks.append(
+            task_summary([r for r, _ in test], [res for _, res in test], dev if config.best_dev else [], resamples=resamples, seed=seed)
+        )
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "model": {"name": config.model, "path": resolve_model_path(config.model), "fingerprint": fingerprint, "kind": model_kind},
+        "config": config.model_dump(mode="json"),
+        "seed": config.seed,
+        "git_commit": git_commit(),
+        "templates": templates,
+        "tasks": tasks,
+        "clusters": cluster_summaries(tasks),
+    }
+
+
+def write_outputs(out: Path, results: dict[str, Any], runs: list[TemplateRun], plans: list | None, answers: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "results.json", {k: v for k, v in results.items() if k != "timing"})
+    write_json(out / "timing.json", results.get("timing", {}))
+    write_text(out / "results.md", markdown_report(results))
+    if plans is not None:
+        write_samples(out / "samples.jsonl", plans, runs, answers)
+
+
+def write_samples(path: Path, plans: list, runs: list[TemplateRun], answers: dict[str, Any]) -> None:
+    with atomic_open(path) as handle:
+        for (_, items), run in zip(plans, runs):
+            for item, scored in zip(items, run.items):
+                answer = answers[item.request.cache_key()]
+                row = {
+                    "task": run.task,
+                    "format": run.format,
+                    "split": run.split,
+                    "template_id": run.template_id,
+                    "example_index": item.example_index,
+                    "prompt": item.rendered.inputs,
+                    "options": list(item.rendered.options),
+                    "scores": _scores_row(answer) if isinstance(answer, OptionScores) else None,
+                    "generation": answer if isinstance(answer, str) else None,
+                    "prediction": scored.prediction,
+                    "predicted_index": scored.predicted_index,
+                    "gold": list(scored.references),
+                    "gold_index": scored.gold_index,
+                }
+                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def _scores_row(scores: OptionScores) -> dict[str, list]:
+    return {**scores.to_json(), "per_token": list(scores.per_token), "per_char": list(scores.per_char)}
+
+
+def _fmt(value: float | None, stderr: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f} ± {stderr:.1f}" if stderr is not None else f"{value:.1f}"
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    """Per-template scores, the template mean/std per task, and per-cluster means, as Markdown."""
+    split = results["config"]["split"]
+    lines = [f"## Evaluation of {results['model']['name']} ({results['model']['fingerprint']})", ""]
+    lines += ["### Per template", "", "| task | format | template | metric | score ± se | n |", "|---|---|---|---|---|---|"]
+    for r in results["templates"]:
+        if r["split"] != split:
+            continue
+        metric = r["primary_metric"]
+        lines.append(
+            f"| {r['task']} | {r['format']} | {r['template_id']} | {metric} | "
+            f"{_fmt(r['metrics'][metric], r['stderr'].get(metric))} | {r['n']} |"
+        )
+    lines += ["", "### Per task (across templates)", ""]
+    lines += ["| task | format | metric | templates | mean ± se | std | min | max | best-dev template | best-dev test |"]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
+    for t in results["tasks"]:
+        best = t["best_dev"] or {}
+        lines.append(
+            f"| {t['task']} | {t['format']} | {t['primary_metric']} | {t['n_templates']} | "
+            f"{_fmt(t['template_mean'], t['template_mean_stderr'])} | {_fmt(t['template_std'])} | {_fmt(t['template_min'])} | "
+            f"{_fmt(t['template_max'])} | {best.get('template_id', '-')} | {_fmt(best.get('test_score'))} |"
+        )
+    lines += ["", "### Per cluster", "", "| cluster | format | tasks | template mean | best-dev mean |", "|---|---|---|---|---|"]
+    for c in results["clusters"]:
+        lines.append(f"| {c['cluster']} | {c['format']} | {c['n_tasks']} | {_fmt(c['template_mean'])} | {_fmt(c['best_dev_mean'])} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,85 @@
+"""The scoring backend: shared-prompt scores equal separate scoring, at every batch size and padding side."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from flanlab.evaluate.backend import HFBackend
+from flanlab.evaluate.requests import GenerateRequest, RankRequest
+from flanlab.models import load_model
+
+REQUESTS = [
+    RankRequest("Premise: the cat sat.\nDoes it follow?" * (1 + i % 3) + f" #{i}", ("yes", "no", "it is not possible to tell"))
+    for i in range(8)
+] + [RankRequest("Pick a colour:", ("red", "dark green")), RankRequest("", ("a",))]
+
+
+def _plain_logprob(model, backend: HFBackend, prompt: str, option: str) -> float:
+    """The log-likelihood of one option by a plain forward pass, without any of the backend's tricks."""
+    prompt_ids, option_ids = backend.prompt_ids(prompt), backend.option_ids(option)
+    with torch.inference_mode():
+        if backend.is_seq2seq:
+            logits = model(input_ids=torch.tensor([prompt_ids]), labels=torch.tensor([option_ids])).logits[0]
+            return torch.log_softmax(logits, -1)[torch.arange(len(option_ids)), torch.tensor(option_ids)].sum().item()
+        logits = torch.log_softmax(model(torch.tensor([prompt_ids + option_ids])).logits[0], -1)
+    return sum(logits[len(prompt_ids) - 1 + k, token].item() for k, token in enumerate(option_ids))
+
+
+@pytest.fixture(scope="module", params=["causal", "seq2seq"])
+def loaded(request, tiny_causal, tiny_seq2seq):
+    return load_model(tiny_causal if request.param == "causal" else tiny_seq2seq)
+
+
+def test_scores_match_a_plain_forward_pass(loaded):
+    model, tokenizer = loaded
+    backend = HFBackend(model, tokenizer, batch_size=8)
+    scores = backend.score(REQUESTS)
+    for request, result in zip(REQUESTS[::3], scores[::3]):
+        expected = [_plain_logprob(model, backend, request.prompt, option) for option in request.options]
+        assert result.logprob == pytest.approx(expected, abs=1e-4)
+        assert result.num_tokens == tuple(len(backend.option_ids(option)) for option in request.options)
+
+
+def test_invariant_to_batch_size_prompt_sharing_and_padding_side(loaded):
+    model, tokenizer = loaded
+    reference = HFBackend(model, tokenizer, batch_size=1, share_prompt=False, padding_side="right").score(REQUESTS)
+    for batch_size, share, side in itertools.product((1, 8, 32), (True, False), ("left", "right")):
+        scores = HFBackend(model, tokenizer, batch_size=batch_size, share_prompt=share, padding_side=side).score(REQUESTS)
+        for got, want in zip(scores, reference):
+            assert got.logprob == pytest.approx(want.logprob, abs=1e-4), (batch_size, share, side)
+            assert max(range(len(got.logprob)), key=got.logprob.__getitem__) == max(
+                range(len(want.logprob)), key=want.logprob.__getitem__
+            )
+
+
+def test_options_split_over_rows_when_they_do_not_fit_together(tiny_causal):
+    model, tokenizer = load_model(tiny_causal)
+    separate = HFBackend(model, tokenizer, batch_size=4, max_length=100, share_prompt=False).score(REQUESTS[:4])
+    tight_backend = HFBackend(model, tokenizer, batch_size=4, max_length=100)
+    rows = tight_backend._rows(REQUESTS[:4], {o: tight_backend.option_ids(o) for r in REQUESTS[:4] for o in r.options})
+    assert len(rows) > 4  # at least one request needed several rows
+    for got, want in zip(tight_backend.score(REQUESTS[:4]), separate):
+        assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
+
+
+PROMPTS = [f"Question {i}: what comes next?" * (1 + i % 3) for i in range(6)]
+
+
+def test_generation_does_not_depend_on_batch_size(loaded):
+    model, tokenizer = loaded
+    free = HFBackend(model, tokenizer, batch_size=1).generate([GenerateRequest(p, (), 12) for p in PROMPTS])
+    batched = HFBackend(model, tokenizer, batch_size=4).generate([GenerateRequest(p, (), 12) for p in PROMPTS])
+    assert batched == free
+
+
+def test_generation_stops_before_a_stop_sequence(tiny_causal):
+    model, tokenizer = load_model(tiny_causal)
+    prompts = PROMPTS
+    free = HFBackend(model, tokenizer, batch_size=4).generate([GenerateRequest(p, (), 12) for p in prompts])
+    text = next(t for t in free if len(t) >= 4)
+    stop = text[2:4]
+    cut = HFBackend(model, tokenizer, batch_size=4).generate([GenerateRequest(prompts[free.index(text)], (stop,), 12)])
+    assert cut == [text[: text.find(stop)].strip()]
