@@ -15,15 +15,13 @@ from typing import Any
 from rich.console import Console
 
 from flanlab.experiments.config import ResolvedExperiment
-from flanlab.experiments.studies import BASE, Arm, EvalSpec, plan
+from flanlab.experiments.studies import BASE, Arm, EvalSpec, experiment_collections, plan
 from flanlab.experiments.units import Unit, UnitStore
 from flanlab.io import write_json
 from flanlab.models.zoo import model_fingerprint
 from flanlab.tasks.registry import TaskRegistry, load_registry
 
 console = Console(stderr=True)
-# Experiments train on the curated collection: its data is local and it loads in seconds.
-DEFAULT_COLLECTIONS = ["core"]
 # Guard against every held-out / eval-only task whose data is local.
 GUARD_COLLECTIONS = ["core", "bbh", "bigbench", "natural_instructions"]
 
@@ -52,7 +50,7 @@ def mixture_recipe(exp: ResolvedExperiment, settings: dict[str, Any]) -> dict[st
     """flanlab's neutral mixture keys (see studies.py) as a mixture recipe."""
     recipe: dict[str, Any] = {
         "name": exp.config.name,
-        "collections": exp.params.get("collections", DEFAULT_COLLECTIONS),
+        "collections": experiment_collections(exp),
         "guard_collections": GUARD_COLLECTIONS,
         "held_out": settings.get("held_out", []),
         "total_size": settings["size"],

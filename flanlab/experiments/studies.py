@@ -17,6 +17,18 @@ from flanlab.tasks.clusters import EVAL_ONLY_CLUSTERS, held_out_closure
 from flanlab.tasks.registry import TaskRegistry
 
 BASE = "base"
+# Experiments train and evaluate on the curated collection by default: its data is local and
+# loads in seconds. A config's `params.collections` widens it (e.g. with bigbench, flan2021).
+DEFAULT_COLLECTIONS = ("core",)
+
+
+def experiment_collections(exp: ResolvedExperiment) -> list[str]:
+    return list(exp.params.get("collections") or DEFAULT_COLLECTIONS)
+
+
+def held_out_tasks(exp: ResolvedExperiment, registry: TaskRegistry, clusters: list[str]) -> list[str]:
+    """The datasets evaluated for held-out ``clusters``: from the experiment's collections."""
+    return [card.name for card in registry.select(clusters=clusters, collections=experiment_collections(exp))]
 
 
 @dataclass(frozen=True)
@@ -40,15 +52,14 @@ class Arm:
 Planner = Callable[[ResolvedExperiment, TaskRegistry], list[Arm]]
 
 
-def trainable_clusters(registry: TaskRegistry) -> list[str]:
-    return sorted({card.cluster for card in registry.cards.values() if not card.eval_only} - EVAL_ONLY_CLUSTERS)
+def trainable_clusters(exp: ResolvedExperiment, registry: TaskRegistry) -> list[str]:
+    cards = registry.select(collections=experiment_collections(exp), include_eval_only=False)
+    return sorted({card.cluster for card in cards} - EVAL_ONLY_CLUSTERS)
 
 
-def _held_out_eval(exp: ResolvedExperiment, shots: list[int] | None = None) -> tuple[EvalSpec, ...]:
-    selectors = tuple(f"task:{name}" for name in exp.settings.eval_tasks or ()) or tuple(
-        f"cluster:{cluster}" for cluster in exp.config.held_out
-    )
-    return (EvalSpec(selectors, tuple(shots or exp.shots)),)
+def _held_out_eval(exp: ResolvedExperiment, registry: TaskRegistry, shots: list[int] | None = None) -> tuple[EvalSpec, ...]:
+    names = exp.settings.eval_tasks or held_out_tasks(exp, registry, exp.config.held_out)
+    return (EvalSpec(tuple(f"task:{name}" for name in names), tuple(shots or exp.shots)),)
 
 
 def _standard_mixture(exp: ResolvedExperiment, **changes: Any) -> dict[str, Any]:
@@ -60,7 +71,7 @@ def _standard_mixture(exp: ResolvedExperiment, **changes: Any) -> dict[str, Any]
 
 
 def base_vs_tuned(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
-    evals = _held_out_eval(exp)
+    evals = _held_out_eval(exp, registry)
     return [
         Arm(BASE, "base model", evals, series="base"),
         Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned"),
@@ -68,10 +79,11 @@ def base_vs_tuned(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
 
 
 def leave_one_cluster_out(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
-    clusters = exp.settings.clusters or exp.params.get("clusters") or trainable_clusters(registry)
+    clusters = exp.settings.clusters or exp.params.get("clusters") or trainable_clusters(exp, registry)
     arms = []
     for cluster in clusters:
-        evals = (EvalSpec((f"cluster:{cluster}",), tuple(exp.shots)),)
+        names = exp.settings.eval_tasks or held_out_tasks(exp, registry, [cluster])
+        evals = (EvalSpec(tuple(f"task:{name}" for name in names), tuple(exp.shots)),)
         mixture = _standard_mixture(exp, held_out=[cluster])
         arms.append(Arm(f"base-{cluster}", cluster, evals, series="base"))
         arms.append(Arm(f"tuned-{cluster}", cluster, evals, mixture=mixture, series="tuned"))
@@ -80,10 +92,10 @@ def leave_one_cluster_out(exp: ResolvedExperiment, registry: TaskRegistry) -> li
 
 def num_clusters(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     excluded = held_out_closure(frozenset(exp.config.held_out))
-    order = exp.params.get("cluster_order") or [c for c in trainable_clusters(registry) if c not in excluded]
+    order = exp.params.get("cluster_order") or [c for c in trainable_clusters(exp, registry) if c not in excluded]
     order = [cluster for cluster in order if cluster not in excluded]
     counts = exp.params.get("counts") or list(range(1, len(order) + 1))
-    evals = _held_out_eval(exp)
+    evals = _held_out_eval(exp, registry)
     arms = [Arm(BASE, "0 clusters (base)", evals, series="held-out score", x=0)]
     for count in counts:
         mixture = _standard_mixture(exp, clusters=order[:count])
@@ -92,7 +104,7 @@ def num_clusters(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
 
 
 def instruction_ablation(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
-    evals = _held_out_eval(exp)
+    evals = _held_out_eval(exp, registry)
     modes = (("none", "no template"), ("name", "dataset name"), ("full", "full instructions"))
     arms = [Arm(BASE, "base model", evals, series="base")]
     for mode, label in modes:
@@ -102,7 +114,7 @@ def instruction_ablation(exp: ResolvedExperiment, registry: TaskRegistry) -> lis
 
 def zero_vs_few_shot(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     shots = sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))})
-    evals = _held_out_eval(exp, shots)
+    evals = _held_out_eval(exp, registry, shots)
     return [
         Arm(BASE, "base model", evals, series="base"),
         Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned"),
@@ -111,7 +123,7 @@ def zero_vs_few_shot(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Ar
 
 def prompt_tuning(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     """FLAN Fig. 10: prompt-tune the base and the tuned model on held-out tasks, full data and 32 examples."""
-    tasks = exp.settings.eval_tasks or [card.name for card in registry.select(clusters=exp.config.held_out)]
+    tasks = exp.settings.eval_tasks or held_out_tasks(exp, registry, exp.config.held_out)
     low_resource = int(exp.params.get("low_resource_examples", 32))
     prompt_train = {"method": "prompt_tuning", **exp.params.get("prompt_tuning", {})}
     arms = [Arm("tuned", "instruction-tuned", (), mixture=_standard_mixture(exp))]
@@ -132,7 +144,7 @@ def prompt_tuning(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
 
 def fewshot_share(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     shares = exp.params.get("shares") or [0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
-    evals = _held_out_eval(exp, sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))}))
+    evals = _held_out_eval(exp, registry, sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))}))
     return [
         Arm(f"share-{share:g}", f"{share:.0%} few-shot", evals,
             mixture=_standard_mixture(exp, fewshot_share=share, cot_share=0.0), series="tuned", x=share)
@@ -141,7 +153,7 @@ def fewshot_share(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
 
 
 def method_ablations(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
-    evals = _held_out_eval(exp, sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))}))
+    evals = _held_out_eval(exp, registry, sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))}))
     variants = (
         ("full", "full recipe", {}),
         ("minus-cot", "- CoT data", {"cot_share": 0.0}),
@@ -154,9 +166,7 @@ def method_ablations(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Ar
 
 def single_task(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     """Flan 2022 section 4: finetune on one held-out task, from the base vs from the tuned model."""
-    tasks = exp.settings.eval_tasks or exp.params.get("tasks") or [
-        card.name for card in registry.select(clusters=exp.config.held_out)
-    ][:1]
+    tasks = exp.settings.eval_tasks or exp.params.get("tasks") or held_out_tasks(exp, registry, exp.config.held_out)[:1]
     single_train = exp.params.get("single_task_train", {})
     arms = [Arm("tuned", "instruction-tuned", (), mixture=_standard_mixture(exp))]
     for task in tasks:

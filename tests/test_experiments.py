@@ -1,0 +1,90 @@
+"""Every experiment config runs at --scale tiny; a killed experiment resumes without redoing units."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flanlab.experiments.config import BUILTIN_CONFIGS, builtin_config_names, resolve_experiment
+from flanlab.experiments.runner import run_experiment
+from flanlab.experiments.studies import plan
+from flanlab.report.build import build_report
+from flanlab.tasks.registry import load_registry
+from tests.conftest import REPO, run_cli
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+def test_configs_folder_lists_every_study():
+    from flanlab.experiments.studies import PLANNERS
+
+    studies = {resolve_experiment(name).study for name in builtin_config_names()}
+    assert studies == set(PLANNERS)
+    assert (REPO / "configs").resolve() == BUILTIN_CONFIGS.resolve()
+
+
+@pytest.mark.parametrize("name", builtin_config_names())
+def test_every_config_plans_at_every_scale(name, registry):
+    config = resolve_experiment(name)
+    for scale in ("tiny", "default", "paper"):
+        arms = plan(config.at_scale(scale), registry)
+        assert arms and all(arm.evals or arm.name == "tuned" for arm in arms)
+        inits = {arm.name for arm in arms} | {"base"}
+        assert all(arm.init in inits for arm in arms)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", builtin_config_names())
+def test_every_config_runs_at_tiny_scale(name, registry, tmp_path):
+    config = resolve_experiment(name)
+    record_path = run_experiment(config.at_scale("tiny"), tmp_path, registry)
+    record = json.loads(record_path.read_text())
+    assert record["arms"] and record["units_reused"] + record["units_run"] > 0
+    for arm in record["arms"]:
+        for evaluation in arm["evals"]:
+            results = json.loads((tmp_path / evaluation["results"]).read_text())
+            assert results["tasks"], f"{name}/{arm['name']} evaluated nothing"
+        if arm["train"]:
+            assert arm["train"]["steps"] > 0 and (tmp_path / arm["train"]["log"]).exists()
+    written = build_report(tmp_path)
+    assert "model tiny-llama" in written["markdown"].read_text()
+    assert written["summary"].stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_killed_experiment_rerun_skips_finished_units(tmp_path):
+    out = tmp_path / "exp"
+    command = [sys.executable, "-m", "flanlab", "experiment", "run", "flan2022_table1_method_ablations", "--scale", "tiny", "--out", str(out)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    finished_train: list[Path] = []
+    while time.monotonic() < deadline and not finished_train:
+        finished_train = [p for p in out.glob("units/train-*/unit.json")]
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert finished_train, "no training unit finished before the deadline"
+    assert not (out / "experiment.json").exists(), "the experiment finished before it could be killed"
+    stamps = {path: path.stat().st_mtime_ns for path in out.glob("units/*/unit.json")}
+
+    result = run_cli("experiment", "run", "flan2022_table1_method_ablations", "--scale", "tiny", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((out / "experiment.json").read_text())
+    assert record["units_reused"] >= len(stamps)
+    for path, stamp in stamps.items():
+        assert path.stat().st_mtime_ns == stamp, f"{path.parent.name} was redone"
+
+
+def test_unknown_config_is_a_one_line_error():
+    result = run_cli("experiment", "run", "fig99_nothing", "--scale", "tiny")
+    assert result.returncode == 2 and "built-in:" in result.stderr and "Traceback" not in result.stderr
