@@ -13,7 +13,7 @@ def run(
     out: Path = typer.Option(Path("runs/default"), help="Run folder (reports, figures, every unit's output)."),
     held_out: str = typer.Option("nli", help="The cluster held out from tuning and evaluated zero-shot."),
     model: str = typer.Option("smollm2-135m", help="Model name, local folder or hub id."),
-    budget: float = typer.Option(4.0, help="Training budget in minutes (LoRA on the CPU by default)."),
+    budget: float = typer.Option(5.0, help="Training budget in minutes (LoRA on the CPU by default)."),
     scale: str = typer.Option("default", help="tiny (random model, seconds) | default | paper."),
 ) -> None:
     """Run the embedded default experiment (configs/default.yaml) and print its report."""
@@ -22,7 +22,8 @@ def run(
     from flanlab.report.build import build_report
 
     config = resolve_experiment("default")
-    config = config.model_copy(update={"held_out": [held_out], "model": model})
+    title = f"Zero-shot held-out {held_out}: base vs instruction-tuned"
+    config = config.model_copy(update={"held_out": [held_out], "model": model, "title": title})
     resolved = config.at_scale(scale)  # type: ignore[arg-type]
     if scale != "tiny":
         resolved.model = model

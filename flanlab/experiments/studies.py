@@ -64,6 +64,7 @@ def _held_out_eval(exp: ResolvedExperiment, registry: TaskRegistry, shots: list[
 
 def _standard_mixture(exp: ResolvedExperiment, **changes: Any) -> dict[str, Any]:
     mixture: dict[str, Any] = {"held_out": list(exp.config.held_out), "size": exp.settings.mixture_size}
+    mixture.update(exp.params.get("mixture", {}))  # a config's defaults for every arm's mixture
     if exp.settings.train_clusters:
         mixture["clusters"] = list(exp.settings.train_clusters)
     mixture.update(changes)

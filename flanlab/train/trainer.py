@@ -133,7 +133,8 @@ class _Loop:
         self._truncate_order_log(start_step)
         loss, stopped_by = math.nan, "max_steps"
         window = _Window()
-        with _progress(config.max_steps, start_step, config.progress and self.accelerator.is_main_process) as advance:
+        budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
+        with _progress(config.max_steps, start_step, config.progress and self.accelerator.is_main_process, budget_s) as advance:
             for step in range(start_step, config.max_steps):
                 step_started = time.perf_counter()
                 counters["elapsed_s"] = elapsed_before + step_started - started
@@ -254,7 +255,8 @@ class _Window:
         }
 
 
-def _progress(total: int, done: int, show: bool):
+def _progress(total: int, done: int, show: bool, budget_s: float | None = None):
+    """A bar over optimizer steps; under a time budget its total is the steps the budget allows."""
     from contextlib import contextmanager
 
     @contextmanager
@@ -265,9 +267,19 @@ def _progress(total: int, done: int, show: bool):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         columns = [TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+        started, steps = time.monotonic(), [done]
         with Progress(*columns) as progress:
             task = progress.add_task("train", total=total, completed=done, loss="-")
-            yield lambda loss: progress.update(task, advance=1, loss=f"{loss:.4f}")
+
+            def advance(loss: float) -> None:
+                steps[0] += 1
+                expected = total
+                if budget_s is not None:
+                    per_step = (time.monotonic() - started) / (steps[0] - done)
+                    expected = min(total, steps[0] + int(max(0.0, budget_s - (time.monotonic() - started)) / per_step))
+                progress.update(task, advance=1, total=expected, loss=f"{loss:.4f}")
+
+            yield advance
 
     return bar()
 
