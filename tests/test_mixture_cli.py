@@ -65,3 +65,13 @@ def test_user_errors_exit_2(cards, tmp_path):
     assert missing.returncode == 2 and "no such mixture folder" in missing.stderr
     no_out = run_cli("mix", "build", "--no-builtin", "--cards", str(cards))
     assert no_out.returncode == 2 and "-o DIR" in no_out.stderr
+
+
+@pytest.mark.parametrize("recipe", ["flan2021", "flan2022"])
+def test_hub_catalog_recipes_dry_run_without_a_hub(recipe, tmp_path):
+    from tests.conftest import REPO
+
+    result = run_cli("mix", "build", str(REPO / "configs" / f"{recipe}.yaml"), "--dry-run", "--json", "-o", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "m").exists()
+    assert recipe in result.stdout
