@@ -11,7 +11,7 @@ from flanlab.errors import FlanlabError
 from flanlab.prompts.formats import PromptFormat, render
 from flanlab.sources import natural_instructions as niv2
 from flanlab.sources import promptsource
-from flanlab.sources.base import SourceSpec, load_split_records, resolve_path, split_by_hash
+from flanlab.sources.base import load_split_records, resolve_path, split_by_hash
 from flanlab.tasks.card import TaskCard, card_from_dict
 from flanlab.tasks.examples import build_example, load_examples
 

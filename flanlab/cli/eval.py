@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from flanlab.cli.common import console
+from flanlab.configio import validation_message
 from flanlab.errors import FlanlabError
 
 
@@ -50,8 +51,7 @@ def eval_command(
             use_cache=cache, write_samples=samples, card_folders=[str(c) for c in cards],
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        raise FlanlabError(f"option --{'-'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise FlanlabError(validation_message(error, prefix="option")) from None
     results = evaluate(config, out=out)
     timing = results["timing"]
     print((out / "results.md").read_text())

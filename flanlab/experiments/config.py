@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from flanlab.configio import read_yaml_mapping, validate
 from flanlab.errors import FlanlabError
 
 Study = Literal[
@@ -90,19 +90,7 @@ class ResolvedExperiment(BaseModel):
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlanlabError("no such experiment config", where=str(path)) from None
-    except yaml.YAMLError as error:
-        raise FlanlabError(f"invalid YAML ({error})", where=str(path)) from None
-    try:
-        return ExperimentConfig.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(config)"
-        raise FlanlabError(f"field {location}: {first['msg']}", where=str(path)) from None
+    return validate(ExperimentConfig, read_yaml_mapping(path, "experiment config"), str(path))
 
 
 BUILTIN_CONFIGS = Path(__file__).parent / "configs"

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flanlab.errors import FlanlabError
+from flanlab.configio import read_yaml_mapping, validate
 from flanlab.prompts.formats import SEPARATORS
 from flanlab.prompts.options import OPTION_STYLES
 
@@ -156,27 +156,11 @@ def _check_weights(value: dict[str, float], known: dict, what: str, forbidden: s
 
 
 def recipe_from_dict(data: dict, where: str = "recipe") -> MixtureRecipe:
-    try:
-        return MixtureRecipe.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(recipe)"
-        raise FlanlabError(f"field {location}: {first['msg']}", where=where) from None
+    return validate(MixtureRecipe, data, where)
 
 
 def load_recipe(path: str | Path | None) -> MixtureRecipe:
     """A recipe from a YAML file (None: the default recipe)."""
     if path is None:
         return MixtureRecipe()
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlanlabError("no such recipe file", where=str(path)) from None
-    except yaml.YAMLError as error:
-        raise FlanlabError(f"invalid YAML ({error})", where=str(path)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise FlanlabError("a recipe must be a YAML mapping", where=str(path))
-    return recipe_from_dict(data, where=str(path))
+    return recipe_from_dict(read_yaml_mapping(path, "recipe file", empty_ok=True), where=str(path))

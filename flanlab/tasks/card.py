@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flanlab.errors import FlanlabError
+from flanlab.configio import read_yaml_mapping, validate
 from flanlab.sources.base import SourceSpec
 
 # Placeholders every task example provides after `build_examples` (besides the record's own fields).
@@ -124,24 +124,11 @@ def pattern_fields(pattern: str) -> set[str]:
 
 def load_card(path: Path) -> TaskCard:
     """Read and validate one card file; errors name the file and the offending field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlanlabError("no such task card", where=str(path)) from None
-    except yaml.YAMLError as error:
-        raise FlanlabError(f"invalid YAML ({error})", where=str(path)) from None
-    if not isinstance(data, dict):
-        raise FlanlabError("a task card must be a YAML mapping", where=str(path))
-    return card_from_dict(data, where=str(path), path=path)
+    return card_from_dict(read_yaml_mapping(path, "task card"), where=str(path), path=path)
 
 
 def card_from_dict(data: dict[str, Any], where: str, path: Path | None = None) -> TaskCard:
-    try:
-        card = TaskCard.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(card)"
-        raise FlanlabError(f"field {location}: {first['msg']}", where=where) from None
+    card = validate(TaskCard, data, where)
     card.path = path
     return card
 

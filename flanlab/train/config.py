@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from flanlab.errors import FlanlabError
+from flanlab.configio import read_yaml_mapping, validate
 
 
 class TrainConfig(BaseModel):
@@ -92,24 +92,11 @@ class TrainConfig(BaseModel):
 
 def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """A config from YAML, with non-None keyword overrides applied on top (the CLI's flags)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as error:
-        raise FlanlabError(f"cannot read config ({error.strerror})", where=str(path)) from None
-    except yaml.YAMLError as error:
-        raise FlanlabError(f"invalid YAML ({error})", where=str(path)) from None
-    if not isinstance(data, dict):
-        raise FlanlabError("a training config must be a mapping of field: value", where=str(path))
+    data = read_yaml_mapping(path, "training config", empty_ok=True)
     data.update({key: value for key, value in overrides.items() if value is not None})
     return make_config(data, where=str(path))
 
 
 def make_config(data: dict[str, Any], where: str = "train config") -> TrainConfig:
     """Validate a plain dict; a bad field becomes a one-line FlanlabError naming it."""
-    try:
-        return TrainConfig(**data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "config"
-        raise FlanlabError(f"field {field!r}: {first['msg']}", where=where) from None
+    return validate(TrainConfig, data, where)

@@ -28,7 +28,7 @@ from flanlab.train.config import TrainConfig
 from flanlab.train.data import load_tokenized_mixture
 from flanlab.train.modeling import TargetLossModel
 from flanlab.train.packing import RowPlan
-from flanlab.train.run_log import LOG_NAME, PLOT_NAME, RunLog
+from flanlab.train.run_log import LOG_NAME, RunLog
 
 # fields that may change between a run and its resumption; anything else must match
 RESUMABLE_CHANGES = {"resume", "max_steps", "max_minutes", "progress", "checkpoint_every", "keep_checkpoints", "log_every"}
