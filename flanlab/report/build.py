@@ -89,13 +89,29 @@ def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
-    """Grouped bars: each dataset's template-mean score per arm (and shots), template std as error bars."""
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(figure: Any, axis: Any, title: str, path: Path) -> Path:
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    _pyplot().close(figure)
+    return path
+
+
+def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
+    """Grouped bars: each dataset's template-mean score per arm (and shots), template std as error bars."""
     import numpy as np
+
+    plt = _pyplot()
 
     if not scores:
         return None
@@ -114,21 +130,14 @@ def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: 
     metrics = ", ".join(sorted({s.metric for s in scores}))
     axis.set_ylabel(f"score (0-100; {metrics}), mean over templates")
     axis.set_xlabel("dataset (error bars: std across templates)")
-    axis.set_title(f"{record['title']}\n{_context(record)}", fontsize=10)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
 
 
 def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
     """Line studies: held-out score vs the arm's x; other studies: one bar per arm and shots."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = _pyplot()
 
     rows = summary_rows(scores)
     if not rows:
@@ -155,20 +164,11 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
         axis.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         axis.set_xlabel("arm (error bars: mean std across templates)")
     axis.set_ylabel("held-out score (0-100), mean over datasets")
-    axis.set_title(f"{record['title']}\n{_context(record)}", fontsize=10)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
 
 
 def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     curves = {label: points for label, points in curves.items() if points}
     if not curves:
         return None
@@ -178,12 +178,7 @@ def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]
         axis.plot(steps, losses, label=label, marker="." if len(points) < 30 else None)
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("training loss (nats per target token)")
-    axis.set_title(f"Training loss\n{_context(record)}", fontsize=10)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _finish(figure, axis, f"Training loss\n{_context(record)}", path)
 
 
 def build_report(folder: str | Path) -> dict[str, Path]:
