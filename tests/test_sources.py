@@ -93,3 +93,11 @@ def test_real_bigbench_has_at_least_900_tasks_and_loads_one():
     grouped = load_split_records(SourceSpec(kind="bigbench", locator="strategyqa"))
     assert sum(len(v) for v in grouped.values()) == 2290
     assert any("rationale" in r for r in grouped["train"])
+
+
+def test_unreadable_cache_index_is_a_clear_error(isolated_home):
+    root = bigbench.bigbench_root()
+    (root / bigbench.INDEX_NAME).write_text('{"version": "1.0.0", "tas')
+    with pytest.raises(FlanlabError, match="unreadable cache index") as error:
+        bigbench.list_tasks()
+    assert str(root / bigbench.INDEX_NAME) in str(error.value)

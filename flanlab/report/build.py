@@ -176,6 +176,9 @@ def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]
     for label, points in curves.items():
         steps, losses = zip(*points)
         axis.plot(steps, losses, label=label, marker="." if len(points) < 30 else None)
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("training loss (nats per target token)")
     return _finish(figure, axis, f"Training loss\n{_context(record)}", path)
