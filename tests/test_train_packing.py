@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from flanlab.train.batching import causal_batch
+from flanlab.train.attention import SEGMENTED_SDPA, segment_spans
+from flanlab.train.batching import PAD_SEGMENT, causal_batch
 from flanlab.train.data import TokenizedMixture
 from flanlab.train.modeling import TargetLossModel
 from flanlab.train.packing import RowPlan, pack_best_fit
@@ -80,11 +81,12 @@ def test_prompt_tuning_packed_matches_peft_forward(tiny_causal, attn):
     """Soft prompt + packing: each example's loss equals PEFT's own (unpacked) prompt-tuning loss."""
     from peft import PromptTuningConfig, TaskType, get_peft_model
 
-    from flanlab.models.zoo import load_model
+    from flanlab.models.zoo import load_model, peft_warnings_silenced
 
     model, tokenizer = load_model(tiny_causal, attn_implementation=attn)
     torch.manual_seed(0)
-    peft_model = get_peft_model(model, PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4))
+    with peft_warnings_silenced():
+        peft_model = get_peft_model(model, PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4))
     peft_model.train()
     data = _mixture(np.random.default_rng(2), [(6, 3), (10, 4), (5, 2)], len(tokenizer))
     wrapper = TargetLossModel(peft_model, seq2seq=False, attn_implementation=attn, num_virtual_tokens=4)
@@ -94,6 +96,45 @@ def test_prompt_tuning_packed_matches_peft_forward(tiny_causal, attn):
         ours, count = wrapper(**alone)
         theirs = peft_model(input_ids=alone["input_ids"], labels=alone["labels"]).loss  # mean over targets
         assert abs(float(ours) / int(count) - float(theirs)) <= TOLERANCE
+
+
+def test_per_example_attention_matches_the_dense_block_mask(tiny_causal):
+    """The CPU fast path (one sdpa call per packed example) gives the dense mask's loss and gradients."""
+    from flanlab.models.zoo import load_model
+
+    model, tokenizer = load_model(tiny_causal, attn_implementation="sdpa")
+    model.train()
+    data = _mixture(np.random.default_rng(3), [(7, 3), (12, 5), (4, 2), (9, 6), (5, 1)], len(tokenizer))
+    packed = causal_batch([[0, 1, 2], [3, 4]], data, tokenizer.pad_token_id).tensors
+    fast = TargetLossModel(model, seq2seq=False)
+    assert fast.per_example_attention and model.config._attn_implementation == SEGMENTED_SDPA
+    dense = TargetLossModel(model, seq2seq=False, per_example_attention=False)
+    fast_loss, fast_grads = _loss_and_grads(fast, packed)
+    dense_loss, dense_grads = _loss_and_grads(dense, packed)
+    assert abs(fast_loss - dense_loss) <= TOLERANCE
+    assert max(float((a - b).abs().max()) for a, b in zip(fast_grads, dense_grads)) <= TOLERANCE
+
+
+def test_per_example_attention_reads_the_spans(tiny_causal):
+    """Guard for the test above: the spans reach the attention layers (merging two examples changes the output)."""
+    from flanlab.models.zoo import load_model
+
+    model, tokenizer = load_model(tiny_causal, attn_implementation="sdpa")
+    TargetLossModel(model, seq2seq=False)  # switches the model to the per-example attention
+    data = _mixture(np.random.default_rng(4), [(8, 4), (8, 4)], len(tokenizer))
+    packed = causal_batch([[0, 1]], data, tokenizer.pad_token_id).tensors
+    inputs = {"input_ids": packed["input_ids"], "position_ids": packed["position_ids"]}
+    with torch.no_grad():
+        apart = model(**inputs, packed_spans=[[(0, 12), (12, 24)]]).logits
+        merged = model(**inputs, packed_spans=[[(0, 24)]]).logits
+    assert torch.allclose(apart[:, :12], merged[:, :12], atol=1e-5) and float((apart[:, 12:] - merged[:, 12:]).abs().max()) > 1e-3
+
+
+def test_segment_spans_follow_the_packed_layout():
+    segments = torch.tensor([[0, 0, 0, 1, 1, PAD_SEGMENT], [0, 0, 0, 0, 0, 0]])
+    assert segment_spans(segments, PAD_SEGMENT) == [[(0, 3), (3, 5)], [(0, 6)]]
+    with pytest.raises(ValueError, match="padding only at the end"):
+        segment_spans(torch.tensor([[0, PAD_SEGMENT, 1]]), PAD_SEGMENT)
 
 
 def test_best_fit_packs_densely_and_keeps_every_example():

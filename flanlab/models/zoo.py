@@ -12,6 +12,9 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +219,15 @@ def load_model(
 ADAPTER_CONFIG = "adapter_config.json"
 
 
+@contextmanager
+def peft_warnings_silenced() -> Iterator[None]:
+    """PEFT reads transformers' deprecated ``is_gradient_checkpointing`` whenever it wraps a model;
+    the FutureWarning that triggers is about PEFT's code, so it is hidden (only that one)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
 def _load_adapter(folder: Path, **options: Any) -> tuple[Any, Any]:
     from peft import PeftModel
     from transformers import AutoTokenizer
@@ -226,7 +238,8 @@ def _load_adapter(folder: Path, **options: Any) -> tuple[Any, Any]:
         raise FlanlabError(f"adapter config without a readable base_model_name_or_path ({error})", where=str(folder / ADAPTER_CONFIG)) from None
     device = options.pop("device")
     base, tokenizer = load_model(base_name, **options)
-    model = PeftModel.from_pretrained(base, str(folder))
+    with peft_warnings_silenced():
+        model = PeftModel.from_pretrained(base, str(folder))
     if any(folder.glob("tokenizer*")):
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         if tokenizer.pad_token is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flanlab.models.zoo import peft_warnings_silenced
 from flanlab.train.config import TrainConfig
 
 
@@ -29,7 +30,8 @@ def apply_method(model: Any, config: TrainConfig, *, seq2seq: bool, base_locatio
             task_type=task_type, num_virtual_tokens=config.num_virtual_tokens, prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB
         )
     peft_config.base_model_name_or_path = base_location  # what the exported adapter loads its base from
-    return get_peft_model(model, peft_config)
+    with peft_warnings_silenced():
+        return get_peft_model(model, peft_config)
 
 
 def export_model(trained: Any, tokenizer: Any, config: TrainConfig, folder: Path) -> str:

@@ -24,7 +24,7 @@ class TrainConfig(BaseModel):
     method: Literal["full", "lora", "prompt_tuning"] = "full"
     lora_rank: int = 16
     lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0  # PEFT's default; on CPU, 0.05 spends ~a third of a LoRA step drawing dropout masks
     lora_target_modules: list[str] | str = "all-linear"
     num_virtual_tokens: int = 10  # FLAN's prompt tuning study uses a soft prompt of length 10
     merge_lora: bool = True  # export the LoRA run as a plain merged model

@@ -11,6 +11,10 @@ Prompt tuning is done here rather than in PEFT's forward (which only extends 2D 
 prompt from ``PeftModel.get_prompt`` is prepended to every row, every packed example may attend to
 it, and each example's positions continue after it, which is exactly what each example would see
 unpacked. Labels are shifted past the virtual tokens before the loss, so they never misalign.
+
+On CPU with sdpa, llama-like models attend one packed example at a time (``attention.py``): the
+dense mask's cost grows with the square of the row length, the per-example cost with the examples'
+own lengths. The dense mask is still passed, so a layer that ignores the spans stays correct.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from flanlab.train.attention import SEGMENTED_SDPA, register_segmented_attention, segment_spans
 from flanlab.train.batching import IGNORE_INDEX, PAD_SEGMENT
 
 SHARED_SEGMENT = -2  # the soft prompt: visible to every example in the row
 # Causal architectures whose logits are exactly lm_head(base_model(...)): for these only the
 # target positions go through the (large) output projection.
 PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+# Their attention layers hand extra forward keyword arguments (the packed spans) to the attention function.
+PER_EXAMPLE_ATTENTION_MODEL_TYPES = PLAIN_HEAD_MODEL_TYPES
 
 
 def block_causal_mask(segment_ids: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
@@ -55,14 +62,24 @@ def summed_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 class TargetLossModel(nn.Module):
     """Wraps the trained model; ``forward(**batch) -> (loss_sum, target_token_count)``."""
 
-    def __init__(self, model: nn.Module, *, seq2seq: bool, attn_implementation: str = "sdpa", num_virtual_tokens: int = 0) -> None:
+    def __init__(
+        self, model: nn.Module, *, seq2seq: bool, attn_implementation: str = "sdpa", num_virtual_tokens: int = 0, per_example_attention: bool = True
+    ) -> None:
+        """``per_example_attention=False`` keeps the dense block mask everywhere (the reference path)."""
         super().__init__()
         self.model = model  # the object whose parameters train (a PeftModel for LoRA / prompt tuning)
         self.seq2seq = seq2seq
         self.attn_implementation = attn_implementation
         self.num_virtual_tokens = num_virtual_tokens
         config = self.hf_model.config
-        self.plain_head = not seq2seq and getattr(config, "model_type", "") in PLAIN_HEAD_MODEL_TYPES
+        model_type = getattr(config, "model_type", "")
+        self.plain_head = not seq2seq and model_type in PLAIN_HEAD_MODEL_TYPES
+        self.per_example_attention = (
+            per_example_attention and not seq2seq and not num_virtual_tokens and attn_implementation == "sdpa" and model_type in PER_EXAMPLE_ATTENTION_MODEL_TYPES
+        )
+        if self.per_example_attention:
+            register_segmented_attention()
+            self.hf_model.set_attn_implementation(SEGMENTED_SDPA)  # plain sdpa whenever no spans are passed
         # FSDP's auto-wrap policy reads this from the top module
         self._no_split_modules = getattr(self.hf_model, "_no_split_modules", None)
 
@@ -93,14 +110,16 @@ class TargetLossModel(nn.Module):
             segment_ids = torch.cat([prompt_segments, segment_ids], dim=1)
             labels = torch.cat([torch.full((batch_size, virtual), IGNORE_INDEX, device=labels.device, dtype=labels.dtype), labels], dim=1)
         mask = block_causal_mask(segment_ids, self.attn_implementation, embeds.dtype)
+        # measured on CPU only; on GPUs the single masked kernel is kept
+        spans = {"packed_spans": segment_spans(segment_ids, PAD_SEGMENT)} if self.per_example_attention and embeds.device.type == "cpu" else {}
         # position t predicts token t+1: select the positions whose NEXT token is a target
         next_labels = labels[:, 1:]
         selected = next_labels != IGNORE_INDEX
         if self.plain_head:
-            hidden = model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False).last_hidden_state
+            hidden = model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).last_hidden_state
             logits = model.get_output_embeddings()(hidden[:, :-1][selected])
         else:
-            logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False).logits[:, :-1][selected]
+            logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).logits[:, :-1][selected]
         return summed_token_loss(logits, next_labels[selected]), selected.sum()
 
     def _seq2seq_loss(self, input_ids, attention_mask, labels):
