@@ -83,3 +83,32 @@ def test_generation_stops_before_a_stop_sequence(tiny_causal):
     stop = text[2:4]
     cut = HFBackend(model, tokenizer, batch_size=4).generate([GenerateRequest(prompts[free.index(text)], (stop,), 12)])
     assert cut == [text[: text.find(stop)].strip()]
+
+
+def test_prompt_tuned_model_scores_like_peft_forward(tiny_causal):
+    """A soft prompt is prepended as training does; the scores equal PEFT's own forward pass with
+    the virtual-token logits sliced off (the misalignment prompt-tuning evaluations often get wrong)."""
+    from peft import PromptTuningConfig, get_peft_model
+
+    base, tokenizer = load_model(tiny_causal)
+    torch.manual_seed(0)
+    model = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    with torch.no_grad():
+        model.prompt_encoder["default"].embedding.weight.normal_()
+    model.eval()
+    requests = REQUESTS[:5]
+    backend = HFBackend(model, tokenizer, batch_size=3)
+    assert backend.virtual_tokens == 4
+    for request, result in zip(requests, backend.score(requests)):
+        prompt_ids = backend.prompt_ids(request.prompt)
+        expected = []
+        for option in request.options:
+            option_ids = backend.option_ids(option)
+            with torch.inference_mode():
+                logits = model(input_ids=torch.tensor([prompt_ids + option_ids])).logits[0, 4:]
+            logprobs = torch.log_softmax(logits, -1)
+            expected.append(sum(logprobs[len(prompt_ids) - 1 + k, t].item() for k, t in enumerate(option_ids)))
+        assert result.logprob == pytest.approx(expected, abs=1e-4)
+    unshared = HFBackend(model, tokenizer, batch_size=1, share_prompt=False, padding_side="right").score(requests)
+    for got, want in zip(backend.score(requests), unshared):
+        assert got.logprob == pytest.approx(want.logprob, abs=1e-4)

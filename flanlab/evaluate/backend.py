@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from flanlab.errors import FlanlabError
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.prompts.formats import TARGET_DELIMITER
 
@@ -65,6 +66,9 @@ class HFBackend:
         self.max_length = max_length or _model_max_length(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._bos = _bos_prefix(tokenizer)
+        self.virtual_tokens = _soft_prompt_length(model)
+        if self.virtual_tokens and self.is_seq2seq:
+            raise FlanlabError("scoring a prompt-tuned encoder-decoder model is not supported")
 
     # ---- tokenisation -------------------------------------------------------------------------
 
@@ -164,12 +168,15 @@ class HFBackend:
                 cursor += n
             spans.append(row_spans)
         keep = width - min(p for _, p, _ in targets)
-        logits = self.model(
-            input_ids=ids,
+        model, inputs = self.model, {"input_ids": ids}
+        if self.virtual_tokens:
+            model, inputs, positions, segments = self._with_soft_prompt(ids, positions, segments)
+        logits = model(
+            **inputs,
             attention_mask=self._segment_mask(segments),
             position_ids=positions,
             use_cache=False,
-            logits_to_keep=keep,
+            logits_to_keep=keep,  # counted from the end, so a soft prompt in front changes nothing
         ).logits
         rows_t = torch.tensor([r for r, _, _ in targets])
         cols_t = torch.tensor([p - (width - keep) for _, p, _ in targets])
@@ -177,6 +184,28 @@ class HFBackend:
         picked = torch.log_softmax(logits[rows_t, cols_t].float(), dim=-1)[torch.arange(len(targets)), tokens_t]
         values = picked.tolist()
         return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
+
+    def _with_soft_prompt(self, ids: Any, positions: Any, segments: Any) -> tuple[Any, dict[str, Any], Any, Any]:
+        """Prepend a prompt-tuned model's soft prompt as embeddings, as training does.
+
+        PEFT's own forward would prepend it too, but it only extends 2D masks; here the soft prompt
+        is part of the shared prompt (segment 0) and positions continue after it, so each option
+        still sees only the prompt and itself, and the scored logits keep their places from the end.
+        """
+        import torch
+
+        batch, virtual = ids.shape[0], self.virtual_tokens
+        base = self.model.get_base_model()
+        embeds = base.get_input_embeddings()(ids)
+        soft = self.model.get_prompt(batch).to(embeds.dtype)
+        prompt_positions = torch.arange(virtual).expand(batch, virtual)
+        shared = torch.zeros((batch, virtual), dtype=segments.dtype)
+        return (
+            base,
+            {"inputs_embeds": torch.cat([soft, embeds], dim=1)},
+            torch.cat([prompt_positions, positions + virtual], dim=1),
+            torch.cat([shared, segments], dim=1),
+        )
 
     def _segment_mask(self, segments: Any) -> Any:
         """Additive (batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
@@ -285,6 +314,12 @@ class _StopOnText:
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :], skip_special_tokens=True)
         return torch.tensor([any(s in text for s in self.stop) for text in texts], dtype=torch.bool)
+
+
+def _soft_prompt_length(model: Any) -> int:
+    """The number of virtual tokens of a PEFT prompt-learning model (0 for any other model)."""
+    config = getattr(model, "active_peft_config", None)
+    return int(config.num_virtual_tokens) if config is not None and getattr(config, "is_prompt_learning", False) else 0
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

@@ -56,6 +56,9 @@ def mixture_recipe(exp: ResolvedExperiment, settings: dict[str, Any]) -> dict[st
         "total_size": settings["size"],
         "seed": exp.config.seed,
         "max_prompt_tokens": min(960, exp.settings.max_length),
+        # A training text equal to a held-out evaluation input is dropped and reported in the
+        # mixture's stats.json rather than failing the experiment (the guard itself still runs).
+        "on_contamination": "remove",
     }
     for key, target in (("clusters", "clusters"), ("tasks", "tasks"), ("inversion_rate", "inversion_rate"), ("instruction_mode", "instruction_mode")):
         if key in settings:

@@ -173,8 +173,8 @@ def resolve_model_path(name_or_path: str | Path) -> str:
         return str(prepare_model(text))
     path = Path(text).expanduser()
     if path.is_dir():
-        if not (path / "config.json").exists():
-            raise FlanlabError("not a Hugging Face model folder (no config.json)", where=str(path))
+        if not (path / "config.json").exists() and not (path / ADAPTER_CONFIG).exists():
+            raise FlanlabError("not a Hugging Face model folder (no config.json or adapter_config.json)", where=str(path))
         return str(path)
     if path.suffix or text.startswith((".", "/", "~")):
         raise FlanlabError(f"no such model folder; known names: {', '.join(MODEL_ZOO)}", where=text)
@@ -253,6 +253,10 @@ def _load_adapter(folder: Path, **options: Any) -> tuple[Any, Any]:
 def model_fingerprint(name_or_path: str | Path) -> str:
     """A hash that changes whenever the weights change; caches of model outputs key on it."""
     location = Path(resolve_model_path(name_or_path))
+    if (location / ADAPTER_CONFIG).exists():  # an adapter means nothing without the weights under it
+        base = json.loads((location / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path", "")
+        adapter = [(w.name, file_sha256(w)) for w in sorted(location.glob("adapter_model.*"))]
+        return stable_hash([model_fingerprint(base), adapter])
     manifest = location / MANIFEST
     if manifest.exists():
         return json.loads(manifest.read_text())["weights_sha256"][:16]
