@@ -16,6 +16,8 @@ fi
 if [ "${FLANLAB_WITH_PEERS:-0}" = "1" ]; then
   "$PY" -m pip install --quiet trl "lm-eval==0.4.13"
 fi
+# pyenv only puts new console scripts (flanlab) on PATH after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 # The default model (converted once to safetensors) and the BIG-bench data (fetched once).
-flanlab models prepare smollm2-135m >/dev/null
-flanlab sources bigbench --min-examples 1000000000 >/dev/null
+"$PY" -m flanlab models prepare smollm2-135m >/dev/null
+"$PY" -m flanlab sources bigbench --min-examples 1000000000 >/dev/null
