@@ -24,6 +24,7 @@ from flanlab.io import file_sha256, stable_hash, write_json
 from flanlab.paths import cache_dir
 
 MANIFEST = "flanlab_model.json"
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass(frozen=True)
@@ -208,15 +209,17 @@ def load_model(
         tokenizer = AutoTokenizer.from_pretrained(location)
     except OSError as error:
         raise FlanlabError(f"could not load model ({error})", where=location) from None
+    return _ready(model, tokenizer, device)
+
+
+def _ready(model: Any, tokenizer: Any, device: str | None) -> tuple[Any, Any]:
+    """Give the tokenizer a pad token (EOS stands in), move the model, switch it to eval mode."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if device:
         model.to(device)
     model.eval()
     return model, tokenizer
-
-
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 @contextmanager
@@ -242,12 +245,7 @@ def _load_adapter(folder: Path, **options: Any) -> tuple[Any, Any]:
         model = PeftModel.from_pretrained(base, str(folder))
     if any(folder.glob("tokenizer*")):
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-    if device:
-        model.to(device)
-    model.eval()
-    return model, tokenizer
+    return _ready(model, tokenizer, device)
 
 
 def model_fingerprint(name_or_path: str | Path) -> str:
