@@ -90,9 +90,12 @@ def test_prompt_tuned_model_scores_like_peft_forward(tiny_causal):
     the virtual-token logits sliced off (the misalignment prompt-tuning evaluations often get wrong)."""
     from peft import PromptTuningConfig, get_peft_model
 
+    from flanlab.models.zoo import peft_warnings_silenced
+
     base, tokenizer = load_model(tiny_causal)
     torch.manual_seed(0)
-    model = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    with peft_warnings_silenced():
+        model = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     with torch.no_grad():
         model.prompt_encoder["default"].embedding.weight.normal_()
     model.eval()
