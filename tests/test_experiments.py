@@ -89,3 +89,14 @@ def test_killed_experiment_rerun_skips_finished_units(tmp_path):
 def test_unknown_config_is_a_one_line_error():
     result = run_cli("experiment", "run", "fig99_nothing", "--scale", "tiny")
     assert result.returncode == 2 and "built-in:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_flanlab_run_writes_a_report(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("run", "--scale", "tiny", "--held-out", "nli", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| base model |" in result.stdout and "| instruction-tuned |" in result.stdout
+    for name in ("report.md", "report.html", "experiment.json", "figures/per_dataset.png", "figures/loss.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert "data:image/png;base64," in (out / "report.html").read_text()  # self-contained
