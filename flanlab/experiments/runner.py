@@ -100,7 +100,7 @@ def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path]
 
     def work(folder: Path) -> dict[str, Any]:
         stats = build_mixture(recipe_from_dict(recipe, where=f"{run.exp.config.name} mixture"), run.registry, folder / "mixture")
-        return {"mixture": "mixture", "rows": getattr(stats, "total_rows", None) or recipe["total_size"]}
+        return {"mixture": "mixture", "rows": stats.total_rows}
 
     folder, outputs = run.store.run(unit, work)
     return unit.key, folder / outputs["mixture"]

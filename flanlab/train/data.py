@@ -10,6 +10,7 @@ dropped. Both are counted.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -126,8 +127,6 @@ def load_tokenized_mixture(
     folder = cache_dir("tokenized") / key
     tokens_path, stats_path = folder / "tokens.parquet", folder / "stats.json"
     if tokens_path.exists() and stats_path.exists():
-        import json
-
         return _read_tokens(tokens_path, json.loads(stats_path.read_text()))
     inputs, targets = read_mixture(mixture)
     tokenized = tokenize_examples(inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, progress=progress)
