@@ -85,6 +85,59 @@ def test_huggingface_source_failure_is_one_line(tmp_path):
         load_split_records(SourceSpec(kind="huggingface", locator=str(tmp_path / "absent")))
 
 
+def test_hub_revision_reaches_load_dataset(tmp_path, monkeypatch):
+    import datasets
+
+    from flanlab.sources import huggingface
+
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("\n".join(json.dumps(r) for r in RECORDS))
+    calls = []
+
+    def recording_load(**arguments):
+        calls.append(arguments)
+        return real_load(str(folder))
+
+    real_load = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset", recording_load)
+    export = SourceSpec(
+        kind="huggingface", locator="owner/script_only", config="plain_text", revision="refs/convert/parquet"
+    )
+    pinned = SourceSpec(kind="huggingface", locator="owner/data", config="en", revision="0123abcd")
+    for spec in (export, pinned):
+        grouped = load_split_records(spec)
+        assert sum(len(rows) for rows in grouped.values()) == len(RECORDS)
+    # The Parquet export keeps a config as a folder, so it is passed as data_dir, not as a config name.
+    assert calls[0] == {
+        "path": "owner/script_only", "revision": "refs/convert/parquet", "data_dir": "plain_text", "streaming": False
+    }
+    assert calls[1] == {"path": "owner/data", "revision": "0123abcd", "name": "en", "streaming": False}
+    assert huggingface.load_arguments(SourceSpec(kind="huggingface", locator="a/b")) == {"path": "a/b"}
+
+
+def test_script_only_dataset_is_named_with_the_way_out(tmp_path):
+    from flanlab.sources.huggingface import ScriptOnlyDataset
+
+    folder = tmp_path / "old_dataset"
+    folder.mkdir()
+    (folder / "old_dataset.py").write_text("import datasets\n")
+    with pytest.raises(ScriptOnlyDataset, match=r"old_dataset: the dataset is only a loading script.*convert/parquet"):
+        load_split_records(SourceSpec(kind="huggingface", locator=str(folder)))
+
+
+def test_key_step_reads_every_item_of_a_list_of_records():
+    from flanlab.sources.base import resolve_path
+
+    pairs = {"_critics": [{"key": "a", "value": "Fine."}, {"key": "b", "value": "Dull."}]}
+    assert resolve_path(pairs, "_critics.value") == ["Fine.", "Dull."]
+    columns = {"_critics": {"key": ["a", "b"], "value": ["Fine.", "Dull."]}}
+    assert resolve_path(columns, "_critics.value") == ["Fine.", "Dull."]
+    assert resolve_path(pairs, "_critics.1.value") == "Dull."
+    with pytest.raises(KeyError):
+        resolve_path(pairs, "_critics.text")
+
+
 @pytest.mark.slow
 def test_real_bigbench_has_at_least_900_tasks_and_loads_one():
     tasks = bigbench.list_tasks()

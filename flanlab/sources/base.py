@@ -28,6 +28,8 @@ class SourceSpec(BaseModel):
     kind: SourceKind
     locator: str
     config: str | None = None
+    # Hub datasets: a branch, tag or commit to load (`refs/convert/parquet`: the hub's Parquet export).
+    revision: str | None = None
     splits: dict[str, str] = Field(default_factory=dict)
     split_key: str = "input"  # the record field whose text decides a hash split
 
@@ -54,7 +56,9 @@ def load_split_records(spec: SourceSpec) -> SplitRecords:
 def resolve_path(record: Record, path: str) -> Any:
     """``record[path]``, or a walk down a dotted path (``answers.text.0``); KeyError when absent.
 
-    A key that itself contains dots wins over the walk, so plain keys keep working.
+    A key that itself contains dots wins over the walk, so plain keys keep working. A key step on a
+    list of mappings takes that key from every item, so ``pairs.value`` reads the same whether a
+    sequence of records is stored as a list of dicts (TFDS exports) or as a dict of lists (`datasets`).
     """
     if path in record:
         return record[path]
@@ -64,6 +68,8 @@ def resolve_path(record: Record, path: str) -> Any:
             value = value[step]
         elif isinstance(value, list) and step.lstrip("-").isdigit() and -len(value) <= int(step) < len(value):
             value = value[int(step)]
+        elif isinstance(value, list) and value and all(isinstance(item, dict) and step in item for item in value):
+            value = [item[step] for item in value]
         else:
             raise KeyError(path)
     return value
