@@ -86,6 +86,7 @@ def show(
     sys.stdout.write(dump_card(card))
     inverted = sum(template.inverted for template in card.templates)
     lines = [f"# file: {card.path or '(generated)'}", f"# templates: {len(card.templates)} ({inverted} inverted)"]
+    lines += _manual_lines(card)
     if data:
         from flanlab.sources.splits import SPLITS
         from flanlab.tasks.examples import load_examples
@@ -97,6 +98,60 @@ def show(
             sizes = ", ".join(f"{split} {len(load_examples(source_card, split))}" for split in SPLITS)
             lines.append(f"# examples: {sizes}")
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _manual_lines(card: TaskCard) -> list[str]:
+    """What a card that needs a manual download asks of the user, and whether it is done."""
+    if not card.manual_download:
+        return []
+    from flanlab.tasks.manual import manual_dir, skip_reason
+
+    state = "skipped by default selections until it exists" if skip_reason(card) else "found: its files are read"
+    return [f"# manual download: {card.manual_download}", f"# manual folder: {manual_dir(card)} ({state})"]
+
+
+@app.command("check-hub")
+def check_hub(
+    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only cards of this collection."),
+    task: Optional[list[str]] = typer.Option(None, "--task", help="Only this task (repeatable)."),
+    cards: list[Path] = CardsOption,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+) -> None:
+    """For users with a hub: stream one record of each split of every hub card and report, per card,
+    ok / moved / script-only / missing-split / missing-feature (and not-found / manual / unreachable)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from flanlab.tasks.hubcheck import check_cards
+    from flanlab.tasks.registry import load_registry
+
+    chosen = [
+        card
+        for card in load_registry(cards).select(names=task or None, collections=collection or None)
+        if card.source.kind == "huggingface"
+    ]
+    if not chosen:
+        raise FlanlabError("no hub cards selected (hub cards are in the flan2021 and flan2022 collections)")
+    results = []
+    with Progress(
+        TextColumn("check-hub {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as bar:
+        job = bar.add_task("", total=len(chosen))
+        for result in check_cards(chosen):
+            results.append(result)
+            bar.update(job, advance=1, description=result.task)
+    unreachable = [result for result in results if result.status == "unreachable"]
+    if unreachable and all(result.status in ("unreachable", "manual") for result in results):
+        raise FlanlabError(f"check-hub needs the hub: {unreachable[0].details[0]}")
+    if as_json:
+        print_json([result.to_row() for result in results])
+    else:
+        rows = [[result.task, result.status, result.source, "; ".join(result.details)] for result in results]
+        print_table(f"{len(results)} hub cards", ["task", "status", "source", "details"], rows)
+    problems = [result for result in results if result.status != "ok"]
+    console.print(f"checked {len(results)} hub cards: {len(results) - len(problems)} ok", markup=False)
+    if problems:
+        sys.exit(1)  # as `tasks lint`: a finding is not a usage error
 
 
 @app.command("lint")

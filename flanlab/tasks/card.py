@@ -20,6 +20,8 @@ from flanlab.sources.base import SourceSpec
 
 # Placeholders every task example provides after `build_examples` (besides the record's own fields).
 STANDARD_FIELDS = ("answer", "options", "answer_index", "references", "rationale")
+# Placeholders the prompt layer adds from the card itself when it renders (`template_values`).
+RENDER_FIELDS = ("task_name", "task_instruction")
 
 
 class Template(BaseModel):
@@ -91,6 +93,8 @@ class TaskCard(BaseModel):
     curated: bool = False
     eval_only: bool = False  # never trained on (BIG-Bench Hard, MMLU)
     max_examples: int | None = None  # cap on records read per split (huge sources)
+    # The manual step the data needs (a form, a licence, an export), if any: see `flanlab.tasks.manual`.
+    manual_download: str | None = None
     path: Path | None = Field(default=None, exclude=True)  # the file the card was read from
 
     @model_validator(mode="after")

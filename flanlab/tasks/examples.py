@@ -14,6 +14,7 @@ from flanlab.errors import FlanlabError
 from flanlab.sources.base import Record, load_split_records, resolve_path
 from flanlab.sources.splits import SPLITS
 from flanlab.tasks.card import FieldRule, TaskCard
+from flanlab.tasks.manual import data_source
 
 Example = dict[str, Any]
 
@@ -94,7 +95,7 @@ _EXAMPLE_CACHE: dict[str, dict[str, tuple[Example, ...]]] = {}
 
 
 def _split_examples(card: TaskCard) -> dict[str, tuple[Example, ...]]:
-    grouped = load_split_records(card.source)
+    grouped = load_split_records(data_source(card))
     result: dict[str, tuple[Example, ...]] = {}
     for split in SPLITS:
         records = grouped.get(split, [])
