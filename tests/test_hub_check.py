@@ -130,3 +130,25 @@ def test_cli_without_a_hub_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: check-hub needs the hub: cannot reach the hub")
     assert "Traceback" not in result.stderr
+
+
+def test_hub_id_lookup_tells_moved_from_missing(monkeypatch):
+    """The lookup behind `moved` / `not-found`, with the hub's answers stood in for."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+    from huggingface_hub.utils import httpx
+
+    from flanlab.tasks.hubcheck import current_hub_id
+
+    def answer(self, repo_id: str, *, revision: str | None = None, **_: object) -> SimpleNamespace:
+        if repo_id == "story_cloze":  # the hub redirects a renamed dataset to its new id
+            return SimpleNamespace(id="LSDSem/story_cloze")
+        response = httpx.Response(404, request=httpx.Request("GET", f"https://hub.example/api/datasets/{repo_id}"))
+        raise RepositoryNotFoundError("not found", response=response)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", answer)
+    assert current_hub_id("story_cloze", None) == "LSDSem/story_cloze"
+    assert current_hub_id("nobody/nothing", None) is None
+    assert current_hub_id("/a/local/folder/path", None) == "/a/local/folder/path"  # local folders are not looked up

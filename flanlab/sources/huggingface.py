@@ -91,15 +91,23 @@ def hub_dataset_id(locator: str, revision: str | None = None) -> str | None:
     """The id the hub files a dataset under now (it differs from ``locator`` when the dataset moved),
     or None when the hub has no such dataset. A missing revision is an error naming it."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+    from huggingface_hub.utils import httpx  # the HTTP client huggingface_hub itself uses
 
     try:
         return HfApi().dataset_info(locator, revision=revision).id
+    except GatedRepoError:  # a subclass of RepositoryNotFoundError: the dataset exists
+        raise FlanlabError(f"{locator} is gated: accept its terms on the hub and log in") from None
     except RevisionNotFoundError:
         raise FlanlabError(f"the hub has no revision {revision!r} of {locator}") from None
     except RepositoryNotFoundError:
         return None
-    except (OfflineModeIsEnabled, OSError) as error:
+    except (OfflineModeIsEnabled, httpx.TransportError) as error:  # offline mode, no network, timeouts
         raise HubUnreachable(f"cannot reach the hub ({_one_line(error)})") from None
 
 
