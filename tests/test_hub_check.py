@@ -152,3 +152,20 @@ def test_hub_id_lookup_tells_moved_from_missing(monkeypatch):
     assert current_hub_id("story_cloze", None) == "LSDSem/story_cloze"
     assert current_hub_id("nobody/nothing", None) is None
     assert current_hub_id("/a/local/folder/path", None) == "/a/local/folder/path"  # local folders are not looked up
+
+
+def test_an_unreachable_hub_is_tried_once(hub):
+    from flanlab.sources.huggingface import HubUnreachable
+    from flanlab.tasks.hubcheck import check_cards
+
+    asked = []
+
+    def no_hub(locator: str, revision: str | None) -> str | None:
+        asked.append(locator)
+        raise HubUnreachable("cannot reach the hub (no network)")
+
+    cards = [card("a", "owner/a"), card("local", hub / "piqa"), card("b", "owner/b")]
+    results = list(check_cards(cards, resolve_id=no_hub))
+    assert [result.status for result in results] == ["unreachable", "unreachable", "unreachable"]
+    assert asked == ["owner/a", str(hub / "piqa")]  # local folders are still checked; owner/b is not tried
+    assert results[2].details == ("cannot reach the hub (no network)",)

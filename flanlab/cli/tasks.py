@@ -142,7 +142,7 @@ def check_hub(
             bar.update(job, advance=1, description=result.task)
     unreachable = [result for result in results if result.status == "unreachable"]
     if unreachable and all(result.status in ("unreachable", "manual") for result in results):
-        raise FlanlabError(f"check-hub needs the hub: {unreachable[0].details[0]}")
+        raise FlanlabError(f"check-hub needs the hub: {unreachable[0].details[-1]}")
     if as_json:
         print_json([result.to_row() for result in results])
     else:

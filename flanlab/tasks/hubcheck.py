@@ -52,7 +52,7 @@ def check_cards(cards: Iterable[TaskCard], resolve_id: IdResolver = current_hub_
             continue
         result = check_card(card, resolve_id)
         if result.status == "unreachable":
-            unreachable = result.details[0]
+            unreachable = result.details[-1]  # the unreachable finding comes last
         yield result
 
 
@@ -77,7 +77,7 @@ def check_card(card: TaskCard, resolve_id: IdResolver = current_hub_id) -> HubCh
     except FlanlabError as error:
         return _result(card, where, [*findings, ("error", _message(error))])
     findings += _split_findings(spec, records, hub_splits)
-    findings += _feature_findings(card, spec, records)
+    findings += _feature_findings(card, records)
     return _result(card, where, findings)
 
 
@@ -106,7 +106,7 @@ def _split_findings(
     return findings
 
 
-def _feature_findings(card: TaskCard, spec: SourceSpec, records: dict[str, Record | None]) -> list[tuple[str, str]]:
+def _feature_findings(card: TaskCard, records: dict[str, Record | None]) -> list[tuple[str, str]]:
     missing: dict[str, list[str]] = {}
     for split, record in records.items():
         for path in required_paths(card) if record else ():
