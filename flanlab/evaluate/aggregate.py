@@ -56,6 +56,21 @@ def _macro_f1_draws(run: TemplateRun, indices: np.ndarray) -> np.ndarray:
     return 100.0 * np.mean(scores, axis=0)
 
 
+def _balanced_accuracy_draws(run: TemplateRun, indices: np.ndarray) -> np.ndarray:
+    """Balanced accuracy (sklearn's: recall averaged over the classes present in gold) of every resample."""
+    gold = np.array([item.gold_index for item in run.items])[indices]
+    predicted = np.array([item.predicted_index for item in run.items])[indices]
+    recalls, present = [], []
+    for c in np.unique(gold):
+        support = (gold == c).sum(axis=1)
+        recalls.append(((gold == c) & (predicted == c)).sum(axis=1) / np.maximum(support, 1))
+        present.append(support > 0)
+    return 100.0 * (np.array(recalls) * np.array(present)).sum(axis=0) / np.array(present).sum(axis=0)
+
+
+VECTORISED = {"macro_f1": _macro_f1_draws, "balanced_accuracy": _balanced_accuracy_draws}
+
+
 def _resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
@@ -68,8 +83,8 @@ def _bootstrap(runs: Sequence[TemplateRun], metric: str, indices: np.ndarray) ->
         per_example = PER_EXAMPLE[metric]
         values = np.array([[per_example(item) for item in run.items] for run in runs]).mean(axis=0)
         estimates = 100.0 * values[indices].mean(axis=1)
-    elif metric == "macro_f1":
-        estimates = np.mean([_macro_f1_draws(run, indices) for run in runs], axis=0)
+    elif metric in VECTORISED:
+        estimates = np.mean([VECTORISED[metric](run, indices) for run in runs], axis=0)
     else:
         draws = []
         for row in indices[:LIBRARY_RESAMPLES]:
