@@ -30,6 +30,7 @@ class Scored:
     gold_index: int | None = None
     option_scores: tuple[float, ...] = ()  # the scores ranking used, for AUC-ROC
     num_options: int = 0
+    options: tuple[str, ...] = ()  # the options shown (names answers in reports)
 
 
 MetricFn = Callable[[Sequence[Scored]], "float | None"]
