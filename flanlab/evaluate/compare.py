@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,7 @@ CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 1000
 ALL_DATASETS = "all datasets"
 _RANK_KEYS = {"sum": "logprob", "per_token": "per_token", "per_char": "per_char"}
+Scope = Literal["dataset", "cluster", "all"]
 
 
 class PairedDifference(BaseModel):
@@ -38,7 +40,7 @@ class PairedDifference(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scope: Literal["dataset", "cluster", "all"]
+    scope: Scope
     name: str  # the dataset, the cluster, or ALL_DATASETS
     format: str
     shots: int
@@ -138,7 +140,7 @@ def _defined(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def _difference(scope: Any, name: str, members: list[PairedDataset], draws: _Draws) -> PairedDifference:
+def _difference(scope: Scope, name: str, members: list[PairedDataset], draws: _Draws) -> PairedDifference:
     low, high, used = percentile_interval(draws.differences)
     return PairedDifference(
         scope=scope, name=name, format=members[0].format, shots=members[0].shots,
@@ -161,7 +163,10 @@ def paired_differences(datasets: list[PairedDataset], *, resamples: int, seed: i
     """Per dataset, per (cluster, format) and per format over all datasets."""
     draws = {id(d): dataset_draws(d, resample_indices(d, resamples, seed)) for d in datasets}
     results = [_difference("dataset", d.task, [d], draws[id(d)]) for d in datasets]
-    for scope, key in (("cluster", lambda d: d.cluster), ("all", lambda d: ALL_DATASETS)):
+    scopes: tuple[tuple[Scope, Callable[[PairedDataset], str]], ...] = (
+        ("cluster", lambda d: d.cluster), ("all", lambda d: ALL_DATASETS)
+    )
+    for scope, key in scopes:
         groups: dict[tuple[str, str], list[PairedDataset]] = defaultdict(list)
         for d in datasets:
             groups[(d.format, key(d))].append(d)
