@@ -12,7 +12,7 @@ from flanlab.evaluate import EvalConfig, evaluate
 from flanlab.evaluate.lm_eval_export import export_lm_eval
 from flanlab.models.tiny import make_tiny_model
 from flanlab.tasks.registry import TaskRegistry
-from tests.eval_fixtures import nli_card, qa_card
+from tests.eval_fixtures import LABELS, nli_card, qa_card
 
 
 def _config(model, **overrides) -> EvalConfig:
@@ -54,6 +54,18 @@ def test_results_schema_aggregates_and_samples(tiny_causal, registry, tmp_path, 
     two_shot = next(s for s in samples if s["format"] == "fewshot:2")
     assert two_shot["prompt"].count("Does it follow?") == 3 or two_shot["template_id"] != "a"
     assert "| toy_nli | zeroshot | macro_f1 |" in (out / "results.md").read_text()
+    # reference lines from the evaluated requests' gold labels, and every metric's template mean
+    test_nli = [s for s in samples if s["task"] == "toy_nli" and s["format"] == "zeroshot" and s["split"] == "test"]
+    gold_counts = [sum(s["gold_index"] == k for s in test_nli) for k in range(3)]
+    assert nli["lines"]["chance"] == pytest.approx(100 / 3)
+    assert nli["lines"]["majority"] == pytest.approx(100 * max(gold_counts) / len(test_nli))
+    assert nli["lines"]["majority_answer"] == repr(LABELS[gold_counts.index(max(gold_counts))])
+    predicted = [sum(s["predicted_index"] == k for s in test_nli) for k in range(3)]
+    assert nli["answers"]["top_share"] == pytest.approx(max(predicted) / len(test_nli))
+    balanced = [r["metrics"]["balanced_accuracy"] for r in test_rows if r["task"] == "toy_nli" and r["format"] == "zeroshot"]
+    assert nli["metric_means"]["balanced_accuracy"] == pytest.approx(statistics.fmean(balanced))
+    qa = next(t for t in saved["tasks"] if t["task"] == "toy_qa" and t["format"] == "zeroshot")
+    assert qa["lines"] is None and qa["answers"] is None
 
 
 def test_cache_answers_repeat_runs_but_never_a_changed_prompt_or_model(tiny_causal, tmp_path, isolated_home):

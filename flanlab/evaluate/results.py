@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flanlab.evaluate.aggregate import TemplateRun, cluster_summaries, task_summary, template_result
+from flanlab.evaluate.baselines import CONSTANT_SHARE
 from flanlab.evaluate.requests import OptionScores
 from flanlab.io import atomic_open, write_json, write_text
 from flanlab.models.zoo import resolve_model_path
@@ -98,6 +99,26 @@ def _fmt(value: float | None, stderr: float | None = None) -> str:
     return f"{value:.1f} ± {stderr:.1f}" if stderr is not None else f"{value:.1f}"
 
 
+def _reference_lines(tasks: list[dict[str, Any]]) -> list[str]:
+    """Classification tasks: accuracy beside balanced accuracy, chance and majority lines, top answer."""
+    rows = [t for t in tasks if t.get("lines")]
+    if not rows:
+        return []
+    lines = ["", "### Classification: reference lines (accuracy, 0-100; template means)", ""]
+    header = ["task", "format", "accuracy", "balanced accuracy", "chance", "majority (answer)"]
+    header.append("most frequent answer (share)")
+    lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for t in rows:
+        means, ref, answers = t.get("metric_means") or {}, t["lines"], t.get("answers") or {}
+        flag = " constant predictor" if answers.get("top_share", 0) > CONSTANT_SHARE else ""
+        lines.append(
+            f"| {t['task']} | {t['format']} | {_fmt(means.get('accuracy'))} | {_fmt(means.get('balanced_accuracy'))} | "
+            f"{_fmt(ref['chance'])} | {_fmt(ref['majority'])} ({ref['majority_answer']}) | "
+            f"{answers.get('top_answer', '-')} ({100 * answers.get('top_share', 0):.0f}%){flag} |"
+        )
+    return lines
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     """Per-template scores, the template mean/std per task, and per-cluster means, as Markdown."""
     split = results["config"]["split"]
@@ -121,6 +142,7 @@ def markdown_report(results: dict[str, Any]) -> str:
             f"{_fmt(t['template_mean'], t['template_mean_stderr'])} | {_fmt(t['template_std'])} | {_fmt(t['template_min'])} | "
             f"{_fmt(t['template_max'])} | {best.get('template_id', '-')} | {_fmt(best.get('test_score'))} |"
         )
+    lines += _reference_lines(results["tasks"])
     lines += ["", "### Per cluster", "", "| cluster | format | tasks | template mean | best-dev mean |", "|---|---|---|---|---|"]
     for c in results["clusters"]:
         lines.append(f"| {c['cluster']} | {c['format']} | {c['n_tasks']} | {_fmt(c['template_mean'])} | {_fmt(c['best_dev_mean'])} |")

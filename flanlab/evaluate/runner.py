@@ -298,10 +298,12 @@ def _scored(item: Evaluated, answer: Any, config: EvalConfig) -> M.Scored:
     if isinstance(answer, OptionScores):
         ranked = answer.by(config.rank_by)
         best = max(range(len(ranked)), key=lambda k: (ranked[k], -k))  # ties go to the first option
-        return M.Scored(rendered.options[best], references, best, rendered.answer_index, tuple(ranked), len(ranked))
+        options = tuple(rendered.options)
+        return M.Scored(options[best], references, best, rendered.answer_index, tuple(ranked), len(ranked), options)
     if rendered.options:  # chain of thought over a classification task
         answer_text = M.extract_cot_answer(answer)
         predicted = M.match_option(answer_text, rendered.options)
-        return M.Scored(answer_text, references, predicted, rendered.answer_index, (), len(rendered.options))
+        options = tuple(rendered.options)
+        return M.Scored(answer_text, references, predicted, rendered.answer_index, (), len(options), options)
     prediction = M.extract_cot_answer(answer) if rendered.format.startswith("cot") else answer
     return M.Scored(prediction, references)

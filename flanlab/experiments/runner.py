@@ -154,6 +154,29 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, 
     return {"tasks": list(spec.tasks), "shots": list(spec.shots), "results": str(folder.relative_to(run.out) / outputs["results"]), "unit": unit.key}
 
 
+def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each arm against its ``compare_to`` arm, on the evaluations both ran (same tasks and shots)."""
+    from flanlab.evaluate.compare import compare_evaluations
+
+    by_name = {record["name"]: record for record in records}
+    comparisons = []
+    for arm in arms:
+        if arm.compare_to is None:
+            continue
+        pairs = [
+            (run.out / Path(mine["results"]).parent, run.out / Path(theirs["results"]).parent)
+            for mine in by_name[arm.name]["evals"]
+            for theirs in by_name[arm.compare_to]["evals"]
+            if (mine["tasks"], mine["shots"]) == (theirs["tasks"], theirs["shots"])
+        ]
+        if pairs:
+            folders_a, folders_b = (list(side) for side in zip(*pairs))
+            seed = run.exp.config.seed
+            comparison = compare_evaluations(folders_a, folders_b, a=arm.name, b=arm.compare_to, seed=seed)
+            comparisons.append(comparison.model_dump(mode="json"))
+    return comparisons
+
+
 def _base_model(exp: ResolvedExperiment) -> ModelRef:
     return ModelRef(exp.model, f"{exp.model}@{model_fingerprint(exp.model)}")
 
@@ -191,6 +214,7 @@ def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegis
         "units_run": len(run.store.ran),
         "units_reused": len(run.store.reused),
         "arms": records,
+        "comparisons": _comparisons(run, arms, records),
     }
     path = run.out / "experiment.json"
     write_json(path, record)

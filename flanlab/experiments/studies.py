@@ -47,6 +47,7 @@ class Arm:
     init: str = BASE  # BASE or the name of the arm whose tuned model this one starts from
     series: str = ""  # bar group / line the arm belongs to
     x: float | None = None  # position on the x axis of line figures
+    compare_to: str | None = None  # the arm this one is paired against (difference = this - that)
 
 
 Planner = Callable[[ResolvedExperiment, TaskRegistry], list[Arm]]
@@ -75,7 +76,7 @@ def base_vs_tuned(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     evals = _held_out_eval(exp, registry)
     return [
         Arm(BASE, "base model", evals, series="base"),
-        Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned"),
+        Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned", compare_to=BASE),
     ]
 
 
@@ -87,7 +88,9 @@ def leave_one_cluster_out(exp: ResolvedExperiment, registry: TaskRegistry) -> li
         evals = (EvalSpec(tuple(f"task:{name}" for name in names), tuple(exp.shots)),)
         mixture = _standard_mixture(exp, held_out=[cluster])
         arms.append(Arm(f"base-{cluster}", cluster, evals, series="base"))
-        arms.append(Arm(f"tuned-{cluster}", cluster, evals, mixture=mixture, series="tuned"))
+        arms.append(
+            Arm(f"tuned-{cluster}", cluster, evals, mixture=mixture, series="tuned", compare_to=f"base-{cluster}")
+        )
     return arms
 
 
@@ -100,7 +103,8 @@ def num_clusters(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     arms = [Arm(BASE, "0 clusters (base)", evals, series="held-out score", x=0)]
     for count in counts:
         mixture = _standard_mixture(exp, clusters=order[:count])
-        arms.append(Arm(f"clusters-{count}", f"{count} clusters", evals, mixture=mixture, series="held-out score", x=count))
+        arms.append(Arm(f"clusters-{count}", f"{count} clusters", evals, mixture=mixture, series="held-out score",
+                        x=count, compare_to=BASE))
     return arms
 
 
@@ -109,7 +113,8 @@ def instruction_ablation(exp: ResolvedExperiment, registry: TaskRegistry) -> lis
     modes = (("none", "no template"), ("name", "dataset name"), ("full", "full instructions"))
     arms = [Arm(BASE, "base model", evals, series="base")]
     for mode, label in modes:
-        arms.append(Arm(f"mode-{mode}", label, evals, mixture=_standard_mixture(exp, instruction_mode=mode), series=label))
+        mixture = _standard_mixture(exp, instruction_mode=mode)
+        arms.append(Arm(f"mode-{mode}", label, evals, mixture=mixture, series=label, compare_to=BASE))
     return arms
 
 
@@ -118,7 +123,7 @@ def zero_vs_few_shot(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Ar
     evals = _held_out_eval(exp, registry, shots)
     return [
         Arm(BASE, "base model", evals, series="base"),
-        Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned"),
+        Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned", compare_to=BASE),
     ]
 
 
@@ -136,9 +141,10 @@ def prompt_tuning(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
                 (low_resource, f"n{low_resource}", f"{low_resource} examples"),
             ):
                 mixture = {"tasks": [task], "held_out": [], "size": size, "fewshot_share": 0.0, "cot_share": 0.0, "inversion_rate": 0.0}
+                from_base = None if init == BASE else f"pt-{BASE}-{size_key}-{task}"
                 arms.append(
-                    Arm(f"pt-{init}-{size_key}-{task}", f"{init_label}, {size_label}", evals,
-                        mixture=mixture, train=prompt_train, init=init, series=size_label)
+                    Arm(f"pt-{init}-{size_key}-{task}", f"{init_label}, {size_label}", evals, mixture=mixture,
+                        train=prompt_train, init=init, series=size_label, compare_to=from_base)
                 )
     return arms
 
@@ -146,10 +152,12 @@ def prompt_tuning(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
 def fewshot_share(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     shares = exp.params.get("shares") or [0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
     evals = _held_out_eval(exp, registry, sorted(set(exp.shots) | {0, int(exp.params.get("few_shot", 3))}))
+    reference = f"share-{shares[0]:g}"  # every share is paired against the first (zero few-shot by default)
     return [
         Arm(f"share-{share:g}", f"{share:.0%} few-shot", evals,
-            mixture=_standard_mixture(exp, fewshot_share=share, cot_share=0.0), series="tuned", x=share)
-        for share in shares
+            mixture=_standard_mixture(exp, fewshot_share=share, cot_share=0.0), series="tuned", x=share,
+            compare_to=None if index == 0 else reference)
+        for index, share in enumerate(shares)
     ]
 
 
@@ -162,7 +170,12 @@ def method_ablations(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Ar
         ("minus-balancing", "- mixture balancing", {"balanced": False}),
         ("minus-fewshot", "- few-shot templates", {"fewshot_share": 0.0}),
     )
-    return [Arm(name, label, evals, mixture=_standard_mixture(exp, **change), series=label) for name, label, change in variants]
+    # each ablation is paired against the full recipe
+    return [
+        Arm(name, label, evals, mixture=_standard_mixture(exp, **change), series=label,
+            compare_to=None if name == "full" else "full")
+        for name, label, change in variants
+    ]
 
 
 def single_task(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
@@ -174,7 +187,11 @@ def single_task(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
         evals = (EvalSpec((f"task:{task}",), tuple(exp.shots)),)
         mixture = {"tasks": [task], "held_out": [], "size": exp.settings.mixture_size, "fewshot_share": 0.0, "cot_share": 0.0}
         for init, label in ((BASE, "from base"), ("tuned", "from instruction-tuned")):
-            arms.append(Arm(f"single-{init}-{task}", label, evals, mixture=mixture, train=single_train, init=init, series=label))
+            compare_to = None if init == BASE else f"single-{BASE}-{task}"
+            arms.append(
+                Arm(f"single-{init}-{task}", label, evals, mixture=mixture, train=single_train, init=init, series=label,
+                    compare_to=compare_to)
+            )
     return arms
 
 
@@ -195,4 +212,5 @@ def plan(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     arms = PLANNERS[exp.config.study](exp, registry)
     names = [arm.name for arm in arms]
     assert len(names) == len(set(names)), f"arm names repeat in {exp.config.study}: {names}"
+    assert all(arm.compare_to in names for arm in arms if arm.compare_to), f"unknown compare_to in {exp.config.study}"
     return arms

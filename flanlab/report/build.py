@@ -2,6 +2,8 @@
 
 Every table states the model, held-out clusters, shots and seed; every figure has a title, axis
 labels with units, and the template spread (standard deviation across templates) as error bars.
+Score figures draw each classification dataset's chance and majority lines; the differences figure
+draws every paired comparison with its 95% bootstrap CI (see report/comparisons.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from statistics import mean
 from typing import Any
 
 from flanlab.io import write_text
-from flanlab.report.collect import TaskScore, load_experiment_record, loss_curves, task_scores
+from flanlab.report.collect import TaskScore, comparisons, load_experiment_record, loss_curves, task_scores
+from flanlab.report.comparisons import comparison_markdown, plot_differences, reference_markdown
 
 X_LABELS = {
     "num_clusters": "number of instruction-tuning clusters",
@@ -77,7 +80,7 @@ def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
         lines.append("| " + " | ".join([first["label"], *values, str(first["n_tasks"])]) + " |")
     lines += ["", f"Per dataset ({_context(record)}):", ""]
     columns = list(dict.fromkeys((s.arm, s.label, s.shots) for s in scores))
-    header = ["dataset", "metric"] + [f"{label} {_shots_label(k)}" for _, label, k in columns]
+    header = ["dataset", "metric"] + [f"{label} {_shots_label(k)}" for _, label, k in columns] + ["chance", "majority"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     by_task: dict[str, dict[tuple[str, int], TaskScore]] = defaultdict(dict)
     for score in scores:
@@ -85,8 +88,15 @@ def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
     for task, cells in by_task.items():
         metric = next(iter(cells.values())).metric
         values = [_cell(cells[(arm, k)].mean, cells[(arm, k)].std) if (arm, k) in cells else "-" for arm, _, k in columns]
-        lines.append("| " + " | ".join([task, metric, *values]) + " |")
+        lines.append("| " + " | ".join([task, metric, *values, *_reference_cells(cells.values())]) + " |")
+    lines += ["", "Chance and majority are accuracies (0-100) of input-blind answering; '-' for generation tasks."]
     return "\n".join(lines) + "\n"
+
+
+def _reference_cells(cells: Any) -> list[str]:
+    """A dataset's chance and majority lines (the same for every arm: they come from the split)."""
+    lines = next((cell.lines for cell in cells if cell.lines is not None), None)
+    return [f"{lines.chance:.1f}", f"{lines.majority:.1f}"] if lines else ["-", "-"]
 
 
 def _pyplot():
@@ -126,11 +136,33 @@ def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: 
         errors = [lookup[(t, arm, shots)].std if (t, arm, shots) in lookup else 0.0 for t in tasks]
         name = label if len({b[2] for b in bars}) == 1 else f"{label}, {_shots_label(shots)}"
         axis.bar(positions + (index - (len(bars) - 1) / 2) * width, heights, width, yerr=errors, capsize=3, label=name)
+    _draw_reference_lines(axis, tasks, scores)
     axis.set_xticks(positions, [t.removeprefix("bb_") for t in tasks], rotation=30, ha="right", fontsize=8)
     metrics = ", ".join(sorted({s.metric for s in scores}))
     axis.set_ylabel(f"score (0-100; {metrics}), mean over templates")
     axis.set_xlabel("dataset (error bars: std across templates)")
     return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+
+
+def _draw_reference_lines(axis: Any, tasks: list[str], scores: Sequence[TaskScore]) -> None:
+    """Each classification dataset's chance (dashed) and majority (dotted) line across its bar group."""
+    lines = {s.task: s.lines for s in scores if s.lines is not None}
+    for position, task in enumerate(tasks):
+        if task not in lines:
+            continue
+        first = position == min(tasks.index(t) for t in lines)  # one legend entry each
+        axis.hlines(lines[task].chance, position - 0.45, position + 0.45, colors="black", linestyles="--",
+                    linewidth=1, label="chance" if first else None)
+        axis.hlines(lines[task].majority, position - 0.45, position + 0.45, colors="dimgray", linestyles=":",
+                    linewidth=1.5, label="majority class" if first else None)
+
+
+def _mean_chance(scores: Sequence[TaskScore]) -> float | None:
+    """The summary's chance line: the mean over datasets, when every dataset is a classification one."""
+    by_task = {s.task: s.lines for s in scores}
+    if not by_task or any(lines is None for lines in by_task.values()):
+        return None
+    return mean(lines.chance for lines in by_task.values())  # type: ignore[union-attr]
 
 
 def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
@@ -163,6 +195,9 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
             axis.bar(offsets, heights, width, yerr=errors, capsize=3, label=_shots_label(shots))
         axis.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         axis.set_xlabel("arm (error bars: mean std across templates)")
+    chance = _mean_chance(scores)
+    if chance is not None:
+        axis.axhline(chance, color="black", linestyle="--", linewidth=1, label="chance (mean over datasets)")
     axis.set_ylabel("held-out score (0-100), mean over datasets")
     return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
 
@@ -189,15 +224,19 @@ def build_report(folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     record = load_experiment_record(folder)
     scores = task_scores(folder, record)
+    paired = comparisons(record)
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
     figures = {
         "summary": plot_summary(record, scores, figures_dir / "summary.png"),
         "per_dataset": plot_per_dataset(record, scores, figures_dir / "per_dataset.png"),
+        "differences": plot_differences(record, paired, figures_dir / "differences.png", _pyplot()),
         "loss": plot_losses(record, loss_curves(folder, record), figures_dir / "loss.png"),
     }
     figures = {name: path for name, path in figures.items() if path is not None}
-    tables = markdown_tables(record, scores)
+    labels = {arm["name"]: arm["label"] for arm in record["arms"]}
+    sections = [markdown_tables(record, scores), comparison_markdown(paired, labels), reference_markdown(scores)]
+    tables = "\n".join(section for section in sections if section)
     markdown = _markdown(record, tables, figures, folder)
     write_text(folder / "report.md", markdown)
     write_text(folder / "report.html", _html(record, tables, figures))
@@ -252,6 +291,8 @@ def _markdown_tables_to_html(text: str) -> list[str]:
             rows = []
         if line.startswith("## "):
             out.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("### "):
+            out.append(f"<h3>{html.escape(line[4:])}</h3>")
         elif line.startswith("- "):
             out.append(f"<li>{html.escape(line[2:].replace('`', ''))}</li>")
         elif line.strip():

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from flanlab.errors import FlanlabError
+from flanlab.evaluate.baselines import AnswerSpread, DatasetLines
+from flanlab.evaluate.compare import Comparison
 
 RESULTS_SCHEMA = "flanlab.eval.results"
 SUPPORTED_RESULTS_VERSION = 1
@@ -36,6 +38,9 @@ class TaskScore:
     n_templates: int
     n_examples: int
     best_dev_test: float | None
+    metric_means: dict[str, float | None]  # template mean of every metric (balanced accuracy beside accuracy)
+    lines: DatasetLines | None  # chance and majority (classification only)
+    answers: AnswerSpread | None  # the arm's most frequent answer
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -85,9 +90,17 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
                         n_templates=task["n_templates"],
                         n_examples=task["n_examples"],
                         best_dev_test=(task.get("best_dev") or {}).get("test_score"),
+                        metric_means=task.get("metric_means") or {},
+                        lines=DatasetLines.model_validate(task["lines"]) if task.get("lines") else None,
+                        answers=AnswerSpread.model_validate(task["answers"]) if task.get("answers") else None,
                     )
                 )
     return rows
+
+
+def comparisons(record: dict[str, Any]) -> list[Comparison]:
+    """The paired comparisons the runner stored (none in records written before they existed)."""
+    return [Comparison.model_validate(entry) for entry in record.get("comparisons") or []]
 
 
 def loss_curves(folder: Path, record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
+from flanlab.metric_names import UnknownMetric, canonical_metric
 from flanlab.sources.base import SourceSpec
 
 # Placeholders every task example provides after `build_examples` (besides the record's own fields).
@@ -96,6 +97,15 @@ class TaskCard(BaseModel):
     # The manual step the data needs (a form, a licence, an export), if any: see `flanlab.tasks.manual`.
     manual_download: str | None = None
     path: Path | None = Field(default=None, exclude=True)  # the file the card was read from
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        """Every metric in the vocabulary (``flanlab.metric_names``), stored under its canonical name."""
+        try:
+            return list(dict.fromkeys(canonical_metric(name) for name in names))
+        except UnknownMetric as error:
+            raise ValueError(f"card {info.data.get('name', '?')}: {error}") from None
 
     @model_validator(mode="after")
     def _check(self) -> TaskCard:

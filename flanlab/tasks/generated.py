@@ -167,7 +167,7 @@ _METRICS = {
     "multiple_choice_grade": "accuracy",
     "exact_str_match": "exact_match",
     "bleu": "bleu",
-    "rouge": "rouge",
+    "rouge": "rouge_l",
     "sequence_f1": "f1",
     "macro_f1": "f1",
 }

@@ -118,7 +118,8 @@ def load_card_for_lint(path: Path) -> tuple[TaskCard | None, list[LintProblem]]:
         card = card_from_dict(data, where=where, path=path)
     except FlanlabError as error:
         if not problems:
-            problems.append(LintProblem(where, None, f"card does not load: {_one_line(error)}"))
+            reason = _one_line(error).removeprefix(f"{where}: ")  # the problem line names the file already
+            problems.append(LintProblem(where, None, f"card does not load: {reason}"))
         return None, problems
     return card, problems
 
