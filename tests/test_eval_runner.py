@@ -122,7 +122,7 @@ def test_cli_eval_writes_outputs_and_rejects_bad_input(tiny_causal, tmp_path, is
     code, _, err = _main(monkeypatch, capsys, "eval", "--tasks", "task:nope", "--cards", str(cards), "--out", str(tmp_path / "x"))
     assert code == 2 and "unknown task 'nope'" in err
     code, _, err = _main(monkeypatch, capsys, "eval", "--shots", "zero", "--out", str(tmp_path / "x"))
-    assert code == 2 and "--shots expects numbers" in err
+    assert code == 2 and "option --shots (item 1): Input should be a valid integer" in err
 
 
 def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal, registry, tmp_path, isolated_home):

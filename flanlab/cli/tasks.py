@@ -12,7 +12,7 @@ import typer
 
 from flanlab.cli.common import console, print_json, print_table
 from flanlab.errors import FlanlabError
-from flanlab.tasks.card import Template, TaskCard
+from flanlab.tasks.card import TaskCard, Template
 
 app = typer.Typer(help="The task collection: curated cards, generated BIG-bench / Natural Instructions tasks.", no_args_is_help=True)
 
@@ -134,7 +134,13 @@ def render_examples(
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
     """Print exactly what the model sees (the inputs) and the target, for a few examples."""
-    from flanlab.prompts.formats import PromptFormat, estimate_tokens, pick_exemplars, rationale_pool, render
+    from flanlab.prompts.formats import (
+        PromptFormat,
+        estimate_tokens,
+        pick_exemplars,
+        rationale_pool,
+        render,
+    )
     from flanlab.tasks.examples import load_examples
     from flanlab.tasks.registry import load_registry
 

@@ -19,13 +19,20 @@ from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
-from flanlab.prompts.formats import SEPARATORS, PromptFormat, RenderedExample, pick_exemplars, render
-from flanlab.sources.splits import SPLITS
+from flanlab.prompts.formats import (
+    SEPARATORS,
+    PromptFormat,
+    RenderedExample,
+    pick_exemplars,
+    render,
+)
+from flanlab.prompts.options import OPTION_STYLES
 from flanlab.tasks.card import TaskCard
 from flanlab.tasks.examples import Example, load_examples
 from flanlab.tasks.registry import TaskRegistry, load_registry
 
 Request = RankRequest | GenerateRequest
+SplitName = Literal["train", "validation", "test"]  # flanlab.sources.splits.SPLITS
 
 
 class EvalConfig(BaseModel):
@@ -33,33 +40,47 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "smollm2-135m"
-    tasks: list[str] = Field(default_factory=lambda: ["cluster:nli"])  # cluster:X, task:NAME or NAME
-    shots: list[int] = Field(default_factory=lambda: [0])
-    cot: bool = False  # chain-of-thought formats instead of plain ones
-    templates: list[str] = Field(default_factory=lambda: ["all"])  # template ids, or "all"
-    limit: int | None = None  # examples per template (a seeded sample of the split)
-    split: str = "test"
-    best_dev: bool = True  # also evaluate on dev_split to pick each task's best template
-    dev_split: str = "validation"
-    seed: int = 0
-    rank_by: Literal["sum", "per_token", "per_char"] = "sum"
-    options_style: str = "dash"
-    max_new_tokens: int = 64
-    cot_max_new_tokens: int = 256
-    stop: list[str] = Field(default_factory=lambda: ["\n\n"])
-    bootstrap_resamples: int = 1000
-    card_folders: list[str] = Field(default_factory=list)
+    model: str = Field("smollm2-135m", description="Model: a zoo name, a folder, a .gguf file or a hub id.")
+    tasks: list[str] = Field(
+        default_factory=lambda: ["cluster:nli"], description="Task selectors: cluster:NAME, task:NAME or NAME."
+    )
+    collections: list[str] | None = Field(
+        None, description="Only tasks of these collections (default: all; cluster selectors only)."
+    )
+    strict: bool = Field(
+        False, description="Fail on a selected task whose data cannot be had instead of skipping it."
+    )
+    shots: list[int] = Field(
+        default_factory=lambda: [0], description="Shot counts, e.g. 0,3 (exemplars from the train split)."
+    )
+    cot: bool = Field(False, description="Chain-of-thought formats (generate, then extract the answer).")
+    templates: list[str] = Field(
+        default_factory=lambda: ["all"], description="'all' or template ids (inverted ones are never evaluated)."
+    )
+    limit: int | None = Field(None, description="Examples per template (a seeded sample of the split).")
+    split: SplitName = Field("test", description="The split to report.")
+    best_dev: bool = Field(True, description="Also score dev_split to pick each task's best template.")
+    dev_split: SplitName = Field("validation", description="The split that picks the best template.")
+    seed: int = Field(0, description="Seed for example sampling, few-shot exemplars and the bootstrap.")
+    rank_by: Literal["sum", "per_token", "per_char"] = Field(
+        "sum", description="Rank options by their summed log-likelihood, per token or per character."
+    )
+    options_style: str = Field("dash", description="How a classification prompt lists its options.")
+    max_new_tokens: int = Field(64, description="Generation length limit.")
+    cot_max_new_tokens: int = Field(256, description="Generation length limit for chain of thought.")
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Generation stops at any of these texts.")
+    bootstrap_resamples: int = Field(1000, description="Bootstrap resamples for confidence intervals.")
+    card_folders: list[str] = Field(default_factory=list, description="Extra folders of task cards.")
     # speed only: never changes a number
-    batch_size: int = 16
-    use_cache: bool = True
-    write_samples: bool = True
+    batch_size: int = Field(16, description="Sequences per forward pass (changes speed, never scores).")
+    use_cache: bool = Field(True, description="Reuse cached answers of the same model to the same prompts.")
+    write_samples: bool = Field(True, description="Write samples.jsonl.")
 
-    @field_validator("split", "dev_split")
+    @field_validator("options_style")
     @classmethod
-    def _known_split(cls, value: str) -> str:
-        if value not in SPLITS:
-            raise ValueError(f"unknown split {value!r}; expected one of {SPLITS}")
+    def _known_style(cls, value: str) -> str:
+        if value not in OPTION_STYLES:
+            raise ValueError(f"unknown options style {value!r}; known: {', '.join(OPTION_STYLES)}")
         return value
 
     @field_validator("shots")
@@ -270,7 +291,14 @@ class _progress_bar:
     def __enter__(self) -> Callable[[int], None]:
         if not self.show:
             return lambda _: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         from flanlab.cli.common import console
 
