@@ -123,7 +123,7 @@ def leaky(tmp_path_factory):
 def test_contamination_is_an_error_naming_tasks_and_counts(leaky, tmp_path):
     registry, _ = leaky
     with pytest.raises(FlanlabError) as caught:
-        build_mixture(MixtureRecipe(held_out=["nli"], total_size=500), registry, tmp_path / "mix")
+        build_mixture(MixtureRecipe(held_out=["nli"], total_size=500, on_contamination="error"), registry, tmp_path / "mix")
     message = str(caught.value)
     assert "3 training examples" in message
     assert "trivia (2, with bbh_x: 2)" in message and "cosmos (1, with anli_r1: 1)" in message
@@ -133,7 +133,7 @@ def test_contamination_is_an_error_naming_tasks_and_counts(leaky, tmp_path):
 def test_remove_contaminated_drops_and_reports_them(leaky, tmp_path):
     registry, eval_texts = leaky
     recipe = MixtureRecipe(held_out=["nli"], total_size=6000, format_ratios={"zero_shot": 0.3, "few_shot": 0.7})
-    stats = build_mixture(recipe, registry, tmp_path / "mix", on_contamination="remove")
+    stats = build_mixture(recipe, registry, tmp_path / "mix")  # removing is the default
     assert stats.contamination_removed == {"cosmos": {"anli_r1": 1}, "trivia": {"bbh_x": 2}}
     rows = rows_of(tmp_path / "mix")
     everything = normalise_text("\n".join(row["inputs"] + "\n" + row["targets"] for row in rows))
@@ -145,7 +145,7 @@ def test_remove_contaminated_drops_and_reports_them(leaky, tmp_path):
 def test_without_held_out_clusters_eval_only_inputs_are_still_guarded(leaky, tmp_path):
     registry, _ = leaky
     with pytest.raises(FlanlabError, match="trivia \\(2, with bbh_x: 2\\)") as caught:
-        build_mixture(MixtureRecipe(total_size=500), registry, tmp_path / "mix")
+        build_mixture(MixtureRecipe(total_size=500, on_contamination="error"), registry, tmp_path / "mix")
     assert "cosmos" not in str(caught.value)  # anli_r1 is trainable here, so its test text is no leak
 
 
@@ -297,9 +297,10 @@ def test_dry_run_loads_no_data_and_unavailable_tasks(tmp_path):
     stats = build_mixture(MixtureRecipe(), registry, None, dry_run=True)
     assert stats.dry_run and {t.name: t.intended_weight for t in stats.tasks} == {"ghost": 0.5, "gsm": 0.5}
     with pytest.raises(FlanlabError, match="ghost"):
-        build_mixture(MixtureRecipe(), registry, tmp_path / "mix")
-    stats = build_mixture(MixtureRecipe(on_unavailable="skip"), registry, tmp_path / "mix")
+        build_mixture(MixtureRecipe(on_unavailable="error"), registry, tmp_path / "mix")
+    stats = build_mixture(MixtureRecipe(), registry, tmp_path / "mix")  # skipping is the default
     assert "ghost" in stats.skipped and [t.name for t in stats.tasks] == ["gsm"]
+    assert "no split files found" in stats.skipped["ghost"]
 
 
 def test_guard_hashes_short_queries_whole_but_not_short_fields_alone(registry):

@@ -23,3 +23,16 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
     Console().print(table)
+
+
+def warn_tasks(verb: str, tasks: dict[str, str], listed_in: str, shown: int = 12) -> None:
+    """One warning line per reason, naming the tasks (the first ``shown``; ``listed_in`` has them all)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in sorted(tasks.items()):
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        more = f" and {len(names) - shown} more (all in {listed_in})" if len(names) > shown else ""
+        console.print(
+            f"warning: {verb} {len(names)} task(s), {why}: {', '.join(names[:shown])}{more}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from flanlab.cli.common import console
+from flanlab.cli.common import console, warn_tasks
 from flanlab.cli.flags import config_from, with_config_flags
 from flanlab.evaluate.runner import EvalConfig
 
@@ -30,7 +30,7 @@ def eval_command(
     from flanlab.evaluate import evaluate
 
     eval_config = config_from(EvalConfig, config, "evaluation config", overrides)
-    results = evaluate(eval_config, out=out)
+    results = evaluate(eval_config, out=out, on_skipped=lambda skipped: warn_tasks("skipped", skipped, f"{out}/results.json"))
     timing = results["timing"]
     print((out / "results.md").read_text())
     console.print(

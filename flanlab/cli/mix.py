@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from flanlab.cli.common import console, print_json, print_table
+from flanlab.cli.common import console, print_json, print_table, warn_tasks
 from flanlab.cli.flags import config_from, with_config_flags
 from flanlab.errors import FlanlabError
 from flanlab.mixture.recipe import MixtureRecipe
@@ -185,9 +185,14 @@ def _print_guard(stats, say) -> None:
         say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
     say(f"contamination guard: {stats.guard_hashes:,} evaluation hashes from {stats.guarded_tasks} held-out/eval-only tasks")
     if stats.contamination_removed:
-        say(f"removed contaminated train examples (train task -> eval task -> count): {stats.contamination_removed}")
-    for name, why in {**stats.skipped, **stats.unchecked_tasks}.items():
-        say(f"[yellow]warning[/yellow]: {name}: {why}")
+        removed = [
+            f"{task} {sum(by_eval.values())} ({', '.join(f'{other}: {n}' for other, n in by_eval.items())})"
+            for task, by_eval in stats.contamination_removed.items()
+        ]
+        total = sum(sum(by_eval.values()) for by_eval in stats.contamination_removed.values())
+        say(f"removed {total} train example(s) equal to evaluation inputs: {'; '.join(removed)}", soft_wrap=True)
+    warn_tasks("skipped", stats.skipped, "stats.json")
+    warn_tasks("could not check against", stats.unchecked_tasks, "stats.json (unchecked_tasks)")
     if stats.options_shown_share is not None:
         say(f"options shown in {100 * stats.options_shown_share:.1f}% of classification rows")
     if stats.inverted_share is not None:

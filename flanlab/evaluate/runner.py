@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
@@ -104,20 +104,52 @@ class Evaluated:
     request: Request
 
 
-def select_cards(registry: TaskRegistry, selectors: Sequence[str]) -> list[TaskCard]:
+def select_cards(
+    registry: TaskRegistry, selectors: Sequence[str], collections: Sequence[str] | None = None
+) -> list[TaskCard]:
+    """The cards the selectors name; ``collections`` narrows cluster selectors (named tasks always count)."""
     chosen: dict[str, TaskCard] = {}
+    registry.check_collections(collections or ())
     for selector in selectors:
-        kind, _, value = selector.partition(":") if ":" in selector else ("task", "", selector)
+        kind, value = _selector(selector)
         if kind == "cluster":
-            cards = registry.select(clusters=[value])
+            registry.check_cluster(value)
+            cards = registry.select(clusters=[value], collections=collections)
             if not cards:
-                raise FlanlabError(f"no task in cluster {value!r}; clusters with tasks: {registry.clusters()}")
+                where = f" of collections {list(collections)}" if collections else ""
+                raise FlanlabError(f"no task{where} in cluster {value!r}; clusters with tasks: {registry.clusters()}")
         elif kind == "task":
             cards = [registry.get(value)]
         else:
             raise FlanlabError(f"bad task selector {selector!r}; expected cluster:NAME or task:NAME")
         chosen.update((card.name, card) for card in cards)
     return [chosen[name] for name in sorted(chosen)]
+
+
+def _selector(selector: str) -> tuple[str, str]:
+    kind, _, value = selector.partition(":") if ":" in selector else ("task", "", selector)
+    return kind, value
+
+
+def available_cards(cards: list[TaskCard], config: EvalConfig) -> tuple[list[TaskCard], dict[str, str]]:
+    """The cards whose data can be had, and the skipped ones with why.
+
+    A task named on its own (task:NAME) or ``config.strict`` turns unavailable data into the error.
+    """
+    named = {value for kind, value in map(_selector, config.tasks) if kind == "task"}
+    usable, skipped = [], {}
+    for card in cards:
+        try:
+            load_examples(card, config.split)
+        except DataUnavailable as error:
+            if config.strict or card.name in named:
+                raise
+            skipped[card.name] = error.message
+            continue
+        usable.append(card)
+    if not usable:
+        raise FlanlabError(f"nothing to evaluate: no selected task has data here ({next(iter(skipped.values()))})")
+    return usable, skipped
 
 
 def evaluate(
@@ -127,11 +159,13 @@ def evaluate(
     out: str | Path | None = None,
     loaded: tuple[Any, Any] | None = None,
     progress: bool = True,
+    on_skipped: Callable[[dict[str, str]], None] | None = None,
 ) -> dict[str, Any]:
     """Run an evaluation; returns the results (results.json's content, plus a ``timing`` entry).
 
     ``loaded`` reuses an already loaded (model, tokenizer); ``out`` writes results.json,
-    samples.jsonl, results.md and timing.json there.
+    samples.jsonl, results.md and timing.json there. ``on_skipped`` hears, before any scoring,
+    which selected tasks were skipped because their data cannot be had (results.json keeps them).
     """
     from flanlab.evaluate.backend import HFBackend
     from flanlab.evaluate.results import build_results, write_outputs
@@ -139,7 +173,9 @@ def evaluate(
 
     started = time.perf_counter()
     registry = registry or load_registry([Path(p) for p in config.card_folders])
-    cards = select_cards(registry, config.tasks)
+    cards, skipped = available_cards(select_cards(registry, config.tasks, config.collections), config)
+    if on_skipped and skipped:
+        on_skipped(skipped)
     model, tokenizer = loaded or load_model(config.model)
     fingerprint = model_fingerprint(config.model)
     backend = HFBackend(model, tokenizer, batch_size=config.batch_size)
@@ -150,6 +186,7 @@ def evaluate(
     answers, stats = _answer(all_requests, backend, config, fingerprint, str(model.dtype), progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
     results = build_results(config, runs, fingerprint=fingerprint, model_kind="seq2seq" if backend.is_seq2seq else "causal")
+    results["skipped"] = skipped
     test_examples = sum(len(run.items) for run in runs if run.split == config.split)
     elapsed = time.perf_counter() - started
     results["timing"] = {

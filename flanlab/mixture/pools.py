@@ -12,7 +12,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.mixture.guard import ContaminationReport, EvalIndex, eval_input_fields, train_hashes, train_input_fields
 from flanlab.mixture.plan import PlannedTask
 from flanlab.tasks.card import Template
@@ -79,10 +79,10 @@ def load_pools(
             progress(number - 1, len(tasks))  # done so far
         try:
             pool = load_pool(task, seed, guard, report)
-        except FlanlabError as error:
+        except DataUnavailable as error:
             if on_unavailable != "skip":
-                raise FlanlabError(f"task {task.name}: {error} (on_unavailable: skip / --skip-unavailable skips it)") from None
-            skipped[task.name] = f"unavailable: {error}"
+                raise FlanlabError(f"task {task.name}: {error}") from None
+            skipped[task.name] = error.message
             continue
         if not pool.examples:
             skipped[task.name] = "no usable train examples"

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.sources.base import Record, SourceSpec, SplitRecords, split_by_hash
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _read_task_file_cached(path: str) -> NaturalInstructionsTask:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FlanlabError("no such Natural Instructions task file", where=path) from None
+        raise DataUnavailable("no such Natural Instructions task file", where=path) from None
     except json.JSONDecodeError as error:
         raise FlanlabError(f"invalid JSON ({error})", where=path) from None
     if not isinstance(data, dict) or "Definition" not in data or "Instances" not in data:

@@ -105,6 +105,18 @@ def _split_examples(card: TaskCard) -> dict[str, tuple[Example, ...]]:
     return result
 
 
+def quick_unavailable(card: TaskCard) -> str | None:
+    """Why a task's data surely cannot be had here, from a quick look (no data is read); else None.
+
+    Only hub datasets are looked at (no hub and nothing in the local caches); loading decides for real.
+    """
+    if card.source.kind == "huggingface":
+        from flanlab.sources.huggingface import hub_copy_missing
+
+        return hub_copy_missing(card.source)
+    return None
+
+
 def load_examples(card: TaskCard, split: str) -> tuple[Example, ...]:
     """The examples of one split of a task (cached per card content)."""
     if split not in SPLITS:
