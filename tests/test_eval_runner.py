@@ -135,3 +135,24 @@ def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal
     assert all(s["scores"] is None and s["generation"] is not None for s in samples)
     assert all(s["prompt"].endswith("Let's think step by step.") for s in samples)
     assert all(s["predicted_index"] in (-1, 0, 1, 2) for s in samples)
+
+
+def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_causal, tmp_path, isolated_home):
+    from flanlab.tasks.card import card_from_dict
+
+    path = tmp_path / "my_eval.jsonl"
+    path.write_text("".join(json.dumps({"question": f"What is {i} plus {i}?", "answer": str(2 * i)}) + "\n" for i in range(30)))
+    card = card_from_dict(
+        {"name": "my_eval", "collection": "mine", "cluster": "math", "metrics": ["exact_match"],
+         "source": {"kind": "jsonl", "locator": str(path), "split": "all"},
+         "templates": [{"id": "q", "input": "{question}"}]},
+        where="test card",
+    )  # fmt: skip
+    config = EvalConfig(model=str(tiny_causal), tasks=["task:my_eval"], shots=[0, 2], bootstrap_resamples=0, max_new_tokens=2)
+    results = evaluate(config, registry=TaskRegistry([card]), out=tmp_path / "o", progress=False)
+    test_rows = [row for row in results["templates"] if row["split"] == "test"]
+    assert {row["format"]: row["n"] for row in test_rows} == {"zeroshot": 30, "fewshot:2": 30}  # every row, not 10%
+    samples = [json.loads(line) for line in (tmp_path / "o" / "samples.jsonl").read_text().splitlines()]
+    for sample in (s for s in samples if s["format"] == "fewshot:2"):
+        question = f"What is {sample['example_index']} plus {sample['example_index']}?"
+        assert sample["prompt"].count("What is ") == 3 and sample["prompt"].count(question) == 1

@@ -11,8 +11,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from flanlab.errors import FlanlabError
-from flanlab.mixture import MixtureRecipe, build_mixture, load_recipe, plan_mixture, read_mixture, recipe_from_dict
-from flanlab.mixture.synthetic import SyntheticTask, read_split, write_synthetic_registry
+from flanlab.mixture import (
+    MixtureRecipe,
+    build_mixture,
+    load_recipe,
+    plan_mixture,
+    read_mixture,
+    recipe_from_dict,
+)
+from flanlab.mixture.synthetic import (
+    SyntheticTask,
+    read_split,
+    write_synthetic_registry,
+)
 from flanlab.prompts.formats import RenderedExample
 from flanlab.sources.splits import normalise_text
 
@@ -304,7 +315,12 @@ def test_dry_run_loads_no_data_and_unavailable_tasks(tmp_path):
 
 
 def test_guard_hashes_short_queries_whole_but_not_short_fields_alone(registry):
-    from flanlab.mixture.guard import EvalIndex, eval_input_fields, train_hashes, train_input_fields
+    from flanlab.mixture.guard import (
+        EvalIndex,
+        eval_input_fields,
+        train_hashes,
+        train_input_fields,
+    )
 
     trivia, anli = registry.get("trivia"), registry.get("anli_r1")
     index = EvalIndex()
@@ -317,3 +333,57 @@ def test_guard_hashes_short_queries_whole_but_not_short_fields_alone(registry):
     assert caught(trivia, {"question": "  what is 2+2? ", "answer": "5"}) == "trivia"  # whole short query, normalised
     assert caught(anli, {"premise": "Another premise entirely here.", "hypothesis": "It is wet."}) is None
     assert caught(trivia, {"question": "A long premise about a   QUIET river.", "answer": "x"}) == "anli_r1"
+
+
+# --- lazy pools ---
+
+
+def _big_unsplit_registry(folder: Path, n: int):
+    from flanlab.tasks.card import card_from_dict
+    from flanlab.tasks.registry import TaskRegistry
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "big.jsonl"
+    path.write_text("".join(json.dumps({"input": f"big question {i} about rivers", "answer": f"a{i}"}) + "\n" for i in range(n)))
+    card = card_from_dict(
+        {"name": "big", "collection": "synthetic", "cluster": "misc", "source": {"kind": "jsonl", "locator": str(path)},
+         "templates": [{"id": "q", "input": "{input}"}]},
+        where="test card",
+    )  # fmt: skip
+    return TaskRegistry([card])
+
+
+def test_pools_read_an_unsplit_task_only_as_far_as_its_weight_and_rows_need(tmp_path, monkeypatch):
+    import flanlab.tasks.examples as examples_module
+
+    registry = _big_unsplit_registry(tmp_path / "data", 3000)
+    built = Counter()
+    real_build = examples_module.build_example
+
+    def counting(card, record, index):
+        built[card.name] += 1
+        return real_build(card, record, index)
+
+    monkeypatch.setattr(examples_module, "build_example", counting)
+    small = build_mixture(MixtureRecipe(max_rate=50, total_size=20), registry, tmp_path / "small")
+    # records are hash-split as they are reached and only train ones are built: 50, and one to see there are more
+    assert small.tasks[0].pool == 50 and built["big"] == 51
+    built.clear()
+    grown = build_mixture(MixtureRecipe(max_rate=50, dataset_cap=700, total_size=900), registry, tmp_path / "grown")
+    # the weight needs 50 examples; 900 rows then read on, up to the cap of 700 distinct examples
+    assert grown.tasks[0].pool == 700 and grown.tasks[0].epochs == pytest.approx(900 / 700, abs=1e-3)
+    assert built["big"] == 51 + 701
+    assert len({row["targets"] for row in rows_of(tmp_path / "grown")}) >= 600
+
+
+def test_lazy_pools_hold_the_train_split_only_and_are_reproducible(tmp_path):
+    from flanlab.sources.splits import hash_split
+
+    registry = _big_unsplit_registry(tmp_path / "data", 400)
+    recipe = MixtureRecipe(max_rate=1000, total_size=250, format_ratios={"zero_shot": 1.0, "few_shot": 0.0})
+    build_mixture(recipe, registry, tmp_path / "a")
+    build_mixture(recipe, registry, tmp_path / "b")
+    rows = rows_of(tmp_path / "a")
+    assert rows == rows_of(tmp_path / "b")
+    questions = {row["inputs"].strip() for row in rows if not row["inverted"]}
+    assert questions and all(hash_split(question) == "train" for question in questions)

@@ -221,15 +221,16 @@ def plan_requests(
     for fmt in config.formats():
         for card in cards:
             templates = _templates(card, config.templates)
-            train_pool = _exemplar_pool(card, fmt) if fmt.shots else []
+            train_pool = _exemplar_pool(card, fmt) if fmt.shots else ()
             for split in splits:
                 examples = load_examples(card, split)
                 if not examples:
                     continue
+                pool = train_pool or (examples if fmt.shots else ())  # no train split: leave-one-out
                 chosen = _sample_indices(len(examples), config.limit, config.seed, card.name, split)
                 for template in templates:
                     items = [
-                        _evaluated(card, template, examples[i], i, fmt, train_pool, config, count_tokens) for i in chosen
+                        _evaluated(card, template, examples[i], i, fmt, pool, config, count_tokens) for i in chosen
                     ]
                     classification = bool(items[0].rendered.options)
                     names = M.metrics_for(card.metrics, classification=classification, where=card.where())
@@ -252,6 +253,8 @@ def _templates(card: TaskCard, wanted: list[str]) -> list:
 
 
 def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Example, ...]:
+    """Exemplars come from the train split; a task without one (scored whole) uses the evaluated
+    split itself, never the query (see `_evaluated`)."""
     pool = load_examples(card, "train")
     if fmt.cot:
         with_rationale = tuple(example for example in pool if example.get("rationale"))
@@ -269,9 +272,12 @@ def _evaluated(
     config: EvalConfig,
     count_tokens: Callable[[str], int],
 ) -> Evaluated:
+    leave_one_out = index < len(pool) and pool[index] is example  # the pool is the evaluated split
     exemplars = pick_exemplars(
-        pool, fmt.shots, seed=config.seed, query_key=stable_hash(example), exclude_text=str(example.get("input", ""))
-    )
+        pool, fmt.shots + leave_one_out, seed=config.seed, query_key=stable_hash(example),
+        exclude_text=str(example.get("input", "")),
+    )  # fmt: skip
+    exemplars = [exemplar for exemplar in exemplars if exemplar is not example][: fmt.shots]
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
     if rendered.options and not fmt.cot:
         request: Request = RankRequest(rendered.inputs, rendered.options)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from flanlab.errors import DataUnavailable, FlanlabError
-from flanlab.sources.base import Record, SourceSpec, SplitRecords, split_by_hash
+from flanlab.sources.base import RawRecords, Record, SourceSpec, SplitRecords
 from flanlab.sources.splits import SPLITS
 
 
@@ -52,7 +52,7 @@ def _read_parquet(path: Path) -> list[Record]:
         raise FlanlabError(f"unreadable Parquet file ({error})", where=str(path)) from None
 
 
-def load_file_source(spec: SourceSpec) -> SplitRecords:
+def load_file_source(spec: SourceSpec) -> RawRecords:
     if "{split}" in spec.locator:
         grouped: SplitRecords = {}
         for split in SPLITS:
@@ -60,6 +60,5 @@ def load_file_source(spec: SourceSpec) -> SplitRecords:
             grouped[split] = read_records(path, spec.kind) if path.exists() else []
         if not any(grouped.values()):
             raise DataUnavailable(f"no split files found for pattern {spec.locator!r}")
-        return grouped
-    records = read_records(Path(spec.locator), spec.kind)
-    return split_by_hash(records, spec.split_key, where=spec.locator)
+        return RawRecords(where=spec.locator, grouped=grouped)
+    return RawRecords(where=spec.locator, records=read_records(Path(spec.locator), spec.kind))

@@ -14,7 +14,7 @@ from pathlib import Path
 from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.hub import hub_offline_reason
 from flanlab.paths import cache_dir
-from flanlab.sources.base import SourceSpec, SplitRecords, split_by_hash
+from flanlab.sources.base import RawRecords, SourceSpec, SplitRecords
 from flanlab.sources.splits import SPLITS
 
 # What each flanlab split is called by default in hub datasets, in order of preference.
@@ -29,7 +29,7 @@ def is_local(spec: SourceSpec) -> bool:
     return Path(spec.locator).expanduser().exists()
 
 
-def load_hf_source(spec: SourceSpec) -> SplitRecords:
+def load_hf_source(spec: SourceSpec) -> RawRecords:
     local = is_local(spec)
     offline = None if local else hub_offline_reason()  # decided before datasets reads its settings
     import datasets
@@ -53,8 +53,8 @@ def load_hf_source(spec: SourceSpec) -> SplitRecords:
         raise FlanlabError(f"none of the splits {sorted(available)} map to train/validation/test", where=_describe(spec))
     if not grouped["test"] and not grouped["validation"]:
         # Only a training split: carve validation and test out of it by input hash.
-        return split_by_hash(grouped["train"], spec.split_key, where=_describe(spec))
-    return grouped
+        return RawRecords(where=_describe(spec), records=grouped["train"])
+    return RawRecords(where=_describe(spec), grouped=grouped)
 
 
 def _is_network_error(error: BaseException) -> bool:
