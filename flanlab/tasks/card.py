@@ -16,7 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
+from flanlab.errors import closest
 from flanlab.sources.base import SourceSpec
+from flanlab.tasks.clusters import CLUSTERS
 
 # Placeholders every task example provides after `build_examples` (besides the record's own fields).
 STANDARD_FIELDS = ("answer", "options", "answer_index", "references", "rationale")
@@ -92,6 +94,13 @@ class TaskCard(BaseModel):
     eval_only: bool = False  # never trained on (BIG-Bench Hard, MMLU)
     max_examples: int | None = None  # cap on records read per split (huge sources)
     path: Path | None = Field(default=None, exclude=True)  # the file the card was read from
+
+    @field_validator("cluster")
+    @classmethod
+    def _known_cluster(cls, value: str) -> str:
+        if value not in CLUSTERS:
+            raise ValueError(f"unknown cluster {value!r}{closest(value, CLUSTERS)}; known: {', '.join(CLUSTERS)}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> TaskCard:
