@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flanlab.cli.common import console
+from flanlab.cli.common import console, warn_tasks
 from flanlab.cli.eval import csv_items
 from flanlab.evaluate.runner import SplitName
 
@@ -42,7 +42,9 @@ def lm_eval(
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
         count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
-    names = export_lm_eval(load_registry(cards), config, out, count_tokens=count_tokens)
+    names = export_lm_eval(
+        load_registry(cards), config, out, count_tokens=count_tokens, on_skipped=lambda skipped: warn_tasks("skipped", skipped)
+    )
     console.print(f"wrote {len(names)} lm-eval tasks to {out}/ (run: lm_eval --include_path {out} --tasks flanlab ...)")
     for name in names:
         print(name)
