@@ -156,3 +156,29 @@ def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_caus
     for sample in (s for s in samples if s["format"] == "fewshot:2"):
         question = f"What is {sample['example_index']} plus {sample['example_index']}?"
         assert sample["prompt"].count("What is ") == 3 and sample["prompt"].count(question) == 1
+
+
+def _hub_card(name: str, cluster: str):
+    from flanlab.tasks.card import card_from_dict
+
+    source = {"kind": "huggingface", "locator": f"someone/{name}"}
+    return card_from_dict({"name": name, "collection": "hubby", "cluster": cluster, "source": source,
+                           "templates": [{"id": "q", "input": "{text}"}]}, where=f"hub card {name}")  # fmt: skip
+
+
+def test_without_a_hub_cluster_selections_skip_hub_tasks_and_record_them(tiny_causal, tmp_path, isolated_home, no_hub):
+    from flanlab.errors import DataUnavailable
+
+    registry = TaskRegistry([nli_card(tmp_path), _hub_card("hub_nli", "nli")])
+    heard = []
+    config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=2, best_dev=False, bootstrap_resamples=0)
+    results = evaluate(config, registry=registry, out=tmp_path / "o", progress=False, on_skipped=heard.append)
+    why = "no hub (HF_DATASETS_OFFLINE is set) and no local copy"
+    assert heard == [{"hub_nli": why}] and results["skipped"] == {"hub_nli": why}
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["skipped"] == {"hub_nli": why}
+    assert {row["task"] for row in results["tasks"]} == {"toy_nli"}
+    for strict in (config.model_copy(update={"strict": True}), config.model_copy(update={"tasks": ["task:hub_nli", "cluster:nli"]})):
+        with pytest.raises(DataUnavailable, match="huggingface:someone/hub_nli: no hub"):
+            evaluate(strict, registry=registry, progress=False)
+    only_core = config.model_copy(update={"collections": ["test"]})
+    assert evaluate(only_core, registry=registry, progress=False)["skipped"] == {}

@@ -387,3 +387,21 @@ def test_lazy_pools_hold_the_train_split_only_and_are_reproducible(tmp_path):
     assert rows == rows_of(tmp_path / "b")
     questions = {row["inputs"].strip() for row in rows if not row["inverted"]}
     assert questions and all(hash_split(question) == "train" for question in questions)
+
+
+def test_without_a_hub_the_default_recipe_skips_and_lists_unchecked_hub_tasks(registry, tmp_path, no_hub):
+    from flanlab.tasks.card import card_from_dict
+    from flanlab.tasks.registry import TaskRegistry
+
+    def hub(name: str, cluster: str, eval_only: bool = False):
+        return card_from_dict({"name": name, "collection": "hubby", "cluster": cluster, "eval_only": eval_only,
+                               "source": {"kind": "huggingface", "locator": f"someone/{name}"},
+                               "templates": [{"id": "q", "input": "{text}"}]}, where=name)  # fmt: skip
+
+    cards = [*registry.cards.values(), hub("hub_sentiment", "sentiment"), hub("hub_bbh", "bbh", eval_only=True)]
+    stats = build_mixture(MixtureRecipe(held_out=["nli"], total_size=300), TaskRegistry(cards), tmp_path / "mix")
+    why = "no hub (HF_DATASETS_OFFLINE is set) and no local copy"
+    assert stats.skipped == {"hub_sentiment": why} and stats.unchecked_tasks == {"hub_bbh": why}
+    assert stats.total_rows == 300 and "hub_sentiment" not in {t.name for t in stats.tasks}
+    with pytest.raises(FlanlabError, match="cannot check contamination against hub_bbh: huggingface:someone/hub_bbh: no hub"):
+        build_mixture(MixtureRecipe(held_out=["nli"], on_unavailable="error"), TaskRegistry(cards), tmp_path / "m2")

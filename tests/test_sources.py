@@ -90,24 +90,6 @@ def test_huggingface_source_failure_is_one_line(tmp_path):
     assert not isinstance(caught.value, DataUnavailable) and "\n" not in str(caught.value)
 
 
-@pytest.fixture
-def hub_state(monkeypatch):
-    """Undo what a hub probe changes: the cached decision, the offline variables, the libraries' flags."""
-    import datasets.config
-    import huggingface_hub.constants
-
-    from flanlab import hub
-
-    for name in hub.OFFLINE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", huggingface_hub.constants.HF_HUB_OFFLINE)
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setattr(datasets.config, name, getattr(datasets.config, name))
-    hub.hub_offline_reason.cache_clear()
-    yield hub
-    hub.hub_offline_reason.cache_clear()
-
-
 def test_hub_without_an_answer_is_decided_once_and_puts_the_libraries_offline(hub_state, monkeypatch):
     import time
 
@@ -124,9 +106,7 @@ def test_hub_without_an_answer_is_decided_once_and_puts_the_libraries_offline(hu
     assert hub_state.hub_offline_reason() == reason
 
 
-def test_a_hub_dataset_without_hub_or_local_copy_is_unavailable_at_once(hub_state, monkeypatch):
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setattr(hub_state, "_probe", lambda endpoint: pytest.fail("the offline variable must be honoured"))
+def test_a_hub_dataset_without_hub_or_local_copy_is_unavailable_at_once(no_hub):
     with pytest.raises(DataUnavailable) as caught:
         load_split_records(SourceSpec(kind="huggingface", locator="someone/absent-dataset"))
     assert str(caught.value) == (
