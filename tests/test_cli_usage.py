@@ -52,7 +52,8 @@ def _option_of(command: typing.Any, wanted: typing.Callable[[typing.Any], bool])
     for param in command.params:
         if param.param_type_name == "option" and not param.is_flag:
             annotation = param.type_descriptor.annotation
-            for member in typing.get_args(annotation) if typing.get_origin(annotation) is typing.Union else (annotation,):
+            union = typing.get_origin(annotation) is typing.Union
+            for member in typing.get_args(annotation) if union else (annotation,):
                 if wanted(member):
                     return param.opts[0]
     return None

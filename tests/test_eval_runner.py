@@ -141,14 +141,17 @@ def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_caus
     from flanlab.tasks.card import card_from_dict
 
     path = tmp_path / "my_eval.jsonl"
-    path.write_text("".join(json.dumps({"question": f"What is {i} plus {i}?", "answer": str(2 * i)}) + "\n" for i in range(30)))
+    rows = [{"question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(30)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     card = card_from_dict(
         {"name": "my_eval", "collection": "mine", "cluster": "math", "metrics": ["exact_match"],
          "source": {"kind": "jsonl", "locator": str(path), "split": "all"},
          "templates": [{"id": "q", "input": "{question}"}]},
         where="test card",
     )  # fmt: skip
-    config = EvalConfig(model=str(tiny_causal), tasks=["task:my_eval"], shots=[0, 2], bootstrap_resamples=0, max_new_tokens=2)
+    config = EvalConfig(
+        model=str(tiny_causal), tasks=["task:my_eval"], shots=[0, 2], bootstrap_resamples=0, max_new_tokens=2
+    )
     results = evaluate(config, registry=TaskRegistry([card]), out=tmp_path / "o", progress=False)
     test_rows = [row for row in results["templates"] if row["split"] == "test"]
     assert {row["format"]: row["n"] for row in test_rows} == {"zeroshot": 30, "fewshot:2": 30}  # every row, not 10%
@@ -177,7 +180,8 @@ def test_without_a_hub_cluster_selections_skip_hub_tasks_and_record_them(tiny_ca
     assert heard == [{"hub_nli": why}] and results["skipped"] == {"hub_nli": why}
     assert json.loads((tmp_path / "o" / "results.json").read_text())["skipped"] == {"hub_nli": why}
     assert {row["task"] for row in results["tasks"]} == {"toy_nli"}
-    for strict in (config.model_copy(update={"strict": True}), config.model_copy(update={"tasks": ["task:hub_nli", "cluster:nli"]})):
+    named = config.model_copy(update={"tasks": ["task:hub_nli", "cluster:nli"]})
+    for strict in (config.model_copy(update={"strict": True}), named):
         with pytest.raises(DataUnavailable, match="huggingface:someone/hub_nli: no hub"):
             evaluate(strict, registry=registry, progress=False)
     only_core = config.model_copy(update={"collections": ["test"]})

@@ -86,9 +86,10 @@ def test_weightless_folder_and_missing_model_type_are_one_line_errors(tiny_causa
     config = json.loads((typeless / "config.json").read_text())
     del config["model_type"]
     (typeless / "config.json").write_text(json.dumps(config))
-    result = run_cli("eval", "--model", str(typeless), "--tasks", "task:bb_epistemic_reasoning", "--limit", "1", "--out", str(tmp_path / "o"))
+    result = run_cli("eval", "--model", str(typeless), "--tasks", "task:bb_epistemic_reasoning", "--out", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"error: {typeless / 'config.json'}: config.json has no model_type, so transformers cannot tell the architecture"
+    why = "config.json has no model_type, so transformers cannot tell the architecture"
+    assert result.stderr.strip() == f"error: {typeless / 'config.json'}: {why}"
 
 
 def test_unknown_model_names_suggest_the_closest(tmp_path):
@@ -123,7 +124,8 @@ def test_a_gguf_file_converts_once_by_its_hash_then_evaluates(isolated_home, tmp
     cards = tmp_path / "cards"
     cards.mkdir()
     data = tmp_path / "capitals.jsonl"
-    data.write_text("".join(json.dumps({"q": f"Is {c} a capital city?", "a": "yes"}) + "\n" for c in ("Paris", "Rome", "Oslo")))
+    rows = ({"q": f"Is {city} a capital city?", "a": "yes"} for city in ("Paris", "Rome", "Oslo"))
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     card = {"name": "capitals", "collection": "mine", "cluster": "closed_book_qa", "options": ["yes", "no"],
             "source": {"kind": "jsonl", "locator": str(data), "split": "all"}, "fields": {"answer": "a"},
             "templates": [{"id": "q", "input": "{q}"}]}  # fmt: skip

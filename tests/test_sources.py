@@ -138,7 +138,8 @@ def test_split_all_makes_every_record_test_data(tmp_path):
     whole = load_split_records(SourceSpec(kind="jsonl", locator=str(path), split="all"))
     assert [len(whole[s]) for s in ("train", "validation", "test")] == [0, 0, len(RECORDS)]
     # an evaluation-only task without splits of its own is scored whole too; own splits are kept
-    assert len(load_split_records(SourceSpec(kind="jsonl", locator=str(path)), unsplit_is_test=True)["test"]) == len(RECORDS)
+    unsplit = load_split_records(SourceSpec(kind="jsonl", locator=str(path)), unsplit_is_test=True)
+    assert len(unsplit["test"]) == len(RECORDS)
     pattern = tmp_path / "{split}.jsonl"
     for split, rows in (("train", RECORDS[:40]), ("test", RECORDS[40:])):
         (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))

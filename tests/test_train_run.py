@@ -141,9 +141,9 @@ def test_cli_user_errors_exit_2(tmp_path):
 
 def test_cli_trains_from_flags_alone_without_a_yaml_file(tiny_causal, mixture, tmp_path):
     run = tmp_path / "run"
-    done = run_cli("train", "--model", str(tiny_causal), "--mixture", str(mixture), "--out", str(run),
-                   "--micro-batch-size", "2", "--learning-rate", "1e-4", "--max-steps", "1", "--max-input-tokens", "48",
-                   "--max-target-tokens", "8", "--pack-length", "112", "--checkpoint-every", "0", "--no-progress")  # fmt: skip
+    small = ["--max-input-tokens", "48", "--max-target-tokens", "8", "--pack-length", "112", "--checkpoint-every", "0"]
+    flags = ["--micro-batch-size", "2", "--learning-rate", "1e-4", "--max-steps", "1", "--no-progress", *small]
+    done = run_cli("train", "--model", str(tiny_causal), "--mixture", str(mixture), "--out", str(run), *flags)
     assert done.returncode == 0, done.stderr
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert (saved["micro_batch_size"], saved["learning_rate"], saved["progress"]) == (2, 1e-4, False)

@@ -30,7 +30,10 @@ def eval_command(
     from flanlab.evaluate import evaluate
 
     eval_config = config_from(EvalConfig, config, "evaluation config", overrides)
-    results = evaluate(eval_config, out=out, on_skipped=lambda skipped: warn_tasks("skipped", skipped, f"{out}/results.json"))
+    def warn(skipped: dict[str, str]) -> None:
+        warn_tasks("skipped", skipped, f"{out}/results.json")
+
+    results = evaluate(eval_config, out=out, on_skipped=warn)
     timing = results["timing"]
     print((out / "results.md").read_text())
     console.print(

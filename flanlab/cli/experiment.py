@@ -15,7 +15,9 @@ app = typer.Typer(help="Run the paper's studies (configs/*.yaml) as cached, resu
 @app.command("run")
 def run_cmd(
     config: str = typer.Argument(..., help="A config file, or a built-in name (see `flanlab experiment list`)."),
-    scale: ScaleName = typer.Option("default", help="tiny (CI, random model) | default (embedded model) | paper (GPU cluster)."),
+    scale: ScaleName = typer.Option(
+        "default", help="tiny (CI, random model) | default (embedded model) | paper (GPU cluster)."
+    ),
     out: Path = typer.Option(None, help="Experiment folder (default: runs/<config name>-<scale>)."),
 ) -> None:
     """Run every arm of an experiment; a rerun skips finished units. Writes the report at the end."""

@@ -42,9 +42,9 @@ def lm_eval(
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
         count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
-    names = export_lm_eval(
-        load_registry(cards), config, out, count_tokens=count_tokens, on_skipped=lambda skipped: warn_tasks("skipped", skipped)
-    )
+    registry = load_registry(cards)
+    warn = lambda gone: warn_tasks("skipped", gone)  # noqa: E731
+    names = export_lm_eval(registry, config, out, count_tokens=count_tokens, on_skipped=warn)
     console.print(f"wrote {len(names)} lm-eval tasks to {out}/ (run: lm_eval --include_path {out} --tasks flanlab ...)")
     for name in names:
         print(name)

@@ -80,7 +80,8 @@ def with_config_flags(
             overrides = {name: by_field[name].convert(value) for name, value in given.items() if value is not None}
             return command(overrides=overrides, **kwargs)
 
-        wrapper.__signature__ = inspect.Signature([*own, *(flag.parameter for flag in flags)])  # type: ignore[attr-defined]
+        signature = inspect.Signature([*own, *(flag.parameter for flag in flags)])
+        wrapper.__signature__ = signature  # type: ignore[attr-defined]
         wrapper.__annotations__ = {}  # typer reads the types from the signature
         del wrapper.__wrapped__  # type: ignore[attr-defined]  # or inspect would show the original signature
         return wrapper
@@ -132,7 +133,8 @@ def _shape(annotation: Any) -> tuple[str, Any]:
             return "scalar", only
         if typing.get_origin(only) is list and _list_of_scalars(only):
             return "list", only
-    if len(options) == 2 and str in options and any(typing.get_origin(o) is list and _list_of_scalars(o) for o in options):
+    lists = [option for option in options if typing.get_origin(option) is list and _list_of_scalars(option)]
+    if len(options) == 2 and str in options and lists:
         return "list_or_str", str
     return "yaml", None
 

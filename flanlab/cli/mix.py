@@ -32,7 +32,9 @@ def build(
     recipe_path: Path | None = typer.Argument(None, metavar="[RECIPE]", help="Recipe YAML (default: the default recipe)."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (required unless --dry-run)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the intended mixture without loading any data."),
-    strict: bool = typer.Option(False, "--strict", help="Fail on a task whose data cannot be had (--on-unavailable error)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail on a task whose data cannot be had (--on-unavailable error)."
+    ),
     cards: list[Path] = typer.Option([], "--cards", help="Extra task card folder (repeatable)."),
     builtin: bool = typer.Option(True, "--builtin/--no-builtin", help="Include the built-in and generated cards."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Count tokens with this model's tokenizer (slower)."),

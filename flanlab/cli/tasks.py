@@ -25,7 +25,7 @@ def list_tasks(
         None, "--clusters", "--cluster", help="Only tasks of these clusters (repeatable; commas separate items)."
     ),
     collections: Optional[list[str]] = typer.Option(
-        None, "--collections", "--collection", help="Only tasks of these collections (repeatable; commas separate items)."
+        None, "--collections", "--collection", help="Only tasks of these collections (repeatable; commas separate)."
     ),
     cards: list[Path] = CardsOption,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),

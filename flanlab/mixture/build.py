@@ -72,7 +72,8 @@ def build_mixture(
     guard = build_eval_index(
         plan.guard_tasks, min_chars=recipe.contamination_min_chars, on_unavailable=recipe.on_unavailable, progress=_stage(progress, "guard")
     )
-    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, recipe.on_unavailable, progress=_stage(progress, "pools"))
+    on_pools = _stage(progress, "pools")
+    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, recipe.on_unavailable, progress=on_pools)
     if not pools:
         raise FlanlabError(f"none of the {len(plan.tasks)} tasks has usable train examples: {skipped}")
     plan.tasks = [pool.task for pool in pools]

@@ -135,8 +135,8 @@ def _zoo_entry(name: str) -> ZooModel:
     try:
         return MODEL_ZOO[name]
     except KeyError:
-        known = ", ".join(MODEL_ZOO)
-        raise FlanlabError(f"unknown model {name!r}{closest(name, MODEL_ZOO)}; known: {known} (or a folder, .gguf file or hub id)") from None
+        known = f"{', '.join(MODEL_ZOO)} (or a folder, .gguf file or hub id)"
+        raise FlanlabError(f"unknown model {name!r}{closest(name, MODEL_ZOO)}; known: {known}") from None
 
 
 def _locate_gguf(spec: ZooModel, quiet: bool) -> Path:
@@ -187,7 +187,8 @@ def _convert_gguf(gguf_path: Path, out: Path, quiet: bool = False) -> None:
             step()
             tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         except (ValueError, OSError, KeyError) as error:  # an architecture or file transformers cannot read
-            raise FlanlabError(f"transformers cannot read this GGUF file ({_first_line(error)})", where=str(gguf_path)) from None
+            problem = f"transformers cannot read this GGUF file ({_first_line(error)})"
+            raise FlanlabError(problem, where=str(gguf_path)) from None
         step()
         config = loaded.config
         if hasattr(config, "quantization_config"):
@@ -244,7 +245,8 @@ def resolve_model_path(name_or_path: str | Path) -> str:
             raise FlanlabError("not a Hugging Face model folder (no config.json or adapter_config.json)", where=str(path))
         return str(path)
     if path.suffix or text.startswith((".", "/", "~")):
-        raise FlanlabError(f"no such model file or folder{closest(text, MODEL_ZOO)}; known names: {', '.join(MODEL_ZOO)}", where=text)
+        known = ", ".join(MODEL_ZOO)
+        raise FlanlabError(f"no such model file or folder{closest(text, MODEL_ZOO)}; known names: {known}", where=text)
     return text  # a hub id: transformers resolves it (offline: from its local cache)
 
 
@@ -256,9 +258,11 @@ def check_model_folder(folder: Path) -> None:
     except (OSError, ValueError) as error:
         raise FlanlabError(f"unreadable config.json ({_first_line(error)})", where=str(config_path)) from None
     if not isinstance(config, dict) or not config.get("model_type"):
-        raise FlanlabError("config.json has no model_type, so transformers cannot tell the architecture", where=str(config_path))
+        problem = "config.json has no model_type, so transformers cannot tell the architecture"
+        raise FlanlabError(problem, where=str(config_path))
     if not any(next(folder.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
-        raise FlanlabError(f"no weights in the model folder (expected {' or '.join(WEIGHT_PATTERNS)})", where=str(folder))
+        problem = f"no weights in the model folder (expected {' or '.join(WEIGHT_PATTERNS)})"
+        raise FlanlabError(problem, where=str(folder))
 
 
 def is_seq2seq(config: Any) -> bool:

@@ -72,7 +72,8 @@ def hub_copy_missing(spec: SourceSpec) -> str | None:
     home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface").expanduser()
     hub = Path(os.environ.get("HF_HUB_CACHE") or home / "hub").expanduser()
     processed = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets").expanduser()
-    if (hub / f"datasets--{spec.locator.replace('/', '--')}").exists() or (processed / spec.locator.replace("/", "___")).exists():
+    copies = (hub / f"datasets--{spec.locator.replace('/', '--')}", processed / spec.locator.replace("/", "___"))
+    if any(copy.exists() for copy in copies):
         return None
     return f"no hub ({hub_offline_reason()}) and no local copy"
 

@@ -50,7 +50,8 @@ class TaskRegistry:
         try:
             return self.cards[name]
         except KeyError:
-            raise FlanlabError(f"unknown task {name!r}{closest(name, self.cards.keys())} (see `flanlab tasks list`)") from None
+            hint = closest(name, self.cards.keys())
+            raise FlanlabError(f"unknown task {name!r}{hint} (see `flanlab tasks list`)") from None
 
     def check_cluster(self, name: str) -> None:
         """An unknown cluster name is an error that lists the known ones."""
