@@ -134,7 +134,7 @@ def test_cli_eval_writes_outputs_and_rejects_bad_input(tiny_causal, tmp_path, is
     code, _, err = _main(monkeypatch, capsys, "eval", "--tasks", "task:nope", "--cards", str(cards), "--out", str(tmp_path / "x"))
     assert code == 2 and "unknown task 'nope'" in err
     code, _, err = _main(monkeypatch, capsys, "eval", "--shots", "zero", "--out", str(tmp_path / "x"))
-    assert code == 2 and "--shots expects numbers" in err
+    assert code == 2 and "option --shots (item 1): Input should be a valid integer" in err
 
 
 def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal, registry, tmp_path, isolated_home):
@@ -147,3 +147,54 @@ def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal
     assert all(s["scores"] is None and s["generation"] is not None for s in samples)
     assert all(s["prompt"].endswith("Let's think step by step.") for s in samples)
     assert all(s["predicted_index"] in (-1, 0, 1, 2) for s in samples)
+
+
+def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_causal, tmp_path, isolated_home):
+    from flanlab.tasks.card import card_from_dict
+
+    path = tmp_path / "my_eval.jsonl"
+    rows = [{"question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(30)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    card = card_from_dict(
+        {"name": "my_eval", "collection": "mine", "cluster": "math", "metrics": ["exact_match"],
+         "source": {"kind": "jsonl", "locator": str(path), "split": "all"},
+         "templates": [{"id": "q", "input": "{question}"}]},
+        where="test card",
+    )  # fmt: skip
+    config = EvalConfig(
+        model=str(tiny_causal), tasks=["task:my_eval"], shots=[0, 2], bootstrap_resamples=0, max_new_tokens=2
+    )
+    results = evaluate(config, registry=TaskRegistry([card]), out=tmp_path / "o", progress=False)
+    test_rows = [row for row in results["templates"] if row["split"] == "test"]
+    assert {row["format"]: row["n"] for row in test_rows} == {"zeroshot": 30, "fewshot:2": 30}  # every row, not 10%
+    samples = [json.loads(line) for line in (tmp_path / "o" / "samples.jsonl").read_text().splitlines()]
+    for sample in (s for s in samples if s["format"] == "fewshot:2"):
+        question = f"What is {sample['example_index']} plus {sample['example_index']}?"
+        assert sample["prompt"].count("What is ") == 3 and sample["prompt"].count(question) == 1
+
+
+def _hub_card(name: str, cluster: str):
+    from flanlab.tasks.card import card_from_dict
+
+    source = {"kind": "huggingface", "locator": f"someone/{name}"}
+    return card_from_dict({"name": name, "collection": "hubby", "cluster": cluster, "source": source,
+                           "templates": [{"id": "q", "input": "{text}"}]}, where=f"hub card {name}")  # fmt: skip
+
+
+def test_without_a_hub_cluster_selections_skip_hub_tasks_and_record_them(tiny_causal, tmp_path, isolated_home, no_hub):
+    from flanlab.errors import DataUnavailable
+
+    registry = TaskRegistry([nli_card(tmp_path), _hub_card("hub_nli", "nli")])
+    heard = []
+    config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=2, best_dev=False, bootstrap_resamples=0)
+    results = evaluate(config, registry=registry, out=tmp_path / "o", progress=False, on_skipped=heard.append)
+    why = "no hub (HF_DATASETS_OFFLINE is set) and no local copy"
+    assert heard == [{"hub_nli": why}] and results["skipped"] == {"hub_nli": why}
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["skipped"] == {"hub_nli": why}
+    assert {row["task"] for row in results["tasks"]} == {"toy_nli"}
+    named = config.model_copy(update={"tasks": ["task:hub_nli", "cluster:nli"]})
+    for strict in (config.model_copy(update={"strict": True}), named):
+        with pytest.raises(DataUnavailable, match="huggingface:someone/hub_nli: no hub"):
+            evaluate(strict, registry=registry, progress=False)
+    only_core = config.model_copy(update={"collections": ["test"]})
+    assert evaluate(only_core, registry=registry, progress=False)["skipped"] == {}

@@ -73,8 +73,9 @@ def test_each_defect_is_caught(tmp_path, template, expected):
 
 
 def test_card_level_defects(tmp_path):
-    problems = " | ".join(problems_of(make_card(tmp_path, GOOD, cluster="poetry")))
-    assert "unknown cluster 'poetry'" in problems
+    poetry = make_card(tmp_path, GOOD)
+    poetry.cluster = "poetry"  # cards read from YAML cannot say this (see test_unknown_cluster_...)
+    assert "unknown cluster 'poetry'" in " | ".join(problems_of(poetry))
     bbh = make_card(tmp_path, GOOD)
     bbh.source = bbh.source.model_copy(update={"kind": "bigbench", "locator": "navigate"})
     problems, _ = lint_card(bbh, examples=[])
@@ -143,3 +144,14 @@ def test_unknown_metric_fails_card_loading_and_lint_with_one_line(tmp_path):
 def test_metric_aliases_load_under_their_canonical_name(tmp_path):
     card = make_card(tmp_path, GOOD, metrics=["acc", "auc", "acc"])
     assert card.metrics == ["accuracy", "auc_roc"]
+def test_unknown_cluster_is_a_one_line_error_naming_the_card(tmp_path):
+    from flanlab.errors import FlanlabError
+    from flanlab.tasks.card import dump_card, load_card
+
+    path = tmp_path / "toy.yaml"
+    path.write_text(dump_card(make_card(tmp_path, GOOD)).replace("cluster: commonsense", "cluster: comonsense"))
+    with pytest.raises(FlanlabError) as caught:
+        load_card(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: field cluster: ") and "\n" not in message
+    assert "unknown cluster 'comonsense' (did you mean commonsense" in message and "; known: nli, " in message

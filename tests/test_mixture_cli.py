@@ -53,11 +53,12 @@ def test_dry_run_and_contamination_error(cards, tmp_path):
     leak = read_split(registry_dir, "bbh_x", "test")[0]["question"]
     write_synthetic_registry(registry_dir, TASKS, extra_train={"gsm": [{"question": leak, "answer": "a", "rationale": "r"}]})
     args = ("mix", "build", "--no-builtin", "--cards", str(registry_dir / "cards"), "-o", str(tmp_path / "mix"))
-    failed = run_cli(*args)
+    failed = run_cli(*args, "--on-contamination", "error")
     assert failed.returncode == 2 and "gsm (1, with bbh_x: 1)" in failed.stderr and "Traceback" not in failed.stderr
-    removed = run_cli(*args, "--remove-contaminated")
+    removed = run_cli(*args)  # dropping and reporting is the default
     assert removed.returncode == 0, removed.stderr
-    assert "removed contaminated" in removed.stdout
+    assert "removed 1 train example(s) equal to evaluation inputs: gsm 1 (bbh_x: 1)" in removed.stdout
+    assert json.loads((tmp_path / "mix" / "stats.json").read_text())["contamination_removed"] == {"gsm": {"bbh_x": 1}}
 
 
 def test_user_errors_exit_2(cards, tmp_path):

@@ -1,10 +1,11 @@
 import json
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.sources import bigbench
 from flanlab.sources.base import SourceSpec, load_split_records
 
@@ -81,8 +82,36 @@ def test_huggingface_source_through_the_real_datasets_code(tmp_path):
 
 
 def test_huggingface_source_failure_is_one_line(tmp_path):
-    with pytest.raises(FlanlabError, match="could not load Hugging Face dataset"):
-        load_split_records(SourceSpec(kind="huggingface", locator=str(tmp_path / "absent")))
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("{not json\n")
+    with pytest.raises(FlanlabError, match="could not load Hugging Face dataset") as caught:
+        load_split_records(SourceSpec(kind="huggingface", locator=str(folder)))
+    assert not isinstance(caught.value, DataUnavailable) and "\n" not in str(caught.value)
+
+
+def test_hub_without_an_answer_is_decided_once_and_puts_the_libraries_offline(hub_state, monkeypatch):
+    import time
+
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused at once
+    started = time.monotonic()
+    reason = hub_state.hub_offline_reason()
+    assert reason.startswith("127.0.0.1:9 unreachable: ") and time.monotonic() - started < hub_state.PROBE_TIMEOUT_S + 1
+    assert all(os.environ[name] == "1" for name in hub_state.OFFLINE_VARIABLES)
+    assert huggingface_hub.constants.HF_HUB_OFFLINE and datasets.config.HF_DATASETS_OFFLINE
+    monkeypatch.setattr(hub_state, "_probe", lambda endpoint: pytest.fail("a second probe"))
+    assert hub_state.hub_offline_reason() == reason
+
+
+def test_a_hub_dataset_without_hub_or_local_copy_is_unavailable_at_once(no_hub):
+    with pytest.raises(DataUnavailable) as caught:
+        load_split_records(SourceSpec(kind="huggingface", locator="someone/absent-dataset"))
+    assert str(caught.value) == (
+        "huggingface:someone/absent-dataset: no hub (HF_DATASETS_OFFLINE is set) and no local copy"
+    )
 
 
 def test_hub_revision_reaches_load_dataset(tmp_path, monkeypatch):
@@ -154,3 +183,20 @@ def test_unreadable_cache_index_is_a_clear_error(isolated_home):
     with pytest.raises(FlanlabError, match="unreadable cache index") as error:
         bigbench.list_tasks()
     assert str(root / bigbench.INDEX_NAME) in str(error.value)
+
+
+def test_split_all_makes_every_record_test_data(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in RECORDS))
+    whole = load_split_records(SourceSpec(kind="jsonl", locator=str(path), split="all"))
+    assert [len(whole[s]) for s in ("train", "validation", "test")] == [0, 0, len(RECORDS)]
+    # an evaluation-only task without splits of its own is scored whole too; own splits are kept
+    unsplit = load_split_records(SourceSpec(kind="jsonl", locator=str(path)), unsplit_is_test=True)
+    assert len(unsplit["test"]) == len(RECORDS)
+    pattern = tmp_path / "{split}.jsonl"
+    for split, rows in (("train", RECORDS[:40]), ("test", RECORDS[40:])):
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    own = load_split_records(SourceSpec(kind="jsonl", locator=str(pattern)), unsplit_is_test=True)
+    assert [len(own[s]) for s in ("train", "test")] == [40, len(RECORDS) - 40]
+    with pytest.raises(ValueError, match="'auto' or 'all'"):
+        SourceSpec(kind="jsonl", locator=str(path), split="half")

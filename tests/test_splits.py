@@ -23,3 +23,15 @@ def test_split_fractions_are_close_to_80_10_10():
     assert abs(counts["train"] / 20000 - 0.8) < 0.015
     assert abs(counts["validation"] / 20000 - 0.1) < 0.01
     assert abs(counts["test"] / 20000 - 0.1) < 0.01
+
+
+def test_normalisation_folds_exactly_the_whitespace_a_regex_would():
+    """str.split() replaced a regex; every split assignment and guard hash must stay what it was."""
+    import re
+    import sys
+    import unicodedata
+
+    spaces = re.compile(r"\s+")
+    for code in range(sys.maxunicode + 1):
+        text = f" a{chr(code)}{chr(code)}b\t"
+        assert normalise_text(text) == spaces.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()

@@ -10,9 +10,9 @@ from typing import Any, Optional
 
 import typer
 
-from flanlab.cli.common import console, print_json, print_table
+from flanlab.cli.common import console, print_json, print_table, warn_tasks
 from flanlab.errors import FlanlabError
-from flanlab.tasks.card import Template, TaskCard
+from flanlab.tasks.card import TaskCard, Template
 
 app = typer.Typer(help="The task collection: curated cards, generated BIG-bench / Natural Instructions tasks.", no_args_is_help=True)
 
@@ -21,18 +21,36 @@ CardsOption = typer.Option([], "--cards", help="Extra card folder(s) to include.
 
 @app.command("list")
 def list_tasks(
-    cluster: Optional[list[str]] = typer.Option(None, "--cluster", help="Only tasks of this cluster (repeatable)."),
-    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only tasks of this collection (repeatable)."),
+    clusters: Optional[list[str]] = typer.Option(
+        None, "--clusters", "--cluster", help="Only tasks of these clusters (repeatable; commas separate items)."
+    ),
+    collections: Optional[list[str]] = typer.Option(
+        None, "--collections", "--collection", help="Only tasks of these collections (repeatable; commas separate)."
+    ),
     cards: list[Path] = CardsOption,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
-    """List tasks with their cluster, family, template counts and example counts."""
+    """List tasks with their cluster, family, template counts and example counts.
+
+    Without --collections, tasks whose data cannot be had here (hub datasets without a hub) are
+    left out with a warning; naming their collection lists them.
+    """
+    from flanlab.tasks.examples import quick_unavailable
     from flanlab.tasks.registry import load_registry
 
     registry = load_registry(cards)
-    chosen = registry.select(clusters=cluster or None, collections=collection or None)
+    wanted_clusters, wanted_collections = _items(clusters), _items(collections)
+    for name in wanted_clusters or ():
+        registry.check_cluster(name)
+    registry.check_collections(wanted_collections or ())
+    chosen = registry.select(clusters=wanted_clusters, collections=wanted_collections)
+    unavailable = {card.name: why for card in chosen if (why := quick_unavailable(card))}
+    if wanted_collections is None and unavailable:
+        hidden = sorted({registry.get(name).collection for name in unavailable})
+        warn_tasks("left out", unavailable, listed_in=f"`flanlab tasks list --collections {','.join(hidden)}`")
+        chosen = [card for card in chosen if card.name not in unavailable]
     counts = _index_counts()
-    rows = [task_summary(card, counts) for card in chosen]
+    rows = [{**task_summary(card, counts), "unavailable": unavailable.get(card.name)} for card in chosen]
     if as_json:
         print_json(rows)
         return
@@ -66,6 +84,11 @@ def _index_counts() -> dict[str, int]:
         console.print("[yellow]BIG-bench is not fetched yet (`flanlab sources bigbench`): example counts unknown[/yellow]")
         return {}
     return {entry["name"]: entry["n_examples"] for entry in bigbench.list_tasks()}
+
+
+def _items(values: list[str] | None) -> list[str] | None:
+    """Repeated values, each possibly a comma-separated list; None when none was given."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()] if values else None
 
 
 def _cell(value: Any) -> str:
@@ -189,7 +212,13 @@ def render_examples(
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
     """Print exactly what the model sees (the inputs) and the target, for a few examples."""
-    from flanlab.prompts.formats import PromptFormat, estimate_tokens, pick_exemplars, rationale_pool, render
+    from flanlab.prompts.formats import (
+        PromptFormat,
+        estimate_tokens,
+        pick_exemplars,
+        rationale_pool,
+        render,
+    )
     from flanlab.tasks.examples import load_examples
     from flanlab.tasks.registry import load_registry
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import yaml
 
 from flanlab.evaluate.requests import GenerateRequest
-from flanlab.evaluate.runner import EvalConfig, Evaluated, plan_requests, select_cards
+from flanlab.evaluate.runner import EvalConfig, Evaluated, available_cards, plan_requests, select_cards
 from flanlab.io import atomic_open, write_text
 from flanlab.prompts.formats import TARGET_DELIMITER, estimate_tokens
 from flanlab.tasks.registry import TaskRegistry
@@ -31,14 +31,19 @@ def export_lm_eval(
     out: Path,
     *,
     count_tokens: Callable[[str], int] = estimate_tokens,
+    on_skipped: Callable[[dict[str, str]], None] | None = None,
 ) -> list[str]:
     """Write ``out/<task name>.yaml`` and ``out/data/<task name>.jsonl``; returns the task names.
 
     ``count_tokens`` decides how many few-shot exemplars fit; pass the model's tokenizer count to
-    get the very prompts `flanlab eval` scores for that model.
+    get the very prompts `flanlab eval` scores for that model. Selected tasks whose data cannot be
+    had are skipped as `evaluate` skips them (``on_skipped`` hears which).
     """
     config = config.model_copy(update={"best_dev": False})
-    plans = plan_requests(select_cards(registry, config.tasks), config, count_tokens)
+    cards, skipped = available_cards(select_cards(registry, config.tasks, config.collections), config)
+    if on_skipped and skipped:
+        on_skipped(skipped)
+    plans = plan_requests(cards, config, count_tokens)
     names = []
     for run, items in plans:
         name = lm_eval_task_name(run.task, run.template_id, run.format)

@@ -14,18 +14,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
-from flanlab.prompts.formats import SEPARATORS, PromptFormat, RenderedExample, pick_exemplars, render
-from flanlab.sources.splits import SPLITS
+from flanlab.prompts.formats import (
+    SEPARATORS,
+    PromptFormat,
+    RenderedExample,
+    pick_exemplars,
+    render,
+)
+from flanlab.prompts.options import OPTION_STYLES
 from flanlab.tasks.card import TaskCard
 from flanlab.tasks.examples import Example, load_examples
 from flanlab.tasks.registry import TaskRegistry, load_registry
 
 Request = RankRequest | GenerateRequest
+SplitName = Literal["train", "validation", "test"]  # flanlab.sources.splits.SPLITS
 
 
 class EvalConfig(BaseModel):
@@ -33,33 +40,47 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "smollm2-135m"
-    tasks: list[str] = Field(default_factory=lambda: ["cluster:nli"])  # cluster:X, task:NAME or NAME
-    shots: list[int] = Field(default_factory=lambda: [0])
-    cot: bool = False  # chain-of-thought formats instead of plain ones
-    templates: list[str] = Field(default_factory=lambda: ["all"])  # template ids, or "all"
-    limit: int | None = None  # examples per template (a seeded sample of the split)
-    split: str = "test"
-    best_dev: bool = True  # also evaluate on dev_split to pick each task's best template
-    dev_split: str = "validation"
-    seed: int = 0
-    rank_by: Literal["sum", "per_token", "per_char"] = "sum"
-    options_style: str = "dash"
-    max_new_tokens: int = 64
-    cot_max_new_tokens: int = 256
-    stop: list[str] = Field(default_factory=lambda: ["\n\n"])
-    bootstrap_resamples: int = 1000
-    card_folders: list[str] = Field(default_factory=list)
+    model: str = Field("smollm2-135m", description="Model: a zoo name, a folder, a .gguf file or a hub id.")
+    tasks: list[str] = Field(
+        default_factory=lambda: ["cluster:nli"], description="Task selectors: cluster:NAME, task:NAME or NAME."
+    )
+    collections: list[str] | None = Field(
+        None, description="Only tasks of these collections (default: all; cluster selectors only)."
+    )
+    strict: bool = Field(
+        False, description="Fail on a selected task whose data cannot be had instead of skipping it."
+    )
+    shots: list[int] = Field(
+        default_factory=lambda: [0], description="Shot counts, e.g. 0,3 (exemplars from the train split)."
+    )
+    cot: bool = Field(False, description="Chain-of-thought formats (generate, then extract the answer).")
+    templates: list[str] = Field(
+        default_factory=lambda: ["all"], description="'all' or template ids (inverted ones are never evaluated)."
+    )
+    limit: int | None = Field(None, description="Examples per template (a seeded sample of the split).")
+    split: SplitName = Field("test", description="The split to report.")
+    best_dev: bool = Field(True, description="Also score dev_split to pick each task's best template.")
+    dev_split: SplitName = Field("validation", description="The split that picks the best template.")
+    seed: int = Field(0, description="Seed for example sampling, few-shot exemplars and the bootstrap.")
+    rank_by: Literal["sum", "per_token", "per_char"] = Field(
+        "sum", description="Rank options by their summed log-likelihood, per token or per character."
+    )
+    options_style: str = Field("dash", description="How a classification prompt lists its options.")
+    max_new_tokens: int = Field(64, description="Generation length limit.")
+    cot_max_new_tokens: int = Field(256, description="Generation length limit for chain of thought.")
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Generation stops at any of these texts.")
+    bootstrap_resamples: int = Field(1000, description="Bootstrap resamples for confidence intervals.")
+    card_folders: list[str] = Field(default_factory=list, description="Extra folders of task cards.")
     # speed only: never changes a number
-    batch_size: int = 16
-    use_cache: bool = True
-    write_samples: bool = True
+    batch_size: int = Field(16, description="Sequences per forward pass (changes speed, never scores).")
+    use_cache: bool = Field(True, description="Reuse cached answers of the same model to the same prompts.")
+    write_samples: bool = Field(True, description="Write samples.jsonl.")
 
-    @field_validator("split", "dev_split")
+    @field_validator("options_style")
     @classmethod
-    def _known_split(cls, value: str) -> str:
-        if value not in SPLITS:
-            raise ValueError(f"unknown split {value!r}; expected one of {SPLITS}")
+    def _known_style(cls, value: str) -> str:
+        if value not in OPTION_STYLES:
+            raise ValueError(f"unknown options style {value!r}; known: {', '.join(OPTION_STYLES)}")
         return value
 
     @field_validator("shots")
@@ -83,20 +104,52 @@ class Evaluated:
     request: Request
 
 
-def select_cards(registry: TaskRegistry, selectors: Sequence[str]) -> list[TaskCard]:
+def select_cards(
+    registry: TaskRegistry, selectors: Sequence[str], collections: Sequence[str] | None = None
+) -> list[TaskCard]:
+    """The cards the selectors name; ``collections`` narrows cluster selectors (named tasks always count)."""
     chosen: dict[str, TaskCard] = {}
+    registry.check_collections(collections or ())
     for selector in selectors:
-        kind, _, value = selector.partition(":") if ":" in selector else ("task", "", selector)
+        kind, value = _selector(selector)
         if kind == "cluster":
-            cards = registry.select(clusters=[value])
+            registry.check_cluster(value)
+            cards = registry.select(clusters=[value], collections=collections)
             if not cards:
-                raise FlanlabError(f"no task in cluster {value!r}; clusters with tasks: {registry.clusters()}")
+                where = f" of collections {list(collections)}" if collections else ""
+                raise FlanlabError(f"no task{where} in cluster {value!r}; clusters with tasks: {registry.clusters()}")
         elif kind == "task":
             cards = [registry.get(value)]
         else:
             raise FlanlabError(f"bad task selector {selector!r}; expected cluster:NAME or task:NAME")
         chosen.update((card.name, card) for card in cards)
     return [chosen[name] for name in sorted(chosen)]
+
+
+def _selector(selector: str) -> tuple[str, str]:
+    kind, _, value = selector.partition(":") if ":" in selector else ("task", "", selector)
+    return kind, value
+
+
+def available_cards(cards: list[TaskCard], config: EvalConfig) -> tuple[list[TaskCard], dict[str, str]]:
+    """The cards whose data can be had, and the skipped ones with why.
+
+    A task named on its own (task:NAME) or ``config.strict`` turns unavailable data into the error.
+    """
+    named = {value for kind, value in map(_selector, config.tasks) if kind == "task"}
+    usable, skipped = [], {}
+    for card in cards:
+        try:
+            load_examples(card, config.split)
+        except DataUnavailable as error:
+            if config.strict or card.name in named:
+                raise
+            skipped[card.name] = error.message
+            continue
+        usable.append(card)
+    if not usable:
+        raise FlanlabError(f"nothing to evaluate: no selected task has data here ({next(iter(skipped.values()))})")
+    return usable, skipped
 
 
 def evaluate(
@@ -106,11 +159,13 @@ def evaluate(
     out: str | Path | None = None,
     loaded: tuple[Any, Any] | None = None,
     progress: bool = True,
+    on_skipped: Callable[[dict[str, str]], None] | None = None,
 ) -> dict[str, Any]:
     """Run an evaluation; returns the results (results.json's content, plus a ``timing`` entry).
 
     ``loaded`` reuses an already loaded (model, tokenizer); ``out`` writes results.json,
-    samples.jsonl, results.md and timing.json there.
+    samples.jsonl, results.md and timing.json there. ``on_skipped`` hears, before any scoring,
+    which selected tasks were skipped because their data cannot be had (results.json keeps them).
     """
     from flanlab.evaluate.backend import HFBackend
     from flanlab.evaluate.results import build_results, write_outputs
@@ -118,7 +173,9 @@ def evaluate(
 
     started = time.perf_counter()
     registry = registry or load_registry([Path(p) for p in config.card_folders])
-    cards = select_cards(registry, config.tasks)
+    cards, skipped = available_cards(select_cards(registry, config.tasks, config.collections), config)
+    if on_skipped and skipped:
+        on_skipped(skipped)
     model, tokenizer = loaded or load_model(config.model)
     fingerprint = model_fingerprint(config.model)
     backend = HFBackend(model, tokenizer, batch_size=config.batch_size)
@@ -129,6 +186,7 @@ def evaluate(
     answers, stats = _answer(all_requests, backend, config, fingerprint, str(model.dtype), progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
     results = build_results(config, runs, fingerprint=fingerprint, model_kind="seq2seq" if backend.is_seq2seq else "causal")
+    results["skipped"] = skipped
     test_examples = sum(len(run.items) for run in runs if run.split == config.split)
     elapsed = time.perf_counter() - started
     results["timing"] = {
@@ -163,15 +221,16 @@ def plan_requests(
     for fmt in config.formats():
         for card in cards:
             templates = _templates(card, config.templates)
-            train_pool = _exemplar_pool(card, fmt) if fmt.shots else []
+            train_pool = _exemplar_pool(card, fmt) if fmt.shots else ()
             for split in splits:
                 examples = load_examples(card, split)
                 if not examples:
                     continue
+                pool = train_pool or (examples if fmt.shots else ())  # no train split: leave-one-out
                 chosen = _sample_indices(len(examples), config.limit, config.seed, card.name, split)
                 for template in templates:
                     items = [
-                        _evaluated(card, template, examples[i], i, fmt, train_pool, config, count_tokens) for i in chosen
+                        _evaluated(card, template, examples[i], i, fmt, pool, config, count_tokens) for i in chosen
                     ]
                     classification = bool(items[0].rendered.options)
                     names = M.metrics_for(card.metrics, classification=classification, where=card.where())
@@ -194,6 +253,8 @@ def _templates(card: TaskCard, wanted: list[str]) -> list:
 
 
 def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Example, ...]:
+    """Exemplars come from the train split; a task without one (scored whole) uses the evaluated
+    split itself, never the query (see `_evaluated`)."""
     pool = load_examples(card, "train")
     if fmt.cot:
         with_rationale = tuple(example for example in pool if example.get("rationale"))
@@ -211,9 +272,12 @@ def _evaluated(
     config: EvalConfig,
     count_tokens: Callable[[str], int],
 ) -> Evaluated:
+    leave_one_out = index < len(pool) and pool[index] is example  # the pool is the evaluated split
     exemplars = pick_exemplars(
-        pool, fmt.shots, seed=config.seed, query_key=stable_hash(example), exclude_text=str(example.get("input", ""))
-    )
+        pool, fmt.shots + leave_one_out, seed=config.seed, query_key=stable_hash(example),
+        exclude_text=str(example.get("input", "")),
+    )  # fmt: skip
+    exemplars = [exemplar for exemplar in exemplars if exemplar is not example][: fmt.shots]
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
     if rendered.options and not fmt.cot:
         request: Request = RankRequest(rendered.inputs, rendered.options)
@@ -270,7 +334,14 @@ class _progress_bar:
     def __enter__(self) -> Callable[[int], None]:
         if not self.show:
             return lambda _: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         from flanlab.cli.common import console
 

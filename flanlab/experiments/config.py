@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from flanlab.configio import read_yaml_mapping, validate
-from flanlab.errors import FlanlabError
+from flanlab.errors import FlanlabError, closest
 
 Study = Literal[
     "base_vs_tuned",
@@ -106,5 +106,7 @@ def resolve_experiment(name_or_path: str | Path) -> ExperimentConfig:
     if not path.exists() and (BUILTIN_CONFIGS / f"{name_or_path}.yaml").exists():
         path = BUILTIN_CONFIGS / f"{name_or_path}.yaml"
     if not path.exists():
-        raise FlanlabError(f"no such experiment config; built-in: {', '.join(builtin_config_names())}", where=str(name_or_path))
+        names = builtin_config_names()
+        hint = closest(str(name_or_path), names)
+        raise FlanlabError(f"no such experiment config{hint}; built-in: {', '.join(names)}", where=str(name_or_path))
     return load_experiment(path)

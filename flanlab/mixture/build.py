@@ -9,12 +9,34 @@ from typing import Literal
 from flanlab.errors import FlanlabError
 from flanlab.io import write_text
 from flanlab.mixture.guard import ContaminationReport, EvalIndex, build_eval_index
-from flanlab.mixture.plan import MixturePlan, apportion, default_total, intended_weights, plan_mixture
-from flanlab.mixture.pools import TaskPool, load_pools
+from flanlab.mixture.plan import (
+    MixturePlan,
+    apportion,
+    default_total,
+    intended_weights,
+    plan_mixture,
+)
+from flanlab.mixture.pools import TaskPool, contamination_report, grown, load_pools
 from flanlab.mixture.recipe import FORMAT_KINDS, MixtureRecipe
 from flanlab.mixture.sampling import PLAIN_KINDS, generate_blocks
-from flanlab.mixture.stats import MixtureStats, Share, StatsCounter, TaskShare, format_shares, group_shares
-from flanlab.mixture.writer import PREVIEW, RECIPE, SHARDS, STATS, ShardWriter, preview_line, rows_to_table, staged_folder
+from flanlab.mixture.stats import (
+    MixtureStats,
+    Share,
+    StatsCounter,
+    TaskShare,
+    format_shares,
+    group_shares,
+)
+from flanlab.mixture.writer import (
+    PREVIEW,
+    RECIPE,
+    SHARDS,
+    STATS,
+    ShardWriter,
+    preview_line,
+    rows_to_table,
+    staged_folder,
+)
 from flanlab.prompts.formats import TokenCounter, estimate_tokens
 from flanlab.tasks.registry import TaskRegistry
 
@@ -50,17 +72,19 @@ def build_mixture(
     guard = build_eval_index(
         plan.guard_tasks, min_chars=recipe.contamination_min_chars, on_unavailable=recipe.on_unavailable, progress=_stage(progress, "guard")
     )
-    report = ContaminationReport()
-    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, report, recipe.on_unavailable, progress=_stage(progress, "pools"))
-    if report.total() and recipe.on_contamination == "error":
-        raise FlanlabError(report.message())
+    on_pools = _stage(progress, "pools")
+    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, recipe.on_unavailable, progress=on_pools)
     if not pools:
         raise FlanlabError(f"none of the {len(plan.tasks)} tasks has usable train examples: {skipped}")
     plan.tasks = [pool.task for pool in pools]
-    sizes = {pool.task.name: len(pool) for pool in pools}
+    sizes = {pool.task.name: len(pool) for pool in pools}  # min(usable, cap, rate): all a weight needs
     weights = intended_weights(plan, sizes)
     total = recipe.total_size or default_total(plan, sizes)
     counts = apportion(total, weights)
+    pools = [grown(pool, counts[pool.task.name], recipe.seed, guard) for pool in pools]
+    report = contamination_report(pools)
+    if report.total() and recipe.on_contamination == "error":
+        raise FlanlabError(report.message())
     resolved = recipe.model_copy(update={"total_size": total})
     counter = StatsCounter(len(pools))
     with staged_folder(Path(out_dir)) as stage:

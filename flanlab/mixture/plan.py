@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import FlanlabError, closest
 from flanlab.mixture.recipe import MixtureRecipe
 from flanlab.tasks.card import TaskCard
 from flanlab.tasks.clusters import CLUSTERS, EVAL_ONLY_CLUSTERS, held_out_closure
@@ -69,7 +69,8 @@ def _check_clusters(recipe: MixtureRecipe, registry: TaskRegistry) -> None:
     for field_name, names in (("held_out", recipe.held_out), ("clusters", recipe.clusters or [])):
         unknown = sorted(set(names) - known)
         if unknown:
-            raise FlanlabError(f"recipe field {field_name}: unknown clusters {unknown}; known: {sorted(known)}")
+            hint = closest(unknown[0], known)
+            raise FlanlabError(f"recipe field {field_name}: unknown clusters {unknown}{hint}; known: {sorted(known)}")
 
 
 def _exclusion_reasons(registry: TaskRegistry, held_out: frozenset[str], asked: frozenset[str]) -> dict[str, str]:

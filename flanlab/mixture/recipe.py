@@ -105,16 +105,17 @@ class MixtureRecipe(BaseModel):
     )
     max_prompt_tokens: int = Field(default=960, ge=16, description="Few-shot prompts drop exemplars until they fit.")
     # --- safety and output ---
-    on_contamination: Literal["error", "remove"] = Field(
-        default="error", description="Training inputs equal to an evaluation input: fail, or drop and report them."
+    on_contamination: Literal["remove", "error"] = Field(
+        default="remove",
+        description="A training example equal to an evaluation input: drop it and report it (remove), or fail (error).",
     )
-    on_unavailable: Literal["error", "skip"] = Field(
-        default="error", description="A task whose data cannot be loaded: fail, or skip it and record it in stats."
+    on_unavailable: Literal["skip", "error"] = Field(
+        default="skip",
+        description="A task whose data cannot be had (no hub and no local copy, a missing file): skip it and record "
+        "it in stats.json (skip; guarded tasks are listed as unchecked), or fail (error).",
     )
     guard_collections: list[str] | None = Field(
-        default=None,
-        description="Only guard against held-out / eval-only tasks of these collections (default: all). "
-        "Offline, name the collections whose data is local (e.g. core, bbh) instead of skipping hub tasks unchecked.",
+        default=None, description="Only guard against held-out / eval-only tasks of these collections (default: all)."
     )
     contamination_min_chars: int = Field(
         default=20, ge=1, description="Single evaluation input fields shorter than this are not hashed on their own."

@@ -32,7 +32,7 @@ class TaskShare(Share):
     family: str
     cap: int
     rate: int
-    pool: int | None = None  # usable train examples after cap and contamination guard (None: dry run)
+    pool: int | None = None  # train examples read into the pool (up to min(cap, max(rate, rows))); None: dry run
     epochs: float | None = None  # rows / pool: above 1 means examples repeat (with other templates/formats)
 
 

@@ -2,16 +2,22 @@
 
 Real loading code for users with a hub; the tests point it at local folders. `datasets` 4+ no longer
 runs loading scripts, so a dataset that exists on the hub only as a script loads from the hub's
-Parquet export of it (`revision: refs/convert/parquet`) or from a maintained Parquet copy.
+Parquet export of it (`revision: refs/convert/parquet`) or from a maintained Parquet copy. Without a
+hub (see `flanlab.hub`) a hub id loads from the local cache or is `DataUnavailable`, at once, without
+network retries. Local folders load with flanlab's own datasets cache, so a local folder never
+stands in for a hub dataset of the same name in the shared Hugging Face cache.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from flanlab.errors import FlanlabError
-from flanlab.sources.base import Record, SourceSpec, SplitRecords, split_by_hash
+from flanlab.errors import DataUnavailable, FlanlabError
+from flanlab.hub import hub_offline_reason
+from flanlab.paths import cache_dir
+from flanlab.sources.base import RawRecords, Record, SourceSpec, SplitRecords
 from flanlab.sources.splits import SPLITS
 
 # The hub's automatic Parquet conversion of a dataset, kept on this branch beside `main`.
@@ -35,7 +41,11 @@ class HubUnreachable(FlanlabError):
     """The hub could not be asked (offline mode, no network)."""
 
 
-def load_hf_source(spec: SourceSpec) -> SplitRecords:
+def is_local(spec: SourceSpec) -> bool:
+    return Path(spec.locator).expanduser().exists()
+
+
+def load_hf_source(spec: SourceSpec) -> RawRecords:
     available = dict(_load(spec).items())
     grouped: SplitRecords = {}
     for split, name in hub_split_names(spec, set(available)).items():
@@ -45,8 +55,29 @@ def load_hf_source(spec: SourceSpec) -> SplitRecords:
         raise FlanlabError(message, where=_describe(spec))
     if not grouped["test"] and not grouped["validation"]:
         # Only a training split: carve validation and test out of it by input hash.
-        return split_by_hash(grouped["train"], spec.split_key, where=_describe(spec))
-    return grouped
+        return RawRecords(where=_describe(spec), records=grouped["train"])
+    return RawRecords(where=_describe(spec), grouped=grouped)
+
+
+def _is_network_error(error: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return bool(names & {"ConnectionError", "ConnectError", "TimeoutError", "ConnectTimeout", "OfflineModeIsEnabled"})
+
+
+def hub_copy_missing(spec: SourceSpec) -> str | None:
+    """Why a hub dataset cannot be loaded here (no hub and nothing in the local caches), else None.
+
+    A quick look at the cache folders, for listings; loading decides for real.
+    """
+    if is_local(spec) or hub_offline_reason() is None:
+        return None
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface").expanduser()
+    hub = Path(os.environ.get("HF_HUB_CACHE") or home / "hub").expanduser()
+    processed = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets").expanduser()
+    copies = (hub / f"datasets--{spec.locator.replace('/', '--')}", processed / spec.locator.replace("/", "___"))
+    if any(copy.exists() for copy in copies):
+        return None
+    return f"no hub ({hub_offline_reason()}) and no local copy"
 
 
 def first_records(spec: SourceSpec) -> tuple[dict[str, Record | None], list[str]]:
@@ -112,13 +143,21 @@ def hub_dataset_id(locator: str, revision: str | None = None) -> str | None:
 
 
 def _load(spec: SourceSpec, *, streaming: bool = False) -> Any:
+    local = is_local(spec)
+    offline = None if local else hub_offline_reason()  # decided before datasets reads its settings
     import datasets
 
+    options = {"cache_dir": str(cache_dir("datasets"))} if local else {}
     try:
-        return datasets.load_dataset(**load_arguments(spec), streaming=streaming)
+        return datasets.load_dataset(**load_arguments(spec), streaming=streaming, **options)
     except Exception as error:  # datasets raises many types: network, missing config, bad files
         if _SCRIPT_REFUSED in str(error):
             raise ScriptOnlyDataset(_script_message(spec), where=_describe(spec)) from None
+        if offline is not None:
+            raise DataUnavailable(f"no hub ({offline}) and no local copy", where=_describe(spec)) from None
+        if _is_network_error(error):
+            message = f"the hub could not be reached ({_one_line(error)})"
+            raise DataUnavailable(message, where=_describe(spec)) from None
         raise FlanlabError(f"could not load Hugging Face dataset ({_one_line(error)})", where=_describe(spec)) from None
 
 

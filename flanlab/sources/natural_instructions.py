@@ -17,8 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flanlab.errors import FlanlabError
-from flanlab.sources.base import Record, SourceSpec, SplitRecords, split_by_hash
+from flanlab.errors import DataUnavailable, FlanlabError
+from flanlab.sources.base import RawRecords, Record, SourceSpec
 
 if TYPE_CHECKING:
     from flanlab.tasks.card import TaskCard
@@ -72,7 +72,7 @@ def _read_task_file_cached(path: str) -> NaturalInstructionsTask:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FlanlabError("no such Natural Instructions task file", where=path) from None
+        raise DataUnavailable("no such Natural Instructions task file", where=path) from None
     except json.JSONDecodeError as error:
         raise FlanlabError(f"invalid JSON ({error})", where=path) from None
     if not isinstance(data, dict) or "Definition" not in data or "Instances" not in data:
@@ -87,10 +87,10 @@ def _read_task_file_cached(path: str) -> NaturalInstructionsTask:
     )
 
 
-def load_natural_instructions_source(spec: SourceSpec) -> SplitRecords:
-    """The instances of a task file, split by the hash of their input text."""
+def load_natural_instructions_source(spec: SourceSpec) -> RawRecords:
+    """The instances of a task file (split by the hash of their input text)."""
     task = read_task_file(spec.locator)
-    return split_by_hash([dict(record) for record in task.instances], spec.split_key, where=spec.locator)
+    return RawRecords(where=spec.locator, records=[dict(record) for record in task.instances])
 
 
 def card_data(path: Path | str, *, collection: str = "flan2022", max_examples: int | None = None) -> dict[str, Any]:

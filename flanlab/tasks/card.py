@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from flanlab.configio import read_yaml_mapping, validate
 from flanlab.metric_names import UnknownMetric, canonical_metric
+from flanlab.errors import closest
 from flanlab.sources.base import SourceSpec
+from flanlab.tasks.clusters import CLUSTERS
 
 # Placeholders every task example provides after `build_examples` (besides the record's own fields).
 STANDARD_FIELDS = ("answer", "options", "answer_index", "references", "rationale")
@@ -106,6 +108,12 @@ class TaskCard(BaseModel):
             return list(dict.fromkeys(canonical_metric(name) for name in names))
         except UnknownMetric as error:
             raise ValueError(f"card {info.data.get('name', '?')}: {error}") from None
+    @field_validator("cluster")
+    @classmethod
+    def _known_cluster(cls, value: str) -> str:
+        if value not in CLUSTERS:
+            raise ValueError(f"unknown cluster {value!r}{closest(value, CLUSTERS)}; known: {', '.join(CLUSTERS)}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> TaskCard:
