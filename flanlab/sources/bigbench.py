@@ -215,4 +215,4 @@ def normalise_example(example: Any, index: int, where: str) -> Record | None:
 
 def load_bigbench_source(spec: SourceSpec) -> SplitRecords:
     records = list(load_task_records(spec.locator))
-    return split_by_hash(records, spec.split_key, where=f"bigbench:{spec.locator}")
+    return split_by_hash(records, spec.split_key, where=f"bigbench:{spec.locator}", pattern=spec.split_pattern)

@@ -62,4 +62,4 @@ def load_file_source(spec: SourceSpec) -> SplitRecords:
             raise FlanlabError(f"no split files found for pattern {spec.locator!r}")
         return grouped
     records = read_records(Path(spec.locator), spec.kind)
-    return split_by_hash(records, spec.split_key, where=spec.locator)
+    return split_by_hash(records, spec.split_key, where=spec.locator, pattern=spec.split_pattern)

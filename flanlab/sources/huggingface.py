@@ -34,7 +34,7 @@ def load_hf_source(spec: SourceSpec) -> SplitRecords:
         raise FlanlabError(f"none of the splits {sorted(available)} map to train/validation/test", where=_describe(spec))
     if not grouped["test"] and not grouped["validation"]:
         # Only a training split: carve validation and test out of it by input hash.
-        return split_by_hash(grouped["train"], spec.split_key, where=_describe(spec))
+        return split_by_hash(grouped["train"], spec.split_key, where=_describe(spec), pattern=spec.split_pattern)
     return grouped
 
 

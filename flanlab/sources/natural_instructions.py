@@ -90,7 +90,8 @@ def _read_task_file_cached(path: str) -> NaturalInstructionsTask:
 def load_natural_instructions_source(spec: SourceSpec) -> SplitRecords:
     """The instances of a task file, split by the hash of their input text."""
     task = read_task_file(spec.locator)
-    return split_by_hash([dict(record) for record in task.instances], spec.split_key, where=spec.locator)
+    records = [dict(record) for record in task.instances]
+    return split_by_hash(records, spec.split_key, where=spec.locator, pattern=spec.split_pattern)
 
 
 def card_data(path: Path | str, *, collection: str = "flan2022", max_examples: int | None = None) -> dict[str, Any]:
