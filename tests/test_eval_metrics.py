@@ -74,3 +74,14 @@ def test_vectorised_macro_f1_bootstrap_equals_sklearn():
     indices = _resample_indices(len(items), 20, seed=0)
     expected = [M.macro_f1([items[i] for i in row]) for row in indices]
     assert _macro_f1_draws(run, indices) == pytest.approx(expected)
+
+
+def test_every_metric_a_card_names_is_known():
+    """A card's metric that evaluation does not know fails at evaluation time (BIG-bench's "rouge" did)."""
+    from flanlab.tasks.registry import load_registry
+
+    names = {name for card in load_registry().cards.values() for name in card.metrics}
+    assert "rouge" in names
+    for name in names:
+        M.canonical_metric(name, where="test")
+    assert M.canonical_metric("rouge", where="test") == "rouge_l"

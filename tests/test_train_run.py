@@ -136,3 +136,22 @@ def test_cli_user_errors_exit_2(tmp_path):
                       max_steps=None, max_minutes=None, resume=False, config=None)
     bad = run_cli("train", "--mixture", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--max-steps", "1")
     assert bad.returncode == 2 and "no such mixture folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_dropout_reaches_attention_in_training_only_and_is_not_saved(tiny_causal):
+    from flanlab.models import load_model
+
+    model, _ = load_model(tiny_causal)
+    model.train()
+    ids = torch.arange(3, 40).unsqueeze(0)
+
+    def two_forwards():
+        with torch.no_grad():
+            return [model(input_ids=ids).logits for _ in range(2)]
+
+    assert torch.equal(*two_forwards())  # the tiny model has no dropout of its own
+    assert modeling.set_dropout(model, 0.5) >= model.config.num_hidden_layers
+    assert not torch.equal(*two_forwards())
+    model.eval()
+    assert torch.equal(*two_forwards())
+    assert model.config.attention_dropout == 0.0  # an exported model keeps its own setting

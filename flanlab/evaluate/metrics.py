@@ -148,8 +148,9 @@ METRICS: dict[str, MetricFn] = {
     "rouge_l": rouge_l,
     "rouge_lsum": rouge_lsum,
 }
+# "rouge" is what BIG-bench cards (and the cards generated from them) name: ROUGE-L here.
 ALIASES = {"acc": "accuracy", "em": "exact_match", "token_f1": "f1", "rougeL": "rouge_l", "rougeLsum": "rouge_lsum",
-           "f1_macro": "macro_f1", "auc": "auc_roc"}
+           "rouge": "rouge_l", "f1_macro": "macro_f1", "auc": "auc_roc"}
 CLASSIFICATION_ONLY = {"accuracy", "macro_f1", "auc_roc"}
 # Metrics that average a per-example value: their bootstrap resamples per-example numbers directly.
 PER_EXAMPLE: dict[str, Callable[[Scored], float]] = {

@@ -45,6 +45,7 @@ class EvalConfig(BaseModel):
     seed: int = 0
     rank_by: Literal["sum", "per_token", "per_char"] = "sum"
     options_style: str = "dash"
+    instruction_mode: Literal["full", "name", "none"] = "full"  # prompt as FLAN Fig. 8's arms were trained
     max_new_tokens: int = 64
     cot_max_new_tokens: int = 256
     stop: list[str] = Field(default_factory=lambda: ["\n\n"])
@@ -71,7 +72,10 @@ class EvalConfig(BaseModel):
 
     def formats(self) -> list[PromptFormat]:
         kinds = [("cot" if self.cot else "fewshot" if k else "zeroshot", k) for k in self.shots]
-        return [PromptFormat.parse(f"{kind}:{k}" if k else kind, options_style=self.options_style) for kind, k in kinds]
+        return [
+            PromptFormat.parse(f"{kind}:{k}" if k else kind, options_style=self.options_style, instruction_mode=self.instruction_mode)
+            for kind, k in kinds
+        ]
 
 
 @dataclass

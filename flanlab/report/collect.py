@@ -36,6 +36,7 @@ class TaskScore:
     n_templates: int
     n_examples: int
     best_dev_test: float | None
+    suite: str = "held-out"  # the evaluation suite (held-in, CoT, BBH, a held-out cluster...)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -64,15 +65,17 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
     """Every (arm, dataset, format) score of the experiment, in arm order."""
     rows: list[TaskScore] = []
     for arm in record["arms"]:
+        several_suites = len({evaluation.get("suite", "held-out") for evaluation in arm["evals"]}) > 1
         for evaluation in arm["evals"]:
             results = read_results(Path(folder) / evaluation["results"])
+            key, label = _arm_key(arm, evaluation, several_suites)
             for task in results["tasks"]:
                 if task.get("template_mean") is None:
                     continue
                 rows.append(
                     TaskScore(
-                        arm=arm["name"],
-                        label=arm["label"],
+                        arm=key,
+                        label=label,
                         series=arm.get("series") or arm["label"],
                         x=arm.get("x"),
                         task=task["task"],
@@ -85,9 +88,30 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
                         n_templates=task["n_templates"],
                         n_examples=task["n_examples"],
                         best_dev_test=(task.get("best_dev") or {}).get("test_score"),
+                        suite=evaluation.get("suite", "held-out"),
                     )
                 )
     return rows
+
+
+def _arm_key(arm: dict[str, Any], evaluation: dict[str, Any], several_suites: bool) -> tuple[str, str]:
+    """The row key and label of one evaluation of an arm: the arm's, plus its suite when the arm has
+    several, plus its variant (e.g. prompts with the dataset name) when it has one."""
+    key, label = arm["name"], arm["label"]
+    if several_suites:
+        key, label = f"{key}@{evaluation['suite']}", f"{label} · {evaluation['suite']}"
+    if evaluation.get("variant"):
+        key, label = f"{key}/{evaluation['variant']}", f"{label} ({evaluation['variant']})"
+    return key, label
+
+
+def validation_curves(record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """Each arm's (step, validation score) pairs, for arms that kept their best checkpoint."""
+    return {
+        arm["label"]: [(int(point["step"]), float(point["score"])) for point in arm["train"]["validation"]]
+        for arm in record["arms"]
+        if (arm.get("train") or {}).get("validation")
+    }
 
 
 def loss_curves(folder: Path, record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
