@@ -94,7 +94,8 @@ def test_family_is_the_source_dataset_not_the_bundle():
         "mlsum_de": "bigbench_gem_mlsum",
         "webnlg_ru": "bb_webnlg_en",
     }
-    assert generated.dataset_key("natural_instructions/subtask041_qasc_answer_generation") == "natural_instructions/qasc"
+    qasc = "natural_instructions/subtask041_qasc_answer_generation"
+    assert generated.dataset_key(qasc) == "natural_instructions/qasc"
     assert generated.dataset_key("multiemo/hotels_text_en") == "multiemo"
 
 

@@ -223,13 +223,17 @@ def test_a_cot_source_renders_every_rationale_row_as_cot(registry, tmp_path):
 
 def test_a_weighted_source_without_tasks_gives_its_share_to_the_others(registry):
     recipe = recipe_from_dict(
-        {"collections": ["flan", "t0", "p3"], "sources": {"flan": {"weight": 0.4}, "t0": {"weight": 0.4}, "p3": {"weight": 0.2}}}
+        {
+            "collections": ["flan", "t0", "p3"],
+            "sources": {"flan": {"weight": 0.4}, "t0": {"weight": 0.4}, "p3": {"weight": 0.2}},
+        }
     )
     plan = plan_mixture(recipe, registry)
     assert plan.source_weights == {"flan": pytest.approx(0.5), "t0": pytest.approx(0.5)}
     assert plan.notes and "p3 (0.2)" in plan.notes[0]
     with pytest.raises(FlanlabError, match="unknown collections \\['p4'\\]"):  # not named in collections: a typo
-        plan_mixture(recipe_from_dict({"sources": {"flan": {"weight": 1}, "t0": {"weight": 1}, "p4": {"weight": 1}}}), registry)
+        typo = {"flan": {"weight": 1}, "t0": {"weight": 1}, "p4": {"weight": 1}}
+        plan_mixture(recipe_from_dict({"sources": typo}), registry)
 
 
 @pytest.mark.parametrize("mode", ["none", "name"])

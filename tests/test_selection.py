@@ -35,17 +35,25 @@ class FakeTraining:
 def _select(tmp_path, fake, monkeypatch):
     monkeypatch.setattr(selection, "_train_to", fake.train_to)
     monkeypatch.setattr(selection, "validation_score", fake.score)
-    run = SimpleNamespace(store=UnitStore(tmp_path), out=tmp_path, exp=SimpleNamespace(params=SimpleNamespace(validate_every=10)))
+    run = SimpleNamespace(
+        store=UnitStore(tmp_path), out=tmp_path, exp=SimpleNamespace(params=SimpleNamespace(validate_every=10))
+    )
     settings = {"max_steps": 40, "method": "full"}
-    return selection.train_with_selection(run, ModelRef("base", "base@1"), "mix-1", tmp_path / "m", settings, {"split": "validation"})
+    return selection.train_with_selection(
+        run, ModelRef("base", "base@1"), "mix-1", tmp_path / "m", settings, {"split": "validation"}
+    )
 
 
 def test_the_best_validation_stage_is_the_model_kept(tmp_path, monkeypatch):
     fake = FakeTraining([40.0, 55.0, 50.0, 55.0])  # a tie keeps the earlier checkpoint
     model, record = _select(tmp_path, fake, monkeypatch)
     assert fake.stages == [10, 20, 30, 40]
-    assert record["validation"] == [{"step": 10, "score": 40.0}, {"step": 20, "score": 55.0},
-                                    {"step": 30, "score": 50.0}, {"step": 40, "score": 55.0}]
+    assert record["validation"] == [
+        {"step": 10, "score": 40.0},
+        {"step": 20, "score": 55.0},
+        {"step": 30, "score": 50.0},
+        {"step": 40, "score": 55.0},
+    ]
     assert record["best_step"] == 20 and (Path(model.location) / "step.txt").read_text() == "20"
 
 

@@ -27,11 +27,13 @@ def test_split_fractions_are_close_to_80_10_10():
 
 def test_split_pattern_splits_one_question_alike_under_different_hints():
     questions = [f"what is {i} plus {i}?" for i in range(400)]
-    formula = split_by_hash([{"input": f"{q}\nadd({i}, {i})"} for i, q in enumerate(questions)], "input", "x", pattern=r"^(.*)\n")
-    words = split_by_hash([{"input": f"{q}\nadd {i} to itself"} for i, q in enumerate(questions)], "input", "x", pattern=r"^(.*)\n")
+    hinted = [{"input": f"{q}\nadd({i}, {i})"} for i, q in enumerate(questions)]
+    worded = [{"input": f"{q}\nadd {i} to itself"} for i, q in enumerate(questions)]
+    formula = split_by_hash(hinted, "input", "x", pattern=r"^(.*)\n")
+    words = split_by_hash(worded, "input", "x", pattern=r"^(.*)\n")
     for split in formula:
         assert [r["input"].split("\n")[0] for r in formula[split]] == [r["input"].split("\n")[0] for r in words[split]]
-    whole = split_by_hash([{"input": f"{q}\nadd({i}, {i})"} for i, q in enumerate(questions)], "input", "x")
+    whole = split_by_hash(hinted, "input", "x")
     assert whole != formula  # without the pattern the hint line moves questions between splits
 
 

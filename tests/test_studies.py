@@ -31,7 +31,9 @@ TASKS = [
     SyntheticTask("squad", "reading_comprehension", shape="gen", inverted=True, collection="flan", curated=True),
     SyntheticTask("drop", "reading_comprehension", shape="gen", collection="niv1"),
     SyntheticTask("misc_ok", "misc", collection="flan", curated=True),
-    SyntheticTask("misc_quiz", "misc", family="trivia", collection="flan", curated=True),  # a sibling of held-out trivia
+    SyntheticTask(
+        "misc_quiz", "misc", family="trivia", collection="flan", curated=True
+    ),  # a sibling of held-out trivia
     SyntheticTask("cot_gsm", "math", shape="gen", rationales=True, inverted=True, collection="cot", train=80),
     SyntheticTask("bbh_x", "bbh", shape="choice", eval_only=True, collection="bbh"),
 ]
@@ -45,7 +47,10 @@ def registry(tmp_path_factory):
 def experiment(study: str, held_out: list[str], params: dict | None = None, **scale):
     config = ExperimentConfig.model_validate(
         {
-            "name": f"test_{study}", "study": study, "title": study, "held_out": held_out,
+            "name": f"test_{study}",
+            "study": study,
+            "title": study,
+            "held_out": held_out,
             "params": {"collections": ["flan", "niv1"], **(params or {})},
             "scales": {"tiny": {"mixture_size": 600, "eval_limit": 2, **scale}},
         }
@@ -70,10 +75,18 @@ def test_fig6_adds_clusters_largest_first_counting_only_trainable_tasks(registry
     assert [arm.x for arm in arms] == [0, 1, 2, 3, 4]
     order = cluster_order(exp, registry)
     for arm in arms[1:]:
-        assert arm.mixture.clusters == order[: int(arm.x)] and arm.mixture.held_out == ["nli", "closed_book_qa", "commonsense"]
+        assert arm.mixture.clusters == order[: int(arm.x)] and arm.mixture.held_out == [
+            "nli",
+            "closed_book_qa",
+            "commonsense",
+        ]
         assert not {"nli", "paraphrase", "closed_book_qa", "commonsense"} & set(arm.mixture.clusters)
     suites = {spec.suite: spec.tasks for spec in arms[0].evals}  # one suite per held-out cluster, every arm
-    assert suites == {"nli": ("task:nli_a", "task:nli_b"), "closed_book_qa": ("task:trivia",), "commonsense": ("task:cosmos",)}
+    assert suites == {
+        "nli": ("task:nli_a", "task:nli_b"),
+        "closed_book_qa": ("task:trivia",),
+        "commonsense": ("task:cosmos",),
+    }
     assert all(arm.evals == arms[0].evals for arm in arms)
 
 
@@ -88,12 +101,18 @@ def test_fig5_trains_one_model_per_held_out_cluster(registry):
     arms = plan(exp, registry)
     tuned = {arm.name: arm for arm in arms if arm.mixture}
     assert {name: arm.mixture.held_out for name, arm in tuned.items()} == {
-        "tuned-nli": ["nli"], "tuned-commonsense": ["commonsense"], "tuned-closed_book_qa": ["closed_book_qa"]
+        "tuned-nli": ["nli"],
+        "tuned-commonsense": ["commonsense"],
+        "tuned-closed_book_qa": ["closed_book_qa"],
     }
     for arm in arms:  # base and tuned are scored on the same prompts of their cluster
         cluster = arm.name.split("-", 1)[1]
         assert [spec.suite for spec in arm.evals] == [cluster]
-    assert resolve_experiment("fig5_leave_one_cluster_out").scales["default"].clusters == ["nli", "commonsense", "closed_book_qa"]
+    assert resolve_experiment("fig5_leave_one_cluster_out").scales["default"].clusters == [
+        "nli",
+        "commonsense",
+        "closed_book_qa",
+    ]
 
 
 # --- FLAN Fig. 8: evaluation modes, and no inverted rows where a template cannot say what to write ---
@@ -121,8 +140,12 @@ def test_fig8_eval_modes_and_zero_inversion_in_ablated_arms(registry, tmp_path):
 # --- Flan 2022 Table 1: the four ablations, as built mixtures ---
 
 
-TABLE1 = {"sources": {"flan": 0.6, "niv1": 0.3, "cot": 0.1}, "cot_source": "cot", "collections": ["flan", "niv1", "cot"],
-          "mixture": {"fewshot_share": 0.5, "cot_share": 0.2, "inversion_rate": 0.3}}
+TABLE1 = {
+    "sources": {"flan": 0.6, "niv1": 0.3, "cot": 0.1},
+    "cot_source": "cot",
+    "collections": ["flan", "niv1", "cot"],
+    "mixture": {"fewshot_share": 0.5, "cot_share": 0.2, "inversion_rate": 0.3},
+}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +153,11 @@ def table1(registry, tmp_path_factory):
     exp = experiment("method_ablations", ["nli"], TABLE1)
     folder = tmp_path_factory.mktemp("table1")
     arms = plan(exp, registry)
-    return exp, {arm.name: arm for arm in arms}, {arm.name: built_rows(registry, exp, arm, folder / arm.name) for arm in arms}
+    return (
+        exp,
+        {arm.name: arm for arm in arms},
+        {arm.name: built_rows(registry, exp, arm, folder / arm.name) for arm in arms},
+    )
 
 
 def _cot_rows(rows):
@@ -141,7 +168,11 @@ def test_table1_full_recipe_uses_tuned_weights_and_an_all_cot_source(table1):
     _, arms, rows = table1
     full = rows["full"]
     shares = Counter(row["collection"] for row in full)
-    assert {name: round(count / len(full), 2) for name, count in shares.items()} == {"flan": 0.6, "niv1": 0.3, "cot": 0.1}
+    assert {name: round(count / len(full), 2) for name, count in shares.items()} == {
+        "flan": 0.6,
+        "niv1": 0.3,
+        "cot": 0.1,
+    }
     cot_source = [row for row in full if row["collection"] == "cot"]
     assert all(row["format"].startswith("cot") for row in cot_source if not row["inverted"])
     assert _cot_rows(full) and any(row["inverted"] for row in full)
@@ -179,7 +210,9 @@ def test_table1_suites(table1, registry):
     assert list(suites) == ["held-in", "held-out", "CoT", "BBH"]
     assert suites["held-in"].split == "validation" and suites["held-out"].split == "test"
     # the first curated task (by name) of every trained cluster, by cluster; niv1's yelp/drop are not curated
-    assert suites["held-in"].tasks == tuple(f"task:{name}" for name in ("trivia", "cosmos", "gsm", "misc_ok", "squad", "imdb"))
+    assert suites["held-in"].tasks == tuple(
+        f"task:{name}" for name in ("trivia", "cosmos", "gsm", "misc_ok", "squad", "imdb")
+    )
     assert suites["held-out"].tasks == ("task:nli_a", "task:nli_b")
     assert suites["CoT"].cot and suites["CoT"].tasks == ("task:cot_gsm",)
     assert suites["BBH"].tasks == ("task:bbh_x",) and suites["BBH"].shots == (0, 3)
@@ -206,9 +239,13 @@ def test_single_task_arms_start_from_base_and_tuned_with_dropout_and_validation(
 
 def test_study_params_are_typed_per_study():
     with pytest.raises(ValueError, match="counts"):
-        ExperimentConfig.model_validate({"name": "x", "study": "num_clusters", "title": "x", "params": {"counts": "many"}})
+        ExperimentConfig.model_validate(
+            {"name": "x", "study": "num_clusters", "title": "x", "params": {"counts": "many"}}
+        )
     with pytest.raises(ValueError, match="shares"):  # a key another study takes is an error here
-        ExperimentConfig.model_validate({"name": "x", "study": "num_clusters", "title": "x", "params": {"shares": [0.5]}})
+        ExperimentConfig.model_validate(
+            {"name": "x", "study": "num_clusters", "title": "x", "params": {"shares": [0.5]}}
+        )
     with pytest.raises(ValueError, match="scales.tiny.params"):
         ExperimentConfig.model_validate(
             {"name": "x", "study": "single_task", "title": "x", "scales": {"tiny": {"params": {"dropout": 2}}}}

@@ -73,7 +73,9 @@ class EvalConfig(BaseModel):
     def formats(self) -> list[PromptFormat]:
         kinds = [("cot" if self.cot else "fewshot" if k else "zeroshot", k) for k in self.shots]
         return [
-            PromptFormat.parse(f"{kind}:{k}" if k else kind, options_style=self.options_style, instruction_mode=self.instruction_mode)
+            PromptFormat.parse(
+                f"{kind}:{k}" if k else kind, options_style=self.options_style, instruction_mode=self.instruction_mode
+            )
             for kind, k in kinds
         ]
 

@@ -124,8 +124,13 @@ class SingleTaskParams(StudyParams):
 
 
 AnyStudyParams = Annotated[
-    PlainParams | NumClustersParams | FewShotParams | FewshotShareParams | PromptTuningParams
-    | MethodAblationsParams | SingleTaskParams,
+    PlainParams
+    | NumClustersParams
+    | FewShotParams
+    | FewshotShareParams
+    | PromptTuningParams
+    | MethodAblationsParams
+    | SingleTaskParams,
     Field(discriminator="study"),
 ]
 
@@ -211,5 +216,7 @@ def resolve_experiment(name_or_path: str | Path) -> ExperimentConfig:
     if not path.exists() and (BUILTIN_CONFIGS / f"{name_or_path}.yaml").exists():
         path = BUILTIN_CONFIGS / f"{name_or_path}.yaml"
     if not path.exists():
-        raise FlanlabError(f"no such experiment config; built-in: {', '.join(builtin_config_names())}", where=str(name_or_path))
+        raise FlanlabError(
+            f"no such experiment config; built-in: {', '.join(builtin_config_names())}", where=str(name_or_path)
+        )
     return load_experiment(path)

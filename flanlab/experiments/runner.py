@@ -108,7 +108,9 @@ def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path,
     unit = Unit("mix", {"recipe": recipe})
 
     def work(folder: Path) -> dict[str, Any]:
-        stats = build_mixture(recipe_from_dict(recipe, where=f"{run.exp.config.name} mixture"), run.registry, folder / "mixture")
+        stats = build_mixture(
+            recipe_from_dict(recipe, where=f"{run.exp.config.name} mixture"), run.registry, folder / "mixture"
+        )
         return {"mixture": "mixture", "rows": stats.total_rows}
 
     folder, outputs = run.store.run(unit, work)
@@ -122,7 +124,9 @@ def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path,
     return unit.key, folder / outputs["mixture"], summary
 
 
-def _run_training(run: ExperimentRun, start: ModelRef, mixture_key: str, mixture: Path, settings: dict[str, Any]) -> tuple[ModelRef, dict[str, Any]]:
+def _run_training(
+    run: ExperimentRun, start: ModelRef, mixture_key: str, mixture: Path, settings: dict[str, Any]
+) -> tuple[ModelRef, dict[str, Any]]:
     from flanlab.train import TrainConfig, train
 
     unit = Unit("train", {"model": start.identity, "mixture": mixture_key, "train": settings})
@@ -180,8 +184,15 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, 
     folder, outputs = run.store.run(unit, work)
     results = str(folder.relative_to(run.out) / outputs["results"])
     return {
-        "tasks": list(spec.tasks), "shots": list(spec.shots), "suite": spec.suite, "split": spec.split, "cot": spec.cot,
-        "instruction_mode": spec.instruction_mode, "variant": spec.variant, "results": results, "unit": unit.key,
+        "tasks": list(spec.tasks),
+        "shots": list(spec.shots),
+        "suite": spec.suite,
+        "split": spec.split,
+        "cot": spec.cot,
+        "instruction_mode": spec.instruction_mode,
+        "variant": spec.variant,
+        "results": results,
+        "unit": unit.key,
     }
 
 
@@ -196,14 +207,22 @@ def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> dict
         mixture_key, mixture, mixture_record = _run_mixture(run, mixture_recipe(exp, arm.mixture))
         settings = train_settings(exp, arm)
         if arm.select_by is not None:
-            model, train_record = train_with_selection(run, model, mixture_key, mixture, settings, eval_fields(exp, arm.select_by))
+            model, train_record = train_with_selection(
+                run, model, mixture_key, mixture, settings, eval_fields(exp, arm.select_by)
+            )
         else:
             model, train_record = _run_training(run, model, mixture_key, mixture, settings)
         trained[arm.name] = model
     evals = [_run_eval(run, model, spec) for spec in arm.evals]
     return {
-        "name": arm.name, "label": arm.label, "series": arm.series, "x": arm.x, "init": arm.init,
-        "mixture": mixture_record, "train": train_record, "evals": evals,
+        "name": arm.name,
+        "label": arm.label,
+        "series": arm.series,
+        "x": arm.x,
+        "init": arm.init,
+        "mixture": mixture_record,
+        "train": train_record,
+        "evals": evals,
     }
 
 

@@ -24,7 +24,12 @@ BEST = "best"
 
 
 def train_with_selection(
-    run: ExperimentRun, start: ModelRef, mixture_key: str, mixture: Path, settings: dict[str, Any], validation: dict[str, Any]
+    run: ExperimentRun,
+    start: ModelRef,
+    mixture_key: str,
+    mixture: Path,
+    settings: dict[str, Any],
+    validation: dict[str, Any],
 ) -> tuple[ModelRef, dict[str, Any]]:
     """Train as ``settings`` say, scoring ``validation`` (EvalConfig fields) every few steps; the
     returned model is the best-scoring checkpoint."""
@@ -37,7 +42,9 @@ def train_with_selection(
         curve = _read_curve(folder / CURVE)
         step, stopped_by = (curve[-1]["step"] if curve else 0), "max_steps"
         while step < settings["max_steps"] and stopped_by == "max_steps":
-            result = _train_to(start, mixture, folder / "run", {**settings, "max_steps": min(step + every, settings["max_steps"])})
+            result = _train_to(
+                start, mixture, folder / "run", {**settings, "max_steps": min(step + every, settings["max_steps"])}
+            )
             step, stopped_by = result.steps, result.stopped_by
             score = validation_score(run, Path(result.model_dir), validation)
             if not curve or score > max(point["score"] for point in curve):
@@ -47,13 +54,21 @@ def train_with_selection(
                 handle.write(json.dumps(curve[-1]) + "\n")
         best = max(curve, key=lambda point: (point["score"], -point["step"]))
         return {
-            "model_dir": BEST, "log": "run/train_log.jsonl", "steps": step, "best_step": best["step"],
-            "best_validation": best["score"], "validation": curve,
+            "model_dir": BEST,
+            "log": "run/train_log.jsonl",
+            "steps": step,
+            "best_step": best["step"],
+            "best_validation": best["score"],
+            "validation": curve,
         }
 
     folder, outputs = run.store.run(unit, work)
     relative = folder.relative_to(run.out)
-    return ModelRef(str(folder / outputs["model_dir"]), unit.key), {**outputs, "log": str(relative / outputs["log"]), "unit": unit.key}
+    return ModelRef(str(folder / outputs["model_dir"]), unit.key), {
+        **outputs,
+        "log": str(relative / outputs["log"]),
+        "unit": unit.key,
+    }
 
 
 def _train_to(start: ModelRef, mixture: Path, run_dir: Path, settings: dict[str, Any]) -> Any:

@@ -100,7 +100,9 @@ def _eval_tasks(exp: ResolvedExperiment, registry: TaskRegistry, clusters: list[
     return tuple(f"task:{name}" for name in names)
 
 
-def _held_out_eval(exp: ResolvedExperiment, registry: TaskRegistry, shots: list[int] | None = None) -> tuple[EvalSpec, ...]:
+def _held_out_eval(
+    exp: ResolvedExperiment, registry: TaskRegistry, shots: list[int] | None = None
+) -> tuple[EvalSpec, ...]:
     return (EvalSpec(_eval_tasks(exp, registry, exp.config.held_out), tuple(shots or exp.shots)),)
 
 
@@ -142,7 +144,8 @@ def num_clusters(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     order = cluster_order(exp, registry)
     counts = [count for count in (exp.params.counts or range(1, len(order) + 1)) if count <= len(order)]
     evals = tuple(
-        EvalSpec(_eval_tasks(exp, registry, [cluster]), tuple(exp.shots), suite=cluster) for cluster in exp.config.held_out
+        EvalSpec(_eval_tasks(exp, registry, [cluster]), tuple(exp.shots), suite=cluster)
+        for cluster in exp.config.held_out
     )
     arms = [Arm(BASE, "0 clusters (base)", evals, series="held-out score", x=0)]
     for count in counts:
@@ -160,7 +163,9 @@ def instruction_ablation(exp: ResolvedExperiment, registry: TaskRegistry) -> lis
     full instructions and with dataset-name prompts, the others with full instructions.
     """
     full = _held_out_eval(exp, registry)
-    by_name = tuple(EvalSpec(spec.tasks, spec.shots, instruction_mode="name", variant="eval: dataset name") for spec in full)
+    by_name = tuple(
+        EvalSpec(spec.tasks, spec.shots, instruction_mode="name", variant="eval: dataset name") for spec in full
+    )
     arms = [Arm(BASE, "base model", full, series="base")]
     for mode, label, evals, inversion in (
         ("none", "no template", full, 0.0),
@@ -197,8 +202,15 @@ def prompt_tuning(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
             ):
                 mixture = ArmMixture(tasks=[task], size=size, fewshot_share=0.0, cot_share=0.0, inversion_rate=0.0)
                 arms.append(
-                    Arm(f"pt-{init}-{size_key}-{task}", f"{init_label}, {size_label}", evals,
-                        mixture=mixture, train=prompt_train, init=init, series=size_label)
+                    Arm(
+                        f"pt-{init}-{size_key}-{task}",
+                        f"{init_label}, {size_label}",
+                        evals,
+                        mixture=mixture,
+                        train=prompt_train,
+                        init=init,
+                        series=size_label,
+                    )
                 )
     return arms
 
@@ -206,8 +218,14 @@ def prompt_tuning(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
 def fewshot_share(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     evals = _held_out_eval(exp, registry, _few_shots(exp))
     return [
-        Arm(f"share-{share:g}", f"{share:.0%} few-shot", evals,
-            mixture=_standard_mixture(exp, fewshot_share=share, cot_share=0.0), series="tuned", x=share)
+        Arm(
+            f"share-{share:g}",
+            f"{share:.0%} few-shot",
+            evals,
+            mixture=_standard_mixture(exp, fewshot_share=share, cot_share=0.0),
+            series="tuned",
+            x=share,
+        )
         for share in exp.params.shares
     ]
 
@@ -227,12 +245,19 @@ def method_ablations(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Ar
     variants = (
         ("full", "full recipe", {}),
         ("minus-balancing", "- mixture balancing", {"source_weights": {name: 1.0 for name in weights}}),
-        ("minus-cot", "- CoT data", {"collections": list(without_cot), "source_weights": without_cot, "cot_share": 0.0}),
+        (
+            "minus-cot",
+            "- CoT data",
+            {"collections": list(without_cot), "source_weights": without_cot, "cot_share": 0.0},
+        ),
         ("minus-fewshot", "- few-shot templates", {"fewshot_share": 0.0}),
         ("minus-inversion", "- input inversion", {"inversion_rate": 0.0}),
     )
     evals = table1_suites(exp, registry, full)
-    return [Arm(name, label, evals, mixture=full.model_copy(update=change), series=label) for name, label, change in variants]
+    return [
+        Arm(name, label, evals, mixture=full.model_copy(update=change), series=label)
+        for name, label, change in variants
+    ]
 
 
 def table1_suites(exp: ResolvedExperiment, registry: TaskRegistry, mixture: ArmMixture) -> tuple[EvalSpec, ...]:
@@ -242,8 +267,12 @@ def table1_suites(exp: ResolvedExperiment, registry: TaskRegistry, mixture: ArmM
     recipe trains on, outside the CoT source; generated cards have no written templates to score.
     """
     params = exp.params
-    recipe = recipe_from_dict({"collections": [c for c in mixture.collections or [] if c != params.cot_source],
-                               "held_out": list(mixture.held_out)})
+    recipe = recipe_from_dict(
+        {
+            "collections": [c for c in mixture.collections or [] if c != params.cot_source],
+            "held_out": list(mixture.held_out),
+        }
+    )
     by_cluster: dict[str, list[str]] = {}
     for task in plan_mixture(recipe, registry).tasks:  # sorted by name
         if task.card.curated:
@@ -272,11 +301,21 @@ def single_task(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     for task in tasks:
         evals = (EvalSpec((f"task:{task}",), tuple(exp.shots)),)
         validation = EvalSpec((f"task:{task}",), tuple(exp.shots), suite="validation", split="validation")
-        mixture = ArmMixture(tasks=[task], size=exp.settings.mixture_size, fewshot_share=0.0, cot_share=0.0, inversion_rate=0.0)
+        mixture = ArmMixture(
+            tasks=[task], size=exp.settings.mixture_size, fewshot_share=0.0, cot_share=0.0, inversion_rate=0.0
+        )
         for init, label in ((BASE, "from base"), ("tuned", "from instruction-tuned")):
             arms.append(
-                Arm(f"single-{init}-{task}", label, evals, mixture=mixture, train=single_train, init=init,
-                    series=label, select_by=validation)
+                Arm(
+                    f"single-{init}-{task}",
+                    label,
+                    evals,
+                    mixture=mixture,
+                    train=single_train,
+                    init=init,
+                    series=label,
+                    select_by=validation,
+                )
             )
     return arms
 

@@ -81,7 +81,8 @@ class MixtureRecipe(BaseModel):
     sources: dict[str, SourceMix] = Field(
         default_factory=dict,
         description="Per-collection weight / cap / rate / format_ratios. With any weight set, every collection drawn "
-        "from needs one; a weighted collection listed in `collections` that has no tasks gives its share to the others.",
+        "from needs one; a weighted collection listed in `collections` that has no tasks gives its share to the "
+        "others.",
     )
     total_size: int | None = Field(
         default=None, ge=1, description="Rows in the mixture (default: the sum of min(size, rate) over the tasks)."

@@ -75,7 +75,8 @@ def format_choices(ratios: FormatRatios) -> tuple[Weighted, Weighted]:
     """(any kind, plain kind) choosers; a source with no zero-/few-shot share renders plain rows zero-shot."""
     shares = ratios.as_dict()
     plain = [shares[kind] for kind in PLAIN_KINDS]
-    return Weighted(FORMAT_KINDS, [shares[kind] for kind in FORMAT_KINDS]), Weighted(PLAIN_KINDS, plain if sum(plain) else [1, 0])
+    any_kind = Weighted(FORMAT_KINDS, [shares[kind] for kind in FORMAT_KINDS])
+    return any_kind, Weighted(PLAIN_KINDS, plain if sum(plain) else [1, 0])
 
 
 class RowRenderer:

@@ -171,7 +171,10 @@ def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
 
     suites = list(dict.fromkeys(row["suite"] for row in rows))
     for shots in sorted({row["shots"] for row in rows}):
-        lines = {suite: sorted((r["x"], r["mean"], r["std"]) for r in rows if r["shots"] == shots and r["suite"] == suite) for suite in suites}
+        lines = {
+            suite: sorted((r["x"], r["mean"], r["std"]) for r in rows if r["shots"] == shots and r["suite"] == suite)
+            for suite in suites
+        }
         for suite, points in lines.items():
             xs, ys, sds = (np.array(values) for values in zip(*points))
             name = _shots_label(shots) if len(suites) == 1 else f"{suite}, {_shots_label(shots)}"
@@ -180,7 +183,8 @@ def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
         if len(suites) > 1:
             xs = sorted(set.intersection(*({x for x, _, _ in points} for points in lines.values())))
             means = [mean(y for points in lines.values() for x, y, _ in points if x == at) for at in xs]
-            axis.plot(xs, means, marker="s", color="black", linewidth=2.5, label=f"average of held-out clusters, {_shots_label(shots)}")
+            label = f"average of held-out clusters, {_shots_label(shots)}"
+            axis.plot(xs, means, marker="s", color="black", linewidth=2.5, label=label)
 
 
 def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
@@ -261,7 +265,8 @@ def _provenance(record: dict[str, Any]) -> str:
             detail = f", trained {train['steps']} steps{loss}"
         if train.get("best_step") is not None:
             detail += f", kept step {train['best_step']} (validation {train['best_validation']:.1f})"
-        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}{_mixture_line(arm.get('mixture'))}")
+        mixture = _mixture_line(arm.get("mixture"))
+        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}{mixture}")
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +277,8 @@ def _mixture_line(mixture: dict[str, Any] | None) -> str:
     formats = mixture.get("formats", {})
     cot, cot_few = formats.get("cot", 0), formats.get("cot_few_shot", 0)
     sources = ", ".join(f"{name} {count}" for name, count in mixture.get("collections", {}).items())
-    return f"; mixture {mixture['rows']} rows, {cot + cot_few} CoT ({cot} zero-shot, {cot_few} few-shot), by source: {sources}"
+    cot_rows = f"{cot + cot_few} CoT ({cot} zero-shot, {cot_few} few-shot)"
+    return f"; mixture {mixture['rows']} rows, {cot_rows}, by source: {sources}"
 
 
 def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:

@@ -304,7 +304,8 @@ def _default_family(locator: str) -> str | None:
 
 def _covered_families(covered: CoveredSources) -> dict[str, str]:
     """Source dataset (`dataset_key`) -> family of the YAML card covering one of its subtasks."""
-    return {dataset_key(locator): family for (kind, locator), family in sorted(covered.items()) if kind == BIGBENCH and "/" in locator}
+    covered_subtasks = ((locator, family) for (kind, locator), family in sorted(covered.items()) if kind == BIGBENCH)
+    return {dataset_key(locator): family for locator, family in covered_subtasks if "/" in locator}
 
 
 def _metrics(names: Iterable[str], multiple_choice: bool) -> list[str]:
