@@ -211,6 +211,43 @@ def test_formats_cot_inversion_and_options(registry, tmp_path):
     assert set(shot_counts) <= {2, 3, 5} and len(shot_counts) >= 2
 
 
+def test_a_cot_source_renders_every_rationale_row_as_cot(registry, tmp_path):
+    """Flan 2022's CoT source: its own format shares (CoT only); the other sources keep the recipe's."""
+    cot_only = {"zero_shot": 0, "few_shot": 0, "cot": 1, "cot_few_shot": 1}
+    recipe = recipe_from_dict(
+        {
+            "held_out": ["nli"], "total_size": 3000, "inversion_rate": 0.3,
+            "sources": {"flan": {"weight": 0.5, "format_ratios": cot_only}, "t0": {"weight": 0.5}},
+        }
+    )
+    stats = build_mixture(recipe, registry, tmp_path / "mix")
+    rows = rows_of(tmp_path / "mix")
+    gsm = [row for row in rows if row["task"] == "gsm"]  # flan, every example has a rationale, no inverted template
+    assert gsm and all(row["format"].startswith("cot") for row in gsm)
+    assert {row["shots"] > 0 for row in gsm} == {True, False}
+    trivia = [row for row in rows if row["task"] == "trivia"]  # flan, no rationale: zero-shot (inverted or not)
+    assert trivia and {row["format"] for row in trivia} == {"zeroshot"} and any(row["inverted"] for row in trivia)
+    t0 = [row for row in rows if row["collection"] == "t0"]
+    assert {row["format"].split(":")[0] for row in t0} == {"zeroshot", "fewshot"}
+    for share in stats.formats:
+        assert abs(share.achieved_weight - share.intended_weight) < 0.03, share.name
+
+
+def test_a_weighted_source_without_tasks_gives_its_share_to_the_others(registry):
+    recipe = recipe_from_dict(
+        {
+            "collections": ["flan", "t0", "p3"],
+            "sources": {"flan": {"weight": 0.4}, "t0": {"weight": 0.4}, "p3": {"weight": 0.2}},
+        }
+    )
+    plan = plan_mixture(recipe, registry)
+    assert plan.source_weights == {"flan": pytest.approx(0.5), "t0": pytest.approx(0.5)}
+    assert plan.notes and "p3 (0.2)" in plan.notes[0]
+    with pytest.raises(FlanlabError, match="unknown collections \\['p4'\\]"):  # not named in collections: a typo
+        typo = {"flan": {"weight": 1}, "t0": {"weight": 1}, "p4": {"weight": 1}}
+        plan_mixture(recipe_from_dict({"sources": typo}), registry)
+
+
 @pytest.mark.parametrize("mode", ["none", "name"])
 def test_instruction_ablation_modes(registry, tmp_path, mode):
     recipe = MixtureRecipe(tasks=["sst"], total_size=200, instruction_mode=mode, format_ratios={"zero_shot": 1, "few_shot": 0})

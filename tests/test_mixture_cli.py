@@ -76,3 +76,11 @@ def test_hub_catalog_recipes_dry_run_without_a_hub(recipe, tmp_path):
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "m").exists()
     assert recipe in result.stdout
+    if recipe == "flan2022":  # the paper's realised shares 46/28/25/2, with P3's share spread (no p3 cards)
+        import json
+
+        stats = json.loads(result.stdout)
+        shares = {share["name"]: share["intended_weight"] for share in stats["collections"]}
+        present = {"flan2021": 0.46, "natural_instructions": 0.25, "flan2022": 0.02}
+        assert shares == pytest.approx({name: weight / sum(present.values()) for name, weight in present.items()})
+        assert any("p3 (0.28)" in note for note in stats["notes"])

@@ -148,3 +148,20 @@ def test_cli_trains_from_flags_alone_without_a_yaml_file(tiny_causal, mixture, t
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert (saved["micro_batch_size"], saved["learning_rate"], saved["progress"]) == (2, 1e-4, False)
     assert json.loads(done.stdout)["steps"] == 1
+def test_dropout_reaches_attention_in_training_only_and_is_not_saved(tiny_causal):
+    from flanlab.models import load_model
+
+    model, _ = load_model(tiny_causal)
+    model.train()
+    ids = torch.arange(3, 40).unsqueeze(0)
+
+    def two_forwards():
+        with torch.no_grad():
+            return [model(input_ids=ids).logits for _ in range(2)]
+
+    assert torch.equal(*two_forwards())  # the tiny model has no dropout of its own
+    assert modeling.set_dropout(model, 0.5) >= model.config.num_hidden_layers
+    assert not torch.equal(*two_forwards())
+    model.eval()
+    assert torch.equal(*two_forwards())
+    assert model.config.attention_dropout == 0.0  # an exported model keeps its own setting

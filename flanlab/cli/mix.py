@@ -176,6 +176,8 @@ def _print_plan(stats) -> None:
         print_table(title, ["name", "intended %"], [[s.name, _percent(s.intended_weight)] for s in shares])
     if stats.excluded:
         say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
+    for note in stats.notes:
+        say(f"note: {note}")
 
 
 def _percent(value: float | None) -> str:
@@ -185,6 +187,8 @@ def _percent(value: float | None) -> str:
 def _print_guard(stats, say) -> None:
     if stats.excluded:
         say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
+    for note in stats.notes:
+        say(f"note: {note}")
     say(f"contamination guard: {stats.guard_hashes:,} evaluation hashes from {stats.guarded_tasks} held-out/eval-only tasks")
     if stats.contamination_removed:
         removed = [

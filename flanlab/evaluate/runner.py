@@ -66,6 +66,9 @@ class EvalConfig(BaseModel):
         "sum", description="Rank options by their summed log-likelihood, per token or per character."
     )
     options_style: str = Field("dash", description="How a classification prompt lists its options.")
+    instruction_mode: Literal["full", "name", "none"] = Field(
+        "full", description="Instructions in prompts: full templates, the dataset name only, or none (FLAN Fig. 8)."
+    )
     max_new_tokens: int = Field(64, description="Generation length limit.")
     cot_max_new_tokens: int = Field(256, description="Generation length limit for chain of thought.")
     stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Generation stops at any of these texts.")
@@ -92,7 +95,12 @@ class EvalConfig(BaseModel):
 
     def formats(self) -> list[PromptFormat]:
         kinds = [("cot" if self.cot else "fewshot" if k else "zeroshot", k) for k in self.shots]
-        return [PromptFormat.parse(f"{kind}:{k}" if k else kind, options_style=self.options_style) for kind, k in kinds]
+        return [
+            PromptFormat.parse(
+                f"{kind}:{k}" if k else kind, options_style=self.options_style, instruction_mode=self.instruction_mode
+            )
+            for kind, k in kinds
+        ]
 
 
 @dataclass

@@ -186,6 +186,7 @@ def _base_stats(plan: MixturePlan, tasks: list[TaskShare], total: int, formats: 
         collections=group_shares(tasks, lambda t: t.collection, total),
         formats=formats,
         excluded=plan.excluded,
+        notes=plan.notes,
         guarded_tasks=len(plan.guard_tasks),
     )
 
@@ -214,11 +215,11 @@ def _dry_run_stats(plan: MixturePlan) -> MixtureStats:
 
 def _intended_formats(recipe: MixtureRecipe, pools: list[TaskPool], weights: dict[str, float]) -> dict[str, float]:
     """Expected format shares: inverted rows and rows without a rationale take zero-/few-shot only."""
-    ratios = recipe.format_ratios.as_dict()
-    every = _normalised_kinds({kind: ratios[kind] for kind in FORMAT_KINDS})
-    plain = _normalised_kinds({kind: ratios[kind] for kind in PLAIN_KINDS})
     expected = {kind: 0.0 for kind in FORMAT_KINDS}
     for pool in pools:
+        ratios = recipe.ratios_for(pool.task.card.collection).as_dict()
+        every = _normalised_kinds({kind: ratios[kind] for kind in FORMAT_KINDS})
+        plain = _normalised_kinds({kind: ratios[kind] for kind in PLAIN_KINDS}) or {"zero_shot": 1.0}
         inverted = 1.0 if not pool.original else (recipe.inversion_rate if pool.inverted else 0.0)
         with_rationale = (1 - inverted) * len(pool.with_rationale) / len(pool)
         for kind in FORMAT_KINDS:
@@ -228,5 +229,6 @@ def _intended_formats(recipe: MixtureRecipe, pools: list[TaskPool], weights: dic
 
 
 def _normalised_kinds(ratios: dict[str, float]) -> dict[str, float]:
+    """Shares summing to one; empty when every share is zero."""
     total = sum(ratios.values())
-    return {kind: value / total for kind, value in ratios.items()}
+    return {kind: value / total for kind, value in ratios.items()} if total else {}

@@ -51,6 +51,7 @@ class MixtureStats(BaseModel):
     options_shown_share: float | None = None  # among rows of classification examples with original templates
     inverted_share: float | None = None  # among rows of tasks that have inverted templates
     excluded: dict[str, str] = Field(default_factory=dict)  # task -> why it may not be trained on
+    notes: list[str] = Field(default_factory=list)  # what the plan decided that a reader should know
     skipped: dict[str, str] = Field(default_factory=dict)  # task -> why it had no usable data
     contamination_removed: dict[str, dict[str, int]] = Field(default_factory=dict)  # train task -> eval task -> rows
     guarded_tasks: int = 0  # held-out and eval-only tasks whose evaluation inputs were hashed

@@ -257,10 +257,13 @@ def _correct_indices(card: TaskCard, example: Example, options: list[str]) -> li
 
 
 def _cot_target(rationale: Any, answer: str) -> str:
-    answer = answer.strip()
-    ending = "" if answer.endswith((".", "!", "?")) else "."
-    phrase = f"{ANSWER_PHRASE} {answer}{ending}"
-    return f"{str(rationale).strip()} {phrase}" if rationale else phrase
+    phrase = f"{ANSWER_PHRASE} {_sentence_end(answer.strip())}"
+    return f"{_sentence_end(str(rationale).strip())} {phrase}" if rationale else phrase
+
+
+def _sentence_end(text: str) -> str:
+    """The text ending in sentence punctuation (a rationale such as "divide 1 by 0.04" gets a period)."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 _COT_PHRASE = re.compile(re.escape(ANSWER_PHRASE), re.IGNORECASE)

@@ -17,7 +17,14 @@ from statistics import mean
 from typing import Any
 
 from flanlab.io import write_text
-from flanlab.report.collect import TaskScore, comparisons, load_experiment_record, loss_curves, task_scores
+from flanlab.report.collect import (
+    TaskScore,
+    comparisons,
+    load_experiment_record,
+    loss_curves,
+    task_scores,
+    validation_curves,
+)
 from flanlab.report.comparisons import comparison_markdown, plot_differences, reference_markdown
 
 X_LABELS = {
@@ -56,6 +63,7 @@ def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
                 "arm": key[0],
                 "label": group[0].label,
                 "series": group[0].series,
+                "suite": group[0].suite,
                 "x": group[0].x,
                 "shots": key[1],
                 "mean": mean(s.mean for s in group),
@@ -177,11 +185,7 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
     figure, axis = plt.subplots(figsize=(7, 4.5))
     line_study = all(row["x"] is not None for row in rows) and record["study"] in X_LABELS
     if line_study:
-        for shots in sorted({row["shots"] for row in rows}):
-            points = sorted((row["x"], row["mean"], row["std"]) for row in rows if row["shots"] == shots)
-            xs, ys, sds = (np.array(values) for values in zip(*points))
-            axis.plot(xs, ys, marker="o", label=_shots_label(shots))
-            axis.fill_between(xs, ys - sds, ys + sds, alpha=0.2)
+        _plot_lines(axis, rows)
         axis.set_xlabel(X_LABELS[record["study"]])
     else:
         labels = list(dict.fromkeys(row["label"] for row in rows))
@@ -200,6 +204,48 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
         axis.axhline(chance, color="black", linestyle="--", linewidth=1, label="chance (mean over datasets)")
     axis.set_ylabel("held-out score (0-100), mean over datasets")
     return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+
+
+def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
+    """One line per (suite, shots) over the arms' x, template std shaded; with several suites (FLAN
+    Fig. 6's held-out clusters) also their average."""
+    import numpy as np
+
+    suites = list(dict.fromkeys(row["suite"] for row in rows))
+    for shots in sorted({row["shots"] for row in rows}):
+        lines = {
+            suite: sorted((r["x"], r["mean"], r["std"]) for r in rows if r["shots"] == shots and r["suite"] == suite)
+            for suite in suites
+        }
+        for suite, points in lines.items():
+            xs, ys, sds = (np.array(values) for values in zip(*points))
+            name = _shots_label(shots) if len(suites) == 1 else f"{suite}, {_shots_label(shots)}"
+            axis.plot(xs, ys, marker="o", label=name, linewidth=1 if len(suites) > 1 else 1.5)
+            axis.fill_between(xs, ys - sds, ys + sds, alpha=0.15)
+        if len(suites) > 1:
+            xs = sorted(set.intersection(*({x for x, _, _ in points} for points in lines.values())))
+            means = [mean(y for points in lines.values() for x, y, _ in points if x == at) for at in xs]
+            label = f"average of held-out clusters, {_shots_label(shots)}"
+            axis.plot(xs, means, marker="s", color="black", linewidth=2.5, label=label)
+
+
+def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+    """Validation score vs optimizer steps (Flan 2022 single-task finetuning), best step marked."""
+    if not curves:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for label, points in curves.items():
+        steps, scores = zip(*points)
+        line = axis.plot(steps, scores, marker="o", label=label)[0]
+        best = max(points, key=lambda point: (point[1], -point[0]))
+        axis.plot([best[0]], [best[1]], marker="*", markersize=14, color=line.get_color())
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("optimizer step (star: the checkpoint kept and tested)")
+    axis.set_ylabel("validation score (0-100), mean over templates")
+    return _finish(figure, axis, f"Validation score during finetuning\n{_context(record)}", path)
 
 
 def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
@@ -232,6 +278,7 @@ def build_report(folder: str | Path) -> dict[str, Path]:
         "per_dataset": plot_per_dataset(record, scores, figures_dir / "per_dataset.png"),
         "differences": plot_differences(record, paired, figures_dir / "differences.png", _pyplot()),
         "loss": plot_losses(record, loss_curves(folder, record), figures_dir / "loss.png"),
+        "validation": plot_validation(record, validation_curves(record), figures_dir / "validation.png"),
     }
     figures = {name: path for name, path in figures.items() if path is not None}
     labels = {arm["name"]: arm["label"] for arm in record["arms"]}
@@ -258,9 +305,26 @@ def _provenance(record: dict[str, Any]) -> str:
     lines = ["## Provenance", "", f"- experiment `{record['name']}` (study `{record['study']}`, scale `{record['scale']}`)"]
     for arm in record["arms"]:
         train = arm.get("train") or {}
-        detail = f", trained {train['steps']} steps, final loss {train['final_loss']:.3f}" if train.get("steps") else ""
-        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}")
+        detail = ""
+        if train.get("steps"):
+            loss = f", final loss {train['final_loss']:.3f}" if train.get("final_loss") is not None else ""
+            detail = f", trained {train['steps']} steps{loss}"
+        if train.get("best_step") is not None:
+            detail += f", kept step {train['best_step']} (validation {train['best_validation']:.1f})"
+        mixture = _mixture_line(arm.get("mixture"))
+        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}{mixture}")
     return "\n".join(lines) + "\n"
+
+
+def _mixture_line(mixture: dict[str, Any] | None) -> str:
+    """What the arm's mixture really held: rows, chain-of-thought rows, rows per source."""
+    if not mixture:
+        return ""
+    formats = mixture.get("formats", {})
+    cot, cot_few = formats.get("cot", 0), formats.get("cot_few_shot", 0)
+    sources = ", ".join(f"{name} {count}" for name, count in mixture.get("collections", {}).items())
+    cot_rows = f"{cot + cot_few} CoT ({cot} zero-shot, {cot_few} few-shot)"
+    return f"; mixture {mixture['rows']} rows, {cot_rows}, by source: {sources}"
 
 
 def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flanlab.errors import FlanlabError
-from flanlab.sources.splits import SPLITS, hash_split
+from flanlab.sources.splits import SPLITS, hash_split, text_hash
 
 Record = dict[str, Any]
 SplitRecords = dict[str, list[Record]]
@@ -38,6 +39,22 @@ class SourceSpec(BaseModel):
         default="auto",
         description="auto: the source's own splits, else 80/10/10 by input hash; all: every record is test data.",
     )
+    # A regex whose first group of the split_key text decides the split instead of the whole text:
+    # sources that wrap one question in different text (a hint line) then split it alike.
+    split_pattern: str | None = None
+
+    @field_validator("split_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            groups = re.compile(value).groups
+        except re.error as error:
+            raise ValueError(f"split_pattern is not a valid regex ({error})") from None
+        if groups < 1:
+            raise ValueError("split_pattern needs a group: the part of the text that decides the split")
+        return value
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,9 @@ class RawRecords:
 
 
 Loader = Callable[[SourceSpec], RawRecords]
+# Flan 2022 (section 4): a task without a validation split holds out 1,024 training examples (here
+# at most a tenth of train, so a small task keeps most of its training data).
+VALIDATION_FROM_TRAIN = 1024
 _LOADERS: dict[str, Loader] = {}
 
 
@@ -68,6 +88,23 @@ def load_raw_records(spec: SourceSpec) -> RawRecords:
     return loader(spec)
 
 
+def hold_out_validation(grouped: SplitRecords, spec: SourceSpec) -> SplitRecords:
+    """A source with train but no validation split gets one: ``min(1024, len(train) // 10)`` train
+    records, the first by hash of their split text (the same ones whatever the record order)."""
+    train = grouped.get("train") or []
+    if grouped.get("validation") or len(train) < 10:
+        return grouped
+    count = min(VALIDATION_FROM_TRAIN, len(train) // 10)
+    texts = [_split_text(record, spec.split_key, spec.split_pattern) or "" for record in train]
+    order = sorted(range(len(train)), key=lambda index: (text_hash(texts[index]), index))
+    chosen = set(order[:count])
+    return {
+        **grouped,
+        "train": [record for index, record in enumerate(train) if index not in chosen],
+        "validation": [train[index] for index in sorted(chosen)],
+    }
+
+
 def load_split_records(spec: SourceSpec, *, unsplit_is_test: bool = False) -> SplitRecords:
     """Load every record of a source, grouped into train / validation / test.
 
@@ -79,8 +116,8 @@ def load_split_records(spec: SourceSpec, *, unsplit_is_test: bool = False) -> Sp
         everything = [r for split in SPLITS for r in raw.grouped.get(split, [])] if raw.grouped else list(raw.records)
         return {"train": [], "validation": [], "test": everything}
     if raw.grouped is not None:
-        return raw.grouped
-    return split_by_hash(raw.records, spec.split_key, where=raw.where)
+        return hold_out_validation(raw.grouped, spec)
+    return split_by_hash(raw.records, spec.split_key, where=raw.where, pattern=spec.split_pattern)
 
 
 def resolve_path(record: Record, path: str) -> Any:
@@ -105,23 +142,32 @@ def resolve_path(record: Record, path: str) -> Any:
     return value
 
 
-def split_by_hash(records: Sequence[Record], key: str, where: str) -> SplitRecords:
-    """Assign each record to a split by the hash of its ``key`` text (a key or a dotted path)."""
+def split_by_hash(records: Sequence[Record], key: str, where: str, pattern: str | None = None) -> SplitRecords:
+    """Assign each record to a split by the hash of its ``key`` text (a key or a dotted path), or of
+    the first group of ``pattern`` in it (the whole text where the pattern does not match)."""
     grouped: SplitRecords = {name: [] for name in SPLITS}
     for index, record in enumerate(records):
-        grouped[record_split(record, key, index, where)].append(record)
+        grouped[record_split(record, key, index, where, pattern)].append(record)
     return grouped
 
 
-def record_split(record: Record, key: str, index: int, where: str) -> str:
+def record_split(record: Record, key: str, index: int, where: str, pattern: str | None = None) -> str:
     """The split of one record of a source without splits: the hash of its ``key`` text decides."""
+    text = _split_text(record, key, pattern)
+    if text is None:
+        raise FlanlabError(f"record {index} has no text field {key!r} to split on", where=where)
+    return hash_split(text)
+
+
+def _split_text(record: Record, key: str, pattern: str | None) -> str | None:
     try:
         text = resolve_path(record, key)
     except KeyError:
-        text = None
+        return None
     if not isinstance(text, str):
-        raise FlanlabError(f"record {index} has no text field {key!r} to split on", where=where)
-    return hash_split(text)
+        return None
+    match = re.search(pattern, text, flags=re.DOTALL) if pattern else None
+    return match.group(1) if match else text
 
 
 def _register_builtin_loaders() -> None:

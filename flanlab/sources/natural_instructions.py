@@ -100,6 +100,7 @@ def card_data(path: Path | str, *, collection: str = "flan2022", max_examples: i
         "name": "niv2_" + re.sub(r"[^a-z0-9_]+", "_", task.name.lower()),
         "collection": collection,
         "cluster": cluster_for(task.categories),
+        "family": source_dataset_family(task.name),
         "source": {"kind": "natural_instructions", "locator": str(path)},
         "description": f"Super-Natural-Instructions {task.name} ({', '.join(task.categories) or 'uncategorised'}).",
         "instruction": task.definition,
@@ -133,6 +134,13 @@ def positive_examples(card: TaskCard) -> tuple[dict[str, Any], ...]:
     task = read_task_file(card.source.locator)
     built = (build_example(card, dict(record), index) for index, record in enumerate(task.positive_examples))
     return tuple(example for example in built if example is not None)
+
+
+def source_dataset_family(task_name: str) -> str:
+    """One family per source dataset: ``task001_quoref_question_generation`` -> ``niv2_quoref``, so
+    every task built on QuoRef is held out with the others (NIv2 names tasks ``taskNNN_<dataset>_...``)."""
+    words = task_name.lower().split("_")
+    return "niv2_" + re.sub(r"[^a-z0-9]+", "", words[1] if len(words) > 1 else words[0])
 
 
 def cluster_for(categories: tuple[str, ...]) -> str:

@@ -150,7 +150,7 @@ def iter_examples(card: TaskCard, split: str, order_seed: str) -> Iterator[tuple
     random.Random(order_seed).shuffle(order)
     for position in order:
         record = raw.records[position]
-        if record_split(record, spec.split_key, position, raw.where) == split:
+        if record_split(record, spec.split_key, position, raw.where, spec.split_pattern) == split:
             example = build_example(card, record, position)
             if example is not None:
                 yield position, example

@@ -32,6 +32,11 @@ class TrainConfig(BaseModel):
     )
     num_virtual_tokens: int = Field(10, description="Soft prompt length for prompt tuning (FLAN's study uses 10).")
     merge_lora: bool = Field(True, description="Export a LoRA run as a plain merged model.")
+    dropout: float | None = Field(
+        None,
+        description="Dropout while training (attention and the model's dropout layers; Flan 2022's single-task "
+        "finetuning uses 0.1); unset keeps the model's own. Not saved with the model.",
+    )
 
     # data: lengths from the FLAN paper (inputs 1024, targets 256)
     max_input_tokens: int = Field(1024, description="Inputs are cut to this many tokens.")
@@ -89,6 +94,8 @@ class TrainConfig(BaseModel):
             raise ValueError("learning_rate must be positive")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError("max_minutes must be positive")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
         return self
 
     @property

@@ -54,6 +54,23 @@ def block_causal_mask(segment_ids: torch.Tensor, attn_implementation: str, dtype
     return blocked.masked_fill_(~allowed, torch.finfo(dtype).min)
 
 
+def set_dropout(model: nn.Module, rate: float) -> int:
+    """Use ``rate`` in every dropout layer and in attention-probability dropout (kept as a float
+    ``attention_dropout`` attribute by Llama-style attention); returns how many places changed.
+
+    Only the loaded modules change, not the config, so an exported model keeps its own setting.
+    """
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = rate
+            changed += 1
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = rate
+            changed += 1
+    return changed
+
+
 def summed_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Sum (not mean) of cross-entropy over the given positions; the caller divides globally."""
     return nn.functional.cross_entropy(logits.float(), labels, reduction="sum")

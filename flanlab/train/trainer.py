@@ -26,7 +26,7 @@ from flanlab.train.adapters import apply_method, export_model, num_virtual_token
 from flanlab.train.batching import Batch, causal_batch, seq2seq_batch
 from flanlab.train.config import TrainConfig
 from flanlab.train.data import load_tokenized_mixture
-from flanlab.train.modeling import TargetLossModel
+from flanlab.train.modeling import TargetLossModel, set_dropout
 from flanlab.train.packing import RowPlan
 from flanlab.train.run_log import LOG_NAME, RunLog
 
@@ -347,6 +347,8 @@ def _load_trainable(config: TrainConfig) -> tuple[Any, Any, bool]:
 
     model, tokenizer = load_model(config.model, attn_implementation=config.attn_implementation)
     model.train()
+    if config.dropout is not None:
+        set_dropout(model, config.dropout)
     seq2seq = is_seq2seq(model.config)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
