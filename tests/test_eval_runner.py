@@ -135,3 +135,15 @@ def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal
     assert all(s["scores"] is None and s["generation"] is not None for s in samples)
     assert all(s["prompt"].endswith("Let's think step by step.") for s in samples)
     assert all(s["predicted_index"] in (-1, 0, 1, 2) for s in samples)
+
+
+def test_cot_few_shot_without_rationales_uses_direct_exemplars(tiny_causal, registry, tmp_path, isolated_home):
+    config = EvalConfig(model=str(tiny_causal), tasks=["task:toy_nli"], templates=["a"], cot=True, shots=[2], limit=2,
+                        best_dev=False, bootstrap_resamples=0, cot_max_new_tokens=4)
+    results = evaluate(config, registry=registry, out=tmp_path / "cot", progress=False)
+    assert results["cot_direct_exemplars"] == ["toy_nli"]
+    samples = [json.loads(line) for line in (tmp_path / "cot" / "samples.jsonl").read_text().splitlines()]
+    for sample in samples:  # the trigger once, on the query; exemplars answer directly, with no empty reasoning
+        assert sample["prompt"].count("Let's think step by step.") == 1 and "So the answer is" not in sample["prompt"]
+        assert sample["prompt"].count("Does it follow?") == 3
+    assert "fell back to direct-answer exemplars" in (tmp_path / "cot" / "results.md").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -100,3 +101,5 @@ def test_flanlab_run_writes_a_report(tmp_path):
     for name in ("report.md", "report.html", "experiment.json", "figures/per_dataset.png", "figures/loss.png"):
         assert (out / name).stat().st_size > 0, name
     assert "data:image/png;base64," in (out / "report.html").read_text()  # self-contained
+    # best-dev template selection is on by default and reported beside the template mean
+    assert re.search(r"\| base model \| [\d.]+ ± [\d.]+ \(best-dev [\d.]+\) \|", (out / "report.md").read_text())

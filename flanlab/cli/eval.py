@@ -33,6 +33,8 @@ def eval_command(
     cot: bool = typer.Option(False, "--cot", help="Chain-of-thought formats (generate, then extract the answer)."),
     best_dev: bool = typer.Option(True, "--best-dev/--no-best-dev", help="Also score the validation split to pick each task's best template."),
     rank_by: str = typer.Option("sum", help="Rank options by their summed log-likelihood, per_token or per_char."),
+    delimiter: str = typer.Option(None, help="Prompt layout: 'space' or 'newline' between prompt and answer."),
+    answer_cue: str = typer.Option(None, help="Prompt layout: the prompt's last line, e.g. 'Answer:' ('' for none)."),
     batch_size: int = typer.Option(16, help="Sequences per forward pass (changes speed, never scores)."),
     seed: int = typer.Option(0, help="Seed for example sampling, few-shot exemplars and the bootstrap."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached answers of the same model to the same prompts."),
@@ -43,9 +45,12 @@ def eval_command(
     from pydantic import ValidationError
 
     from flanlab.evaluate import EvalConfig, evaluate
+    from flanlab.prompts.layout import PromptLayout
 
+    layout = {key: value for key, value in (("delimiter", delimiter), ("answer_cue", answer_cue)) if value is not None}
     try:
         config = EvalConfig(
+            layout=PromptLayout(**layout),
             model=model, tasks=_csv(tasks), shots=_shots(shots), templates=_csv(templates) or ["all"], limit=limit,
             split=split, cot=cot, best_dev=best_dev, rank_by=rank_by, batch_size=batch_size, seed=seed,
             use_cache=cache, write_samples=samples, card_folders=[str(c) for c in cards],

@@ -134,7 +134,7 @@ def render_examples(
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
     """Print exactly what the model sees (the inputs) and the target, for a few examples."""
-    from flanlab.prompts.formats import PromptFormat, estimate_tokens, pick_exemplars, rationale_pool, render
+    from flanlab.prompts.formats import PromptFormat, cot_exemplar_pool, estimate_tokens, pick_exemplars, render
     from flanlab.tasks.examples import load_examples
     from flanlab.tasks.registry import load_registry
 
@@ -150,7 +150,8 @@ def render_examples(
         raise FlanlabError(f"task {name} has no {split} examples")
     train = load_examples(data_card, "train")
     if prompt_format.cot:
-        train = rationale_pool(train) or train
+        train, kind = cot_exemplar_pool(train)
+        prompt_format = prompt_format.model_copy(update={"cot_exemplars": kind})
     count = _token_counter(tokenizer) if tokenizer else estimate_tokens
     indices = random.Random(seed).sample(range(len(pool)), min(n, len(pool)))
     for number, index in enumerate(indices, start=1):

@@ -19,7 +19,8 @@ from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
-from flanlab.prompts.formats import SEPARATORS, PromptFormat, RenderedExample, pick_exemplars, render
+from flanlab.prompts.formats import SEPARATORS, PromptFormat, RenderedExample, cot_exemplar_pool, pick_exemplars, render
+from flanlab.prompts.layout import PromptLayout
 from flanlab.sources.splits import SPLITS
 from flanlab.tasks.card import TaskCard
 from flanlab.tasks.examples import Example, load_examples
@@ -45,6 +46,7 @@ class EvalConfig(BaseModel):
     seed: int = 0
     rank_by: Literal["sum", "per_token", "per_char"] = "sum"
     options_style: str = "dash"
+    layout: PromptLayout = Field(default_factory=PromptLayout)  # the inputs/targets boundary (delimiter, cue)
     max_new_tokens: int = 64
     cot_max_new_tokens: int = 256
     stop: list[str] = Field(default_factory=lambda: ["\n\n"])
@@ -71,7 +73,8 @@ class EvalConfig(BaseModel):
 
     def formats(self) -> list[PromptFormat]:
         kinds = [("cot" if self.cot else "fewshot" if k else "zeroshot", k) for k in self.shots]
-        return [PromptFormat.parse(f"{kind}:{k}" if k else kind, options_style=self.options_style) for kind, k in kinds]
+        settings = {"options_style": self.options_style, **self.layout.model_dump()}
+        return [PromptFormat.parse(f"{kind}:{k}" if k else kind, **settings) for kind, k in kinds]
 
 
 @dataclass
@@ -163,7 +166,7 @@ def plan_requests(
     for fmt in config.formats():
         for card in cards:
             templates = _templates(card, config.templates)
-            train_pool = _exemplar_pool(card, fmt) if fmt.shots else []
+            train_pool, card_fmt = _exemplar_pool(card, fmt) if fmt.shots else ((), fmt)
             for split in splits:
                 examples = load_examples(card, split)
                 if not examples:
@@ -171,11 +174,13 @@ def plan_requests(
                 chosen = _sample_indices(len(examples), config.limit, config.seed, card.name, split)
                 for template in templates:
                     items = [
-                        _evaluated(card, template, examples[i], i, fmt, train_pool, config, count_tokens) for i in chosen
+                        _evaluated(card, template, examples[i], i, card_fmt, train_pool, config, count_tokens)
+                        for i in chosen
                     ]
                     classification = bool(items[0].rendered.options)
                     names = M.metrics_for(card.metrics, classification=classification, where=card.where())
                     run = TemplateRun(card.name, card.cluster, fmt.name, fmt.shots, split, template.id, names)
+                    run.cot_exemplars = card_fmt.cot_exemplars if fmt.cot and fmt.shots else None
                     plans.append((run, items))
     if not plans:
         raise FlanlabError(f"nothing to evaluate: the selected tasks have no {config.split} examples")
@@ -193,12 +198,14 @@ def _templates(card: TaskCard, wanted: list[str]) -> list:
     return chosen
 
 
-def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Example, ...]:
+def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Sequence[Example], PromptFormat]:
+    """The train examples exemplars come from, and the format to render with: chain-of-thought on a
+    task without rationales falls back to direct-answer exemplars (recorded in the results)."""
     pool = load_examples(card, "train")
-    if fmt.cot:
-        with_rationale = tuple(example for example in pool if example.get("rationale"))
-        return with_rationale or pool
-    return pool
+    if not fmt.cot:
+        return pool, fmt
+    chosen, kind = cot_exemplar_pool(pool)
+    return chosen, fmt.model_copy(update={"cot_exemplars": kind})
 
 
 def _evaluated(
@@ -216,7 +223,7 @@ def _evaluated(
     )
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
     if rendered.options and not fmt.cot:
-        request: Request = RankRequest(rendered.inputs, rendered.options)
+        request: Request = RankRequest(rendered.inputs, rendered.options, rendered.delimiter)
     else:
         stop = tuple(dict.fromkeys([*config.stop, SEPARATORS[fmt.separator]])) if fmt.shots else tuple(config.stop)
         limit = config.cot_max_new_tokens if fmt.cot else config.max_new_tokens

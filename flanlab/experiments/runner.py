@@ -19,6 +19,7 @@ from flanlab.experiments.studies import BASE, Arm, EvalSpec, experiment_collecti
 from flanlab.experiments.units import Unit, UnitStore
 from flanlab.io import write_json
 from flanlab.models.zoo import model_fingerprint
+from flanlab.prompts.layout import PromptLayout
 from flanlab.tasks.registry import TaskRegistry, load_registry
 
 console = Console(stderr=True)
@@ -59,6 +60,8 @@ def mixture_recipe(exp: ResolvedExperiment, settings: dict[str, Any]) -> dict[st
         # A training text equal to a held-out evaluation input is dropped and reported in the
         # mixture's stats.json rather than failing the experiment (the guard itself still runs).
         "on_contamination": "remove",
+        # Written out so a unit cached under another default layout is never reused.
+        "layout": PromptLayout().model_dump(),
     }
     for key, target in (("clusters", "clusters"), ("tasks", "tasks"), ("inversion_rate", "inversion_rate"), ("instruction_mode", "instruction_mode")):
         if key in settings:
@@ -140,7 +143,9 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, 
         "shots": list(spec.shots),
         "limit": scale.eval_limit,
         "seed": run.exp.config.seed,
-        "best_dev": bool(run.exp.params.get("best_dev", False)),
+        # FLAN reports the best-dev template beside the template mean; a config may turn it off.
+        "best_dev": bool(run.exp.params.get("best_dev", True)),
+        "layout": PromptLayout().model_dump(),  # the layout the mixtures were rendered with
     }
     if scale.eval_templates:
         eval_fields["templates"] = [f"t{index:02d}" for index in range(1, scale.eval_templates + 1)]

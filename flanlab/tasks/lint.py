@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from flanlab.errors import FlanlabError
-from flanlab.prompts.formats import PromptFormat, TARGET_DELIMITER, render, template_values
+from flanlab.prompts.formats import PromptFormat, render, template_values
 from flanlab.prompts.options import OPTION_STYLES
 from flanlab.prompts.templates import as_text, parse_pattern
 from flanlab.sources import bigbench
@@ -372,7 +372,7 @@ def rendered_problems(card: TaskCard, template: Template, example: Example, pool
     if not rendered.inputs.strip():
         problems.append("rendered input is empty")
     if rendered.inputs != rendered.inputs.rstrip() or rendered.targets != rendered.targets.lstrip():
-        problems.append(f"whitespace at the prompt/target join is not exactly {TARGET_DELIMITER!r}")
+        problems.append("whitespace at the prompt/target join (the layout's delimiter alone joins them)")
     if rendered.options:
         problems.extend(_option_problems(card, template, example, rendered.targets))
     others = [other for other in pool if other is not example][:2]
