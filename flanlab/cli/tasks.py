@@ -105,11 +105,20 @@ def lint(
     cards: list[Path] = CardsOption,
     full_data: bool = typer.Option(False, "--full-data", help="Sample BIG-bench examples from every split (slower)."),
     per_split: int = typer.Option(2, help="Examples checked per split."),
+    positions: bool = typer.Option(False, "--positions", help="Print each multiple-choice task's gold positions."),
 ) -> None:
-    """Check every card's templates on real examples; exit 0 only if there is no problem."""
+    """Check every card's templates on real examples; exit 0 only if there is no problem.
+
+    Warnings (notes) include multiple-choice tasks whose gold answer sits in one option position in
+    more than 60% of the examples checked (every example with --full-data)."""
     from flanlab.tasks.lint import lint_collection
+    from flanlab.tasks.option_order import describe_positions
 
     report = lint_collection(collection, cards, per_split=per_split, full_data=full_data, progress=True)
+    if positions:
+        found = sorted(report.gold_positions.items())
+        rows = [[name, sum(counts), describe_positions(counts)] for name, counts in found]
+        print_table("gold answer position (1 = first option)", ["task", "examples", "share per position"], rows)
     for problem in report.problems:
         print(problem)
     for note in report.notes:

@@ -2,7 +2,8 @@
 
 A task example is a dict holding every placeholder a template may use: the mapped fields, the
 record's own keys, and the standard ones (`answer`, `options`, `answer_index`, `references`,
-`rationale`). Classification tasks carry `options` and `answer_index`.
+`rationale`). Classification tasks carry `options` and `answer_index`, in the order shown and
+scored (per-record multiple choice is shuffled: flanlab/tasks/option_order.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from flanlab.errors import FlanlabError
 from flanlab.sources.base import Record, load_split_records, resolve_path
 from flanlab.sources.splits import SPLITS
 from flanlab.tasks.card import FieldRule, TaskCard
+from flanlab.tasks.option_order import arrange_options, shuffles_options
 
 Example = dict[str, Any]
 
@@ -95,14 +97,20 @@ _EXAMPLE_CACHE: dict[str, dict[str, tuple[Example, ...]]] = {}
 
 def _split_examples(card: TaskCard) -> dict[str, tuple[Example, ...]]:
     grouped = load_split_records(card.source)
-    result: dict[str, tuple[Example, ...]] = {}
+    result: dict[str, list[Example]] = {}
     for split in SPLITS:
         records = grouped.get(split, [])
         if card.max_examples is not None:
             records = records[: card.max_examples]
         built = (build_example(card, record, index) for index, record in enumerate(records))
-        result[split] = tuple(example for example in built if example is not None)
-    return result
+        result[split] = [example for example in built if example is not None]
+    return order_options(card, result)
+
+
+def order_options(card: TaskCard, grouped: dict[str, list[Example]]) -> dict[str, tuple[Example, ...]]:
+    """The examples of every split with their options in the order shown (shuffled or the card's)."""
+    every = (example for examples in grouped.values() for example in examples)
+    return arrange_options(grouped, shuffles_options(card.shuffle_options, card.options is not None, every))
 
 
 def load_examples(card: TaskCard, split: str) -> tuple[Example, ...]:
