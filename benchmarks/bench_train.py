@@ -77,17 +77,19 @@ def split_mixture(built: Path, work: Path, tokenizer) -> dict:
 
     from flanlab.train.data import read_mixture, tokenize_examples
 
-    inputs, targets = read_mixture(built)
-    whole = tokenize_examples(inputs, targets, tokenizer, "causal", 10**6, 10**6)
+    inputs, targets, delimiters = read_mixture(built)
+    whole = tokenize_examples(inputs, targets, tokenizer, "causal", 10**6, 10**6, delimiters=delimiters)
     fits = [int(row) for row, i, t in zip(whole.source_rows, whole.input_ids, whole.target_ids)
             if len(i) <= MAX_INPUT_TOKENS and len(t) <= MAX_TARGET_TOKENS]
     order = np.random.default_rng(SEED).permutation(len(fits))
     held = [fits[i] for i in order[:HELD_OUT]]
     train = sorted(fits[i] for i in order[HELD_OUT:])
     (work / "mix" / "shards").mkdir(parents=True)
-    table = pa.Table.from_pylist([{"inputs": inputs[r], "targets": targets[r]} for r in train])
+    table = pa.Table.from_pylist(
+        [{"inputs": inputs[r], "targets": targets[r], "delimiter": delimiters[r]} for r in train]
+    )
     pq.write_table(table, work / "mix" / "shards" / "part-00000.parquet")
-    (work / "held_out.json").write_text(json.dumps([(inputs[r], targets[r]) for r in held]))
+    (work / "held_out.json").write_text(json.dumps([(inputs[r], targets[r], delimiters[r]) for r in held]))
     return {"built_rows": len(inputs), "cut_rows_left_out": len(inputs) - len(fits), "train_rows": len(train), "held_out_rows": len(held)}
 
 
@@ -102,7 +104,10 @@ def flanlab_step_groups(work: Path, tokenizer, steps: int) -> tuple[list[list[in
     from flanlab.train.packing import RowPlan
 
     rows = pq.read_table(work / "mix" / "shards" / "part-00000.parquet").to_pylist()
-    data = tokenize_examples([r["inputs"] for r in rows], [r["targets"] for r in rows], tokenizer, "causal", MAX_INPUT_TOKENS, MAX_TARGET_TOKENS)
+    data = tokenize_examples(
+        [r["inputs"] for r in rows], [r["targets"] for r in rows], tokenizer, "causal",
+        MAX_INPUT_TOKENS, MAX_TARGET_TOKENS, delimiters=[r["delimiter"] for r in rows],
+    )
     assert len(data) == len(rows), "every training row must survive tokenisation uncut"
     plan = RowPlan(data.lengths("causal"), data.target_lengths(), PACK_LENGTH, True, SEED, ROWS_PER_STEP, 1, 1)
     groups = [[int(data.source_rows[e]) for row in plan.step_rows(step) for e in row] for step in range(steps)]
@@ -158,11 +163,10 @@ def run_trl(work: Path, out: Path, steps: int) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from flanlab.models.zoo import load_model
-    from flanlab.prompts.formats import TARGET_DELIMITER
 
     groups = json.loads((work / "step_groups.json").read_text())[:steps]
     table = pq.read_table(work / "mix" / "shards" / "part-00000.parquet").to_pylist()
-    dataset = Dataset.from_list([{"prompt": r["inputs"], "completion": TARGET_DELIMITER + r["targets"]} for r in table])
+    dataset = Dataset.from_list([{"prompt": r["inputs"], "completion": r["delimiter"] + r["targets"]} for r in table])
     model, tokenizer = load_model(MODEL)
     model.train()
     seen = {"real": 0, "target": 0, "positions": 0, "seconds": 0.0, "step_tokens": []}
@@ -210,7 +214,7 @@ def run_trl(work: Path, out: Path, steps: int) -> dict:
             "peak_rss_mb": peak_rss_mb}
 
 
-def held_out_loss(model_dir: str, pairs: list[tuple[str, str]]) -> float:
+def held_out_loss(model_dir: str, pairs: list[tuple[str, str, str]]) -> float:
     """Mean loss per target token (delimiter + target + EOS), one example at a time, same code for both engines."""
     import torch
 
@@ -220,7 +224,10 @@ def held_out_loss(model_dir: str, pairs: list[tuple[str, str]]) -> float:
     from flanlab.train.modeling import TargetLossModel
 
     model, tokenizer = load_model(model_dir)
-    data = tokenize_examples([p[0] for p in pairs], [p[1] for p in pairs], tokenizer, "causal", MAX_INPUT_TOKENS, MAX_TARGET_TOKENS)
+    data = tokenize_examples(
+        [p[0] for p in pairs], [p[1] for p in pairs], tokenizer, "causal", MAX_INPUT_TOKENS, MAX_TARGET_TOKENS,
+        delimiters=[p[2] for p in pairs],
+    )
     wrapper = TargetLossModel(model, seq2seq=False)
     total, count = 0.0, 0
     with torch.no_grad():

@@ -59,7 +59,8 @@ def test_options_split_over_rows_when_they_do_not_fit_together(tiny_causal):
     model, tokenizer = load_model(tiny_causal)
     separate = HFBackend(model, tokenizer, batch_size=4, max_length=100, share_prompt=False).score(REQUESTS[:4])
     tight_backend = HFBackend(model, tokenizer, batch_size=4, max_length=100)
-    rows = tight_backend._rows(REQUESTS[:4], {o: tight_backend.option_ids(o) for r in REQUESTS[:4] for o in r.options})
+    ids = {(r.delimiter, o): tight_backend.option_ids(o, r.delimiter) for r in REQUESTS[:4] for o in r.options}
+    rows = tight_backend._rows(REQUESTS[:4], ids)
     assert len(rows) > 4  # at least one request needed several rows
     for got, want in zip(tight_backend.score(REQUESTS[:4]), separate):
         assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
@@ -115,3 +116,38 @@ def test_prompt_tuned_model_scores_like_peft_forward(tiny_causal):
     unshared = HFBackend(model, tokenizer, batch_size=1, share_prompt=False, padding_side="right").score(requests)
     for got, want in zip(backend.score(requests), unshared):
         assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
+
+
+class ScriptedModel:
+    """A causal 'model' whose greedy continuation is a fixed text, fed through the stopping criteria
+    token by token the way `generate` does."""
+
+    config = type("Config", (), {"is_encoder_decoder": False, "max_position_embeddings": 512})()
+    dtype = torch.float32
+
+    def __init__(self, tokenizer, text: str) -> None:
+        self.script = tokenizer(text, add_special_tokens=False).input_ids
+
+    def generate(self, input_ids, max_new_tokens, stopping_criteria=None, **_):
+        out = input_ids
+        for token in self.script[:max_new_tokens]:
+            out = torch.cat([out, torch.full((out.shape[0], 1), token)], dim=1)
+            if stopping_criteria is not None and bool(stopping_criteria(out, None).all()):
+                break
+        return out
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("\n\n- yes\n- no\n\nThe answer is no.", "- yes\n- no"),  # leading blank lines are not a stop
+        ("  \n\n\nno\n\nmore", "no"),
+        ("\n\n", ""),  # nothing but whitespace: empty, and decoding ran to the limit
+        ("yes\n\nno", "yes"),
+    ],
+)
+def test_leading_whitespace_never_triggers_a_stop(tiny_causal, script, expected):
+    _, tokenizer = load_model(tiny_causal)
+    backend = HFBackend(ScriptedModel(tokenizer, script), tokenizer)
+    [text] = backend.generate([GenerateRequest("Question: is it?", ("\n\n",), 64)])
+    assert text == expected

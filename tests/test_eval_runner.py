@@ -198,3 +198,13 @@ def test_without_a_hub_cluster_selections_skip_hub_tasks_and_record_them(tiny_ca
             evaluate(strict, registry=registry, progress=False)
     only_core = config.model_copy(update={"collections": ["test"]})
     assert evaluate(only_core, registry=registry, progress=False)["skipped"] == {}
+def test_cot_few_shot_without_rationales_uses_direct_exemplars(tiny_causal, registry, tmp_path, isolated_home):
+    config = EvalConfig(model=str(tiny_causal), tasks=["task:toy_nli"], templates=["a"], cot=True, shots=[2], limit=2,
+                        best_dev=False, bootstrap_resamples=0, cot_max_new_tokens=4)
+    results = evaluate(config, registry=registry, out=tmp_path / "cot", progress=False)
+    assert results["cot_direct_exemplars"] == ["toy_nli"]
+    samples = [json.loads(line) for line in (tmp_path / "cot" / "samples.jsonl").read_text().splitlines()]
+    for sample in samples:  # the trigger once, on the query; exemplars answer directly, with no empty reasoning
+        assert sample["prompt"].count("Let's think step by step.") == 1 and "So the answer is" not in sample["prompt"]
+        assert sample["prompt"].count("Does it follow?") == 3
+    assert "fell back to direct-answer exemplars" in (tmp_path / "cot" / "results.md").read_text()

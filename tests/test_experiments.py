@@ -124,3 +124,5 @@ def test_flanlab_run_writes_a_report(tmp_path):
     results = json.loads((out / record_results(out)).read_text())
     lines = results["tasks"][0]["lines"]
     assert f"| {lines['chance']:.1f} | {lines['majority']:.1f} |" in report
+    # best-dev template selection is on by default and reported beside the template mean
+    assert re.search(r"\| base model \| [\d.]+ ± [\d.]+ \(best-dev [\d.]+\) \|", (out / "report.md").read_text())

@@ -209,6 +209,12 @@ def test_formats_cot_inversion_and_options(registry, tmp_path):
     assert stats.inverted_share == pytest.approx(sum(r["inverted"] for r in invertible) / len(invertible))
     shot_counts = Counter(row["shots"] for row in rows if row["format"].startswith("fewshot"))
     assert set(shot_counts) <= {2, 3, 5} and len(shot_counts) >= 2
+    # gold positions are counted from the rows written; per-record options are shuffled evenly
+    for task in stats.tasks:
+        golds = Counter(row["answer_index"] for row in classification if row["task"] == task.name)
+        assert task.gold_positions == [golds[position] for position in range(len(task.gold_positions))]
+    cosmos = next(task for task in stats.tasks if task.name == "cosmos")
+    assert len(cosmos.gold_positions) == 4 and max(cosmos.gold_positions) < 0.35 * sum(cosmos.gold_positions)
 
 
 def test_a_cot_source_renders_every_rationale_row_as_cot(registry, tmp_path):

@@ -39,6 +39,7 @@ def test_build_stats_show(cards, tmp_path):
 
     shown = run_cli("mix", "stats", str(out))
     assert shown.returncode == 0 and "intended %" in shown.stdout and "cosmos" in shown.stdout
+    assert "gold answer position" in shown.stdout and "warning" not in shown.stdout  # cosmos: options shuffled
     rows = run_cli("mix", "show", str(out), "--n", "3", "--json")
     assert [json.loads(line)["task"] in {"gsm", "cosmos"} for line in rows.stdout.splitlines()] == [True] * 3
 

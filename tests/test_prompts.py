@@ -8,8 +8,8 @@ from flanlab.errors import FlanlabError
 from flanlab.prompts.formats import (
     ANSWER_PHRASE,
     COT_TRIGGER,
-    TARGET_DELIMITER,
     PromptFormat,
+    cot_exemplar_pool,
     extract_cot_answer,
     pick_exemplars,
     rationale_pool,
@@ -58,7 +58,7 @@ def test_zero_shot_layout_and_target_join():
     rendered = render(CARD, PLAIN, example(1))
     assert rendered.inputs == "Question: Is 1 a number?\n\nOPTIONS:\n- yes\n- no"
     assert rendered.targets == "yes" and rendered.options == ("yes", "no") and rendered.answer_index == 0
-    assert not rendered.inputs.endswith(" ") and TARGET_DELIMITER == " "
+    assert not rendered.inputs.endswith(" ") and rendered.delimiter == " "
     assert rendered.to_row()["options"] == ["yes", "no"]
 
 
@@ -170,3 +170,15 @@ def test_missing_placeholder_fails_loudly():
     del broken["question"]
     with pytest.raises(FlanlabError, match=r"template plain: placeholder \{question\}"):
         render(CARD, PLAIN, broken)
+
+
+def test_cot_without_rationales_shows_direct_answer_exemplars():
+    fmt = PromptFormat.parse("cot:2,cot_exemplars=direct,options_style=none")
+    few = render(CARD, PLAIN, example(8), fmt, exemplars=POOL[1:3])
+    shots = "Question: Is 1 a number? no\n\nQuestion: Is 2 a number? yes"
+    expected = f"{shots}\n\nQuestion: Is 8 a number?\n\n{COT_TRIGGER}"
+    assert few.inputs == expected
+    assert few.inputs.count(COT_TRIGGER) == 1 and ANSWER_PHRASE not in few.inputs
+    assert cot_exemplar_pool(POOL) == (POOL, "direct")
+    with_rationale = [example(5, rationale="Five counts.")]
+    assert cot_exemplar_pool([*POOL, *with_rationale]) == (with_rationale, "rationale")

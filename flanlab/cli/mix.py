@@ -203,6 +203,21 @@ def _print_guard(stats, say) -> None:
         say(f"options shown in {100 * stats.options_shown_share:.1f}% of classification rows")
     if stats.inverted_share is not None:
         say(f"inverted templates in {100 * stats.inverted_share:.1f}% of the rows of tasks that have them")
+    _print_gold_positions(stats, say)
+
+
+def _print_gold_positions(stats, say) -> None:
+    """Where the gold answer sits in classification rows, per task; a warning above 60% in one place."""
+    from flanlab.tasks.option_order import describe_positions, position_bias
+
+    shown = [task for task in stats.tasks if task.gold_positions]
+    rows = [[task.name, sum(task.gold_positions), describe_positions(task.gold_positions)] for task in shown]
+    if rows:
+        print_table("gold answer position in classification rows (1 = first option)", ["task", "rows", "share"], rows)
+    for task in stats.tasks:
+        bias = position_bias(task.gold_positions)
+        if bias:
+            say(f"[yellow]warning[/yellow]: {task.name}: {bias}", markup=True, highlight=False)
 
 
 def _print_recipe_knobs(recipe) -> None:

@@ -183,11 +183,20 @@ def lint(
     cards: list[Path] = CardsOption,
     full_data: bool = typer.Option(False, "--full-data", help="Sample BIG-bench examples from every split (slower)."),
     per_split: int = typer.Option(2, help="Examples checked per split."),
+    positions: bool = typer.Option(False, "--positions", help="Print each multiple-choice task's gold positions."),
 ) -> None:
-    """Check every card's templates on real examples; exit 0 only if there is no problem."""
+    """Check every card's templates on real examples; exit 0 only if there is no problem.
+
+    Warnings (notes) include multiple-choice tasks whose gold answer sits in one option position in
+    more than 60% of the examples checked (every example with --full-data)."""
     from flanlab.tasks.lint import lint_collection
+    from flanlab.tasks.option_order import describe_positions
 
     report = lint_collection(collection, cards, per_split=per_split, full_data=full_data, progress=True)
+    if positions:
+        found = sorted(report.gold_positions.items())
+        rows = [[name, sum(counts), describe_positions(counts)] for name, counts in found]
+        print_table("gold answer position (1 = first option)", ["task", "examples", "share per position"], rows)
     for problem in report.problems:
         print(problem)
     for note in report.notes:
@@ -212,13 +221,7 @@ def render_examples(
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
     """Print exactly what the model sees (the inputs) and the target, for a few examples."""
-    from flanlab.prompts.formats import (
-        PromptFormat,
-        estimate_tokens,
-        pick_exemplars,
-        rationale_pool,
-        render,
-    )
+    from flanlab.prompts.formats import PromptFormat, cot_exemplar_pool, estimate_tokens, pick_exemplars, render
     from flanlab.tasks.examples import load_examples
     from flanlab.tasks.registry import load_registry
 
@@ -234,7 +237,8 @@ def render_examples(
         raise FlanlabError(f"task {name} has no {split} examples")
     train = load_examples(data_card, "train")
     if prompt_format.cot:
-        train = rationale_pool(train) or train
+        train, kind = cot_exemplar_pool(train)
+        prompt_format = prompt_format.model_copy(update={"cot_exemplars": kind})
     count = _token_counter(tokenizer) if tokenizer else estimate_tokens
     indices = random.Random(seed).sample(range(len(pool)), min(n, len(pool)))
     for number, index in enumerate(indices, start=1):

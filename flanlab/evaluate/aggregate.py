@@ -30,6 +30,7 @@ class TemplateRun:
     template_id: str
     metrics: list[str]  # the first is the task's primary metric
     items: list[Scored] = field(default_factory=list)
+    cot_exemplars: str | None = None  # few-shot chain of thought: "rationale", or "direct" (no rationales)
 
     @property
     def primary(self) -> str:

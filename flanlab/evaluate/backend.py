@@ -9,9 +9,9 @@ computed (``logits_to_keep``), never the full vocabulary at every prompt positio
 
 Seq2seq models run the encoder once per prompt and reuse its output for every option.
 
-Tokenisation is the one training uses: prompt and ``TARGET_DELIMITER + option`` are tokenised
-separately and the ids concatenated. A BOS token is prepended only when the tokenizer adds one
-by itself.
+Tokenisation is the one training uses: prompt and ``delimiter + option`` (the request's join, see
+flanlab/prompts/layout.py) are tokenised separately and the ids concatenated. A BOS token is
+prepended only when the tokenizer adds one by itself.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from flanlab.errors import FlanlabError
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
-from flanlab.prompts.formats import TARGET_DELIMITER
+from flanlab.prompts.layout import DEFAULT_LAYOUT
 
 Progress = Callable[[int], None]
 
@@ -80,10 +80,10 @@ class HFBackend:
         # a continuation needs at least one token to be conditioned on
         return ids or [self.tokenizer.bos_token_id or self.tokenizer.eos_token_id]
 
-    def option_ids(self, option: str) -> list[int]:
+    def option_ids(self, option: str, delimiter: str = DEFAULT_LAYOUT.separator) -> list[int]:
         if self.is_seq2seq:
             return self.tokenizer(option).input_ids  # the decoder target, EOS included
-        return self.tokenizer(TARGET_DELIMITER + option, add_special_tokens=False).input_ids
+        return self.tokenizer(delimiter + option, add_special_tokens=False).input_ids
 
     # ---- rank classification ------------------------------------------------------------------
 
@@ -91,7 +91,11 @@ class HFBackend:
         """Log-likelihood of each option of each request, in request order."""
         import torch
 
-        option_ids = {option: self.option_ids(option) for request in requests for option in request.options}
+        option_ids = {
+            (request.delimiter, option): self.option_ids(option, request.delimiter)
+            for request in requests
+            for option in request.options
+        }
         rows = self._rows(requests, option_ids)
         logprobs: list[list[float]] = [[0.0] * len(request.options) for request in requests]
         done: list[int] = [0] * len(requests)
@@ -109,16 +113,16 @@ class HFBackend:
         return [
             OptionScores(
                 logprob=tuple(logprobs[index]),
-                num_tokens=tuple(len(option_ids[option]) for option in request.options),
+                num_tokens=tuple(len(option_ids[request.delimiter, option]) for option in request.options),
                 num_chars=tuple(len(option) for option in request.options),
             )
             for index, request in enumerate(requests)
         ]
 
-    def _rows(self, requests: Sequence[RankRequest], option_ids: dict[str, list[int]]) -> list[_Row]:
+    def _rows(self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str], list[int]]) -> list[_Row]:
         rows: list[_Row] = []
         for index, request in enumerate(requests):
-            options = [(j, option_ids[option]) for j, option in enumerate(request.options)]
+            options = [(j, option_ids[request.delimiter, option]) for j, option in enumerate(request.options)]
             longest = max((len(ids) for _, ids in options), default=0)
             prompt = self.prompt_ids(request.prompt)
             if not self.is_seq2seq:
@@ -304,7 +308,8 @@ class HFBackend:
 
 
 class _StopOnText:
-    """Marks a row finished once its decoded continuation contains a stop sequence."""
+    """Marks a row finished once its decoded continuation contains a stop sequence after its
+    leading whitespace (text that starts with "\n\n" has not ended yet: it has not begun)."""
 
     def __init__(self, tokenizer: Any, stop: tuple[str, ...], prompt_width: int) -> None:
         self.tokenizer, self.stop, self.prompt_width = tokenizer, stop, prompt_width
@@ -313,7 +318,7 @@ class _StopOnText:
         import torch
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :], skip_special_tokens=True)
-        return torch.tensor([any(s in text for s in self.stop) for text in texts], dtype=torch.bool)
+        return torch.tensor([any(s in text.lstrip() for s in self.stop) for text in texts], dtype=torch.bool)
 
 
 def _soft_prompt_length(model: Any) -> int:
@@ -323,6 +328,8 @@ def _soft_prompt_length(model: Any) -> int:
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """The text before the first stop sequence; leading whitespace never counts as one."""
+    text = text.lstrip()
     cut = min((text.find(s) for s in stop if s in text), default=len(text))
     return text[:cut].strip()
 

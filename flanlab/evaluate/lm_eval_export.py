@@ -2,7 +2,8 @@
 
 Each (task, template, format) becomes one lm-eval task whose data file holds the prompts exactly
 as flanlab renders them (few-shot exemplars included, so lm-eval runs it with ``num_fewshot: 0``)
-and the same options joined with the same ``target_delimiter``. Users can then cross-check a
+and the same options joined with the same delimiter (the rendered examples' layout, written as
+lm-eval's ``target_delimiter``). Users can then cross-check a
 flanlab score with the tool they know.
 """
 
@@ -17,7 +18,7 @@ import yaml
 from flanlab.evaluate.requests import GenerateRequest
 from flanlab.evaluate.runner import EvalConfig, Evaluated, available_cards, plan_requests, select_cards
 from flanlab.io import atomic_open, write_text
-from flanlab.prompts.formats import TARGET_DELIMITER, estimate_tokens
+from flanlab.prompts.formats import estimate_tokens
 from flanlab.tasks.registry import TaskRegistry
 
 
@@ -77,7 +78,7 @@ def _task_yaml(name: str, task: str, data_path: Path, first: Evaluated) -> dict[
         "dataset_kwargs": {"data_files": {"test": str(data_path)}},
         "test_split": "test",
         "doc_to_text": "prompt",
-        "target_delimiter": TARGET_DELIMITER,
+        "target_delimiter": first.rendered.delimiter,
         "num_fewshot": 0,
         "metadata": {"version": 1.0, "exported_by": "flanlab"},
     }

@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flanlab.io import stable_hash
+from flanlab.prompts.layout import DEFAULT_LAYOUT
 
 
 @dataclass(frozen=True)
 class RankRequest:
     prompt: str
-    options: tuple[str, ...]  # each scored as TARGET_DELIMITER + option after the prompt
+    options: tuple[str, ...]  # each scored as delimiter + option after the prompt
+    delimiter: str = DEFAULT_LAYOUT.separator  # the rendered example's join (see PromptLayout)
 
     def cache_key(self) -> str:
-        return stable_hash(["rank", self.prompt, list(self.options)], length=40)
+        return stable_hash(["rank", self.prompt, list(self.options), self.delimiter], length=40)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ def build_results(config: Any, runs: list[TemplateRun], *, fingerprint: str, mod
         "templates": templates,
         "tasks": tasks,
         "clusters": cluster_summaries(tasks),
+        # tasks whose chain-of-thought exemplars are direct answers: their train split has no rationales
+        "cot_direct_exemplars": sorted({run.task for run in runs if run.cot_exemplars == "direct"}),
     }
 
 
@@ -146,4 +148,13 @@ def markdown_report(results: dict[str, Any]) -> str:
     lines += ["", "### Per cluster", "", "| cluster | format | tasks | template mean | best-dev mean |", "|---|---|---|---|---|"]
     for c in results["clusters"]:
         lines.append(f"| {c['cluster']} | {c['format']} | {c['n_tasks']} | {_fmt(c['template_mean'])} | {_fmt(c['best_dev_mean'])} |")
+    if results.get("cot_direct_exemplars"):
+        lines += ["", cot_fallback_note(results["cot_direct_exemplars"])]
     return "\n".join(lines) + "\n"
+
+
+def cot_fallback_note(tasks: list[str]) -> str:
+    return (
+        f"Chain-of-thought few-shot fell back to direct-answer exemplars (no rationales in the train split) for: "
+        f"{', '.join(tasks)}."
+    )

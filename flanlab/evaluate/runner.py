@@ -23,9 +23,11 @@ from flanlab.prompts.formats import (
     SEPARATORS,
     PromptFormat,
     RenderedExample,
+    cot_exemplar_pool,
     pick_exemplars,
     render,
 )
+from flanlab.prompts.layout import PromptLayout
 from flanlab.prompts.options import OPTION_STYLES
 from flanlab.tasks.card import TaskCard
 from flanlab.tasks.examples import Example, load_examples
@@ -69,6 +71,9 @@ class EvalConfig(BaseModel):
     instruction_mode: Literal["full", "name", "none"] = Field(
         "full", description="Instructions in prompts: full templates, the dataset name only, or none (FLAN Fig. 8)."
     )
+    layout: PromptLayout = Field(
+        default_factory=PromptLayout, description="The boundary between prompt and answer (delimiter, answer cue)."
+    )
     max_new_tokens: int = Field(64, description="Generation length limit.")
     cot_max_new_tokens: int = Field(256, description="Generation length limit for chain of thought.")
     stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Generation stops at any of these texts.")
@@ -95,12 +100,9 @@ class EvalConfig(BaseModel):
 
     def formats(self) -> list[PromptFormat]:
         kinds = [("cot" if self.cot else "fewshot" if k else "zeroshot", k) for k in self.shots]
-        return [
-            PromptFormat.parse(
-                f"{kind}:{k}" if k else kind, options_style=self.options_style, instruction_mode=self.instruction_mode
-            )
-            for kind, k in kinds
-        ]
+        settings = {"options_style": self.options_style, "instruction_mode": self.instruction_mode}
+        settings.update(self.layout.model_dump())
+        return [PromptFormat.parse(f"{kind}:{k}" if k else kind, **settings) for kind, k in kinds]
 
 
 @dataclass
@@ -229,7 +231,7 @@ def plan_requests(
     for fmt in config.formats():
         for card in cards:
             templates = _templates(card, config.templates)
-            train_pool = _exemplar_pool(card, fmt) if fmt.shots else ()
+            train_pool, card_fmt = _exemplar_pool(card, fmt) if fmt.shots else ((), fmt)
             for split in splits:
                 examples = load_examples(card, split)
                 if not examples:
@@ -238,11 +240,13 @@ def plan_requests(
                 chosen = _sample_indices(len(examples), config.limit, config.seed, card.name, split)
                 for template in templates:
                     items = [
-                        _evaluated(card, template, examples[i], i, fmt, pool, config, count_tokens) for i in chosen
+                        _evaluated(card, template, examples[i], i, card_fmt, pool, config, count_tokens)
+                        for i in chosen
                     ]
                     classification = bool(items[0].rendered.options)
                     names = M.metrics_for(card.metrics, classification=classification, where=card.where())
                     run = TemplateRun(card.name, card.cluster, fmt.name, fmt.shots, split, template.id, names)
+                    run.cot_exemplars = card_fmt.cot_exemplars if fmt.cot and fmt.shots else None
                     plans.append((run, items))
     if not plans:
         raise FlanlabError(f"nothing to evaluate: the selected tasks have no {config.split} examples")
@@ -260,14 +264,16 @@ def _templates(card: TaskCard, wanted: list[str]) -> list:
     return chosen
 
 
-def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Example, ...]:
-    """Exemplars come from the train split; a task without one (scored whole) uses the evaluated
-    split itself, never the query (see `_evaluated`)."""
+def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Sequence[Example], PromptFormat]:
+    """The train examples exemplars come from (a task without a train split, scored whole, uses the
+    evaluated split itself, never the query: see `_evaluated`), and the format to render with:
+    chain-of-thought on a task without rationales falls back to direct-answer exemplars (recorded in
+    the results)."""
     pool = load_examples(card, "train")
-    if fmt.cot:
-        with_rationale = tuple(example for example in pool if example.get("rationale"))
-        return with_rationale or pool
-    return pool
+    if not fmt.cot:
+        return pool, fmt
+    chosen, kind = cot_exemplar_pool(pool)
+    return chosen, fmt.model_copy(update={"cot_exemplars": kind})
 
 
 def _evaluated(
@@ -288,7 +294,7 @@ def _evaluated(
     exemplars = [exemplar for exemplar in exemplars if exemplar is not example][: fmt.shots]
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
     if rendered.options and not fmt.cot:
-        request: Request = RankRequest(rendered.inputs, rendered.options)
+        request: Request = RankRequest(rendered.inputs, rendered.options, rendered.delimiter)
     else:
         stop = tuple(dict.fromkeys([*config.stop, SEPARATORS[fmt.separator]])) if fmt.shots else tuple(config.stop)
         limit = config.cot_max_new_tokens if fmt.cot else config.max_new_tokens

@@ -72,7 +72,7 @@ class StudyParams(BaseModel):
     study: str = Field(default="", exclude=True)  # copied from the config: picks the params model
     collections: list[str] = Field(default_factory=lambda: ["core"])  # what arms train and evaluate on
     mixture: MixtureDefaults = Field(default_factory=MixtureDefaults)
-    best_dev: bool = False  # also score each task's best template on the validation split
+    best_dev: bool = True  # also score each task's best template on the validation split (FLAN's best-dev)
 
 
 class PlainParams(StudyParams):

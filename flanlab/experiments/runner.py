@@ -20,6 +20,7 @@ from flanlab.experiments.studies import BASE, Arm, ArmMixture, EvalSpec, experim
 from flanlab.experiments.units import ModelRef, Unit, UnitStore
 from flanlab.io import write_json
 from flanlab.models.zoo import model_fingerprint
+from flanlab.prompts.layout import PromptLayout
 from flanlab.tasks.registry import TaskRegistry, load_registry
 
 console = Console(stderr=True)
@@ -52,6 +53,8 @@ def mixture_recipe(exp: ResolvedExperiment, mixture: ArmMixture) -> dict[str, An
         # A training text equal to a held-out evaluation input is dropped and reported in the
         # mixture's stats.json rather than failing the experiment (the guard itself still runs).
         "on_contamination": "remove",
+        # Written out so a unit cached under another default layout is never reused.
+        "layout": PromptLayout().model_dump(),
     }
     for key in ("tasks", "clusters", "inversion_rate", "instruction_mode"):
         if getattr(mixture, key) is not None:
@@ -159,10 +162,12 @@ def eval_fields(exp: ResolvedExperiment, spec: EvalSpec) -> dict[str, Any]:
         "shots": list(spec.shots),
         "limit": scale.eval_limit,
         "seed": exp.config.seed,
+        # FLAN reports the best-dev template beside the template mean; a config may turn it off.
         "best_dev": exp.params.best_dev and spec.split != "validation",
         "split": spec.split,
         "cot": spec.cot,
         "instruction_mode": spec.instruction_mode,
+        "layout": PromptLayout().model_dump(),  # the layout the mixtures were rendered with
     }
     if scale.eval_templates:
         fields["templates"] = [f"t{index:02d}" for index in range(1, scale.eval_templates + 1)]

@@ -143,6 +143,8 @@ def _stats(
         _task_share(pool, weights[pool.task.name], counter.examples[i], counter.input_tokens[i], counter.target_tokens[i], total)
         for i, pool in enumerate(pools)
     ]
+    for task, positions in zip(tasks, counter.gold_positions):
+        task.gold_positions = positions
     stats = _base_stats(plan, tasks, total, format_shares(counter, _intended_formats(plan.recipe, pools, weights), total))
     stats.token_counter = token_counter_name
     stats.shards = [f"{SHARDS}/{name}" for name in shards]

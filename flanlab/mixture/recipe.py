@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from flanlab.configio import read_yaml_mapping, validate
 from flanlab.prompts.formats import SEPARATORS
+from flanlab.prompts.layout import PromptLayout
 from flanlab.prompts.options import OPTION_STYLES
 
 
@@ -112,6 +113,10 @@ class MixtureRecipe(BaseModel):
         description="Relative weights of the separators between few-shot exemplars.",
     )
     max_prompt_tokens: int = Field(default=960, ge=16, description="Few-shot prompts drop exemplars until they fit.")
+    layout: PromptLayout = Field(
+        default_factory=PromptLayout,
+        description="The inputs/targets boundary (delimiter and answer cue); evaluate with the same layout.",
+    )
     # --- safety and output ---
     on_contamination: Literal["remove", "error"] = Field(
         default="remove",

@@ -129,6 +129,8 @@ class RowRenderer:
                 separator=separator,
                 max_prompt_tokens=self.recipe.max_prompt_tokens,
                 instruction_mode=self.recipe.instruction_mode,
+                delimiter=self.recipe.layout.delimiter,
+                answer_cue=self.recipe.layout.answer_cue,
             )
             self._formats[key] = fmt
         return fmt

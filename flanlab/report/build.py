@@ -20,6 +20,7 @@ from flanlab.io import write_text
 from flanlab.report.collect import (
     TaskScore,
     comparisons,
+    cot_direct_exemplars,
     load_experiment_record,
     loss_curves,
     task_scores,
@@ -42,8 +43,10 @@ def _context(record: dict[str, Any]) -> str:
     return f"model {record['model']} · held-out: {held} · seed {record['seed']} · scale {record['scale']}"
 
 
-def _cell(mean_value: float, std: float) -> str:
-    return f"{mean_value:.1f} ± {std:.1f}"
+def _cell(mean_value: float, std: float, best_dev: float | None = None) -> str:
+    """``mean ± template std``, then the best-dev template's test score when it was selected."""
+    cell = f"{mean_value:.1f} ± {std:.1f}"
+    return cell if best_dev is None else f"{cell} (best-dev {best_dev:.1f})"
 
 
 def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
@@ -75,16 +78,26 @@ def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
     return rows
 
 
+def _dataset_cell(score: TaskScore | None) -> str:
+    return "-" if score is None else _cell(score.mean, score.std, score.best_dev_test)
+
+
 def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
     shots_list = sorted({s.shots for s in scores})
-    lines = [f"**{_context(record)}**", "", "Scores are 0-100, the mean over a dataset's templates ± their standard deviation.", ""]
+    explained = (
+        "Scores are 0-100, the mean over a dataset's templates ± their standard deviation; in brackets, the test "
+        "score of the template that was best on the dev split (FLAN's best-dev)."
+    )
+    lines = [f"**{_context(record)}**", "", explained, ""]
     header = ["arm"] + [f"{_shots_label(k)} (mean ± template std)" for k in shots_list] + ["datasets"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     summary = summary_rows(scores)
     for arm in dict.fromkeys(row["arm"] for row in summary):
         cells = {row["shots"]: row for row in summary if row["arm"] == arm}
         first = next(iter(cells.values()))
-        values = [_cell(cells[k]["mean"], cells[k]["std"]) if k in cells else "-" for k in shots_list]
+        values = [
+            _cell(cells[k]["mean"], cells[k]["std"], cells[k]["best_dev"]) if k in cells else "-" for k in shots_list
+        ]
         lines.append("| " + " | ".join([first["label"], *values, str(first["n_tasks"])]) + " |")
     lines += ["", f"Per dataset ({_context(record)}):", ""]
     columns = list(dict.fromkeys((s.arm, s.label, s.shots) for s in scores))
@@ -95,7 +108,7 @@ def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
         by_task[score.task][(score.arm, score.shots)] = score
     for task, cells in by_task.items():
         metric = next(iter(cells.values())).metric
-        values = [_cell(cells[(arm, k)].mean, cells[(arm, k)].std) if (arm, k) in cells else "-" for arm, _, k in columns]
+        values = [_dataset_cell(cells.get((arm, k))) for arm, _, k in columns]
         lines.append("| " + " | ".join([task, metric, *values, *_reference_cells(cells.values())]) + " |")
     lines += ["", "Chance and majority are accuracies (0-100) of input-blind answering; '-' for generation tasks."]
     return "\n".join(lines) + "\n"
@@ -283,11 +296,21 @@ def build_report(folder: str | Path) -> dict[str, Path]:
     figures = {name: path for name, path in figures.items() if path is not None}
     labels = {arm["name"]: arm["label"] for arm in record["arms"]}
     sections = [markdown_tables(record, scores), comparison_markdown(paired, labels), reference_markdown(scores)]
-    tables = "\n".join(section for section in sections if section)
+    tables = "\n".join(section for section in sections if section) + _cot_notes(cot_direct_exemplars(folder, record))
     markdown = _markdown(record, tables, figures, folder)
     write_text(folder / "report.md", markdown)
     write_text(folder / "report.html", _html(record, tables, figures))
     return {"markdown": folder / "report.md", "html": folder / "report.html", **figures}
+
+
+def _cot_notes(fallbacks: dict[str, list[str]]) -> str:
+    """Say where chain-of-thought few-shot had no rationale exemplars to show."""
+    lines = [
+        f"Note: {label}: chain-of-thought few-shot used direct-answer exemplars (no rationales in the train split) "
+        f"for {', '.join(tasks)}."
+        for label, tasks in fallbacks.items()
+    ]
+    return "\n" + "\n\n".join(lines) + "\n" if lines else ""
 
 
 def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], folder: Path) -> str:

@@ -123,6 +123,14 @@ def validation_curves(record: dict[str, Any]) -> dict[str, list[tuple[int, float
         for arm in record["arms"]
         if (arm.get("train") or {}).get("validation")
     }
+def cot_direct_exemplars(folder: Path, record: dict[str, Any]) -> dict[str, list[str]]:
+    """Per arm label, the datasets whose chain-of-thought exemplars fell back to direct answers."""
+    found: dict[str, dict[str, None]] = {}  # label -> tasks, in first-seen order
+    for arm in record["arms"]:
+        for evaluation in arm["evals"]:
+            tasks = read_results(Path(folder) / evaluation["results"]).get("cot_direct_exemplars") or []
+            found.setdefault(arm["label"], {}).update(dict.fromkeys(tasks))
+    return {label: list(tasks) for label, tasks in found.items() if tasks}
 
 
 def loss_curves(folder: Path, record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:

@@ -90,6 +90,8 @@ class TaskCard(BaseModel):
     instruction: str = ""  # the task's own written instruction, for collections that come with one
     fields: dict[str, str | FieldRule] = Field(default_factory=dict)
     options: list[str] | None = None  # fixed answer options; otherwise each record's own `options`
+    # Shuffle the options (see flanlab/tasks/option_order.py)? None: only per-record options that differ.
+    shuffle_options: bool | None = None
     answer_map: dict[str, str] = Field(default_factory=dict)  # raw label -> option text shown
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     templates: list[Template]

@@ -2,7 +2,8 @@
 
 A task example is a dict holding every placeholder a template may use: the mapped fields, the
 record's own keys, and the standard ones (`answer`, `options`, `answer_index`, `references`,
-`rationale`). Classification tasks carry `options` and `answer_index`.
+`rationale`). Classification tasks carry `options` and `answer_index`, in the order shown and
+scored (per-record multiple choice is shuffled: flanlab/tasks/option_order.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from flanlab.sources.base import (
 from flanlab.sources.splits import SPLITS
 from flanlab.tasks.card import FieldRule, TaskCard
 from flanlab.tasks.manual import data_source, skip_reason
+from flanlab.tasks.option_order import arrange_options, placed_by_own_hash, shuffles_options
 
 Example = dict[str, Any]
 
@@ -105,14 +107,20 @@ _EXAMPLE_CACHE: dict[str, dict[str, tuple[Example, ...]]] = {}
 def _split_examples(card: TaskCard) -> dict[str, tuple[Example, ...]]:
     # An evaluation-only task without splits of its own is scored whole: every record is test data.
     grouped = load_split_records(data_source(card), unsplit_is_test=card.eval_only)
-    result: dict[str, tuple[Example, ...]] = {}
+    result: dict[str, list[Example]] = {}
     for split in SPLITS:
         records = grouped.get(split, [])
         if card.max_examples is not None:
             records = records[: card.max_examples]
         built = (build_example(card, record, index) for index, record in enumerate(records))
-        result[split] = tuple(example for example in built if example is not None)
-    return result
+        result[split] = [example for example in built if example is not None]
+    return order_options(card, result)
+
+
+def order_options(card: TaskCard, grouped: dict[str, list[Example]]) -> dict[str, tuple[Example, ...]]:
+    """The examples of every split with their options in the order shown (shuffled or the card's)."""
+    every = (example for examples in grouped.values() for example in examples)
+    return arrange_options(grouped, shuffles_options(card.shuffle_options, card.options is not None, every))
 
 
 def quick_unavailable(card: TaskCard) -> str | None:
@@ -146,6 +154,9 @@ def iter_examples(card: TaskCard, split: str, order_seed: str) -> Iterator[tuple
         random.Random(order_seed).shuffle(order)
         yield from ((position, examples[position]) for position in order)
         return
+    # Read lazily, a split is never seen whole, so per-record options are shuffled example by example
+    # (each gold placed by the example's own hash) rather than balanced across the split.
+    may_shuffle = card.shuffle_options is not False and card.options is None
     order = list(range(len(raw.records)))
     random.Random(order_seed).shuffle(order)
     for position in order:
@@ -153,7 +164,7 @@ def iter_examples(card: TaskCard, split: str, order_seed: str) -> Iterator[tuple
         if record_split(record, spec.split_key, position, raw.where, spec.split_pattern) == split:
             example = build_example(card, record, position)
             if example is not None:
-                yield position, example
+                yield position, placed_by_own_hash(example) if may_shuffle else example
 
 
 def load_examples(card: TaskCard, split: str) -> tuple[Example, ...]:

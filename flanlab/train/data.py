@@ -1,16 +1,18 @@
 """Mixture shards -> token ids, cached by a hash of (mixture files, tokenizer, lengths, model kind).
 
-Causal LMs see ``inputs + TARGET_DELIMITER + targets`` then EOS: inputs and (delimiter + targets)
-are tokenised separately and their ids concatenated, so the boundary between context and answer is
-exact (no marker token to search for). Seq2seq models get inputs on the encoder, targets on the
-decoder. Too-long inputs lose their LEFT side (the oldest context, e.g. the first few-shot
-exemplars); a target is never cut: an example whose target alone exceeds the target budget is
-dropped. Both are counted.
+Causal LMs see ``inputs + delimiter + targets`` then EOS, where each row's ``delimiter`` column is
+the join its prompt layout rendered it for (flanlab/prompts/layout.py): inputs and (delimiter +
+targets) are tokenised separately and their ids concatenated, so the boundary between context and
+answer is exact (no marker token to search for) and is the one evaluation scores. Seq2seq models
+get inputs on the encoder, targets on the decoder. Too-long inputs lose their LEFT side (the oldest
+context, e.g. the first few-shot exemplars); a target is never cut: an example whose target alone
+exceeds the target budget is dropped. Both are counted.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,12 +24,13 @@ import pyarrow.parquet as pq
 from flanlab.errors import FlanlabError
 from flanlab.io import atomic_open, file_sha256, stable_hash, write_json
 from flanlab.paths import cache_dir
-from flanlab.prompts.formats import TARGET_DELIMITER
+from flanlab.prompts.layout import LEGACY_DELIMITER
 
 ModelKind = Literal["causal", "seq2seq"]
 REQUIRED_COLUMNS = ("inputs", "targets")
+DELIMITER_COLUMN = "delimiter"  # optional: rows without it were written with LEGACY_DELIMITER
 TOKENIZE_CHUNK = 2000
-CACHE_VERSION = 1  # bump when the tokenisation rules below change
+CACHE_VERSION = 2  # bump when the tokenisation rules below change
 
 
 @dataclass
@@ -63,10 +66,11 @@ def mixture_shards(mixture: str | Path) -> list[Path]:
     return shards
 
 
-def read_mixture(mixture: str | Path) -> tuple[list[str], list[str]]:
-    """The ``inputs`` and ``targets`` strings of every shard, in shard-name order."""
+def read_mixture(mixture: str | Path) -> tuple[list[str], list[str], list[str]]:
+    """The ``inputs``, ``targets`` and ``delimiter`` strings of every shard, in shard-name order."""
     inputs: list[str] = []
     targets: list[str] = []
+    delimiters: list[str] = []
     for shard in mixture_shards(mixture):
         try:
             schema = pq.read_schema(shard)
@@ -77,14 +81,18 @@ def read_mixture(mixture: str | Path) -> tuple[list[str], list[str]]:
                 raise FlanlabError(f"missing column {column!r} (have {schema.names})", where=str(shard))
             if not pa.types.is_string(schema.field(column).type) and not pa.types.is_large_string(schema.field(column).type):
                 raise FlanlabError(f"column {column!r} must hold strings, not {schema.field(column).type}", where=str(shard))
-        table = pq.read_table(shard, columns=list(REQUIRED_COLUMNS))
-        for column, sink in (("inputs", inputs), ("targets", targets)):
+        has_delimiter = DELIMITER_COLUMN in schema.names
+        table = pq.read_table(shard, columns=[*REQUIRED_COLUMNS, *([DELIMITER_COLUMN] if has_delimiter else [])])
+        for column, sink in (("inputs", inputs), ("targets", targets), (DELIMITER_COLUMN, delimiters)):
+            if column == DELIMITER_COLUMN and not has_delimiter:
+                delimiters.extend([LEGACY_DELIMITER] * table.num_rows)
+                continue
             values = table.column(column).to_pylist()
             if any(value is None for value in values):
                 row = values.index(None)
                 raise FlanlabError(f"row {row}: column {column!r} is null", where=str(shard))
             sink.extend(values)
-    return inputs, targets
+    return inputs, targets, delimiters
 
 
 def mixture_fingerprint(mixture: str | Path) -> str:
@@ -108,7 +116,6 @@ def tokenized_cache_key(mixture: str | Path, tokenizer: Any, kind: ModelKind, ma
             "kind": kind,
             "max_input_tokens": max_input_tokens,
             "max_target_tokens": max_target_tokens,
-            "delimiter": TARGET_DELIMITER,
         }
     )
 
@@ -128,8 +135,10 @@ def load_tokenized_mixture(
     tokens_path, stats_path = folder / "tokens.parquet", folder / "stats.json"
     if tokens_path.exists() and stats_path.exists():
         return _read_tokens(tokens_path, json.loads(stats_path.read_text()))
-    inputs, targets = read_mixture(mixture)
-    tokenized = tokenize_examples(inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, progress=progress)
+    inputs, targets, delimiters = read_mixture(mixture)
+    tokenized = tokenize_examples(
+        inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, delimiters=delimiters, progress=progress
+    )
     tokenized.stats.update(cache_key=key, mixture=str(mixture))
     _write_tokens(tokens_path, tokenized)
     write_json(stats_path, tokenized.stats)
@@ -144,9 +153,15 @@ def tokenize_examples(
     max_input_tokens: int,
     max_target_tokens: int,
     *,
+    delimiters: Sequence[str] | str,
     progress: bool = False,
 ) -> TokenizedMixture:
-    """Tokenise (inputs, targets) pairs with the rules in the module docstring."""
+    """Tokenise (inputs, targets) pairs with the rules in the module docstring.
+
+    ``delimiters``: each row's join (one string: the same for every row), as rendered.
+    """
+    if isinstance(delimiters, str):
+        delimiters = [delimiters] * len(inputs)
     eos = tokenizer.eos_token_id
     if eos is None:
         raise FlanlabError(f"the tokenizer of {tokenizer.name_or_path} has no EOS token; training needs one")
@@ -158,9 +173,11 @@ def tokenize_examples(
     for start in _progress_range(len(inputs), progress):
         chunk_inputs = inputs[start : start + TOKENIZE_CHUNK]
         chunk_targets = targets[start : start + TOKENIZE_CHUNK]
+        chunk_delimiters = delimiters[start : start + TOKENIZE_CHUNK]
         input_batch = tokenizer(chunk_inputs, add_special_tokens=True)["input_ids"]
         if kind == "causal":
-            target_batch = tokenizer([TARGET_DELIMITER + text for text in chunk_targets], add_special_tokens=False)["input_ids"]
+            joined = [delimiter + text for delimiter, text in zip(chunk_delimiters, chunk_targets)]
+            target_batch = tokenizer(joined, add_special_tokens=False)["input_ids"]
         else:
             target_batch = tokenizer(chunk_targets, add_special_tokens=True)["input_ids"]
         for offset, (input_ids, target_ids) in enumerate(zip(input_batch, target_batch)):
