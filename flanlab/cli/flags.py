@@ -16,7 +16,7 @@ import inspect
 import json
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
@@ -47,25 +47,24 @@ def flag_name(field: str) -> str:
 
 
 def config_flags(
-    model: type[BaseModel], *, skip: Iterable[str] = (), names: Mapping[str, str] = {}, aliases: Mapping[str, str] = {}
+    model: type[BaseModel], *, names: Mapping[str, str] = {}, aliases: Mapping[str, str] = {}
 ) -> list[GeneratedFlag]:
-    """A flag per field of ``model`` (but ``skip``); ``names`` renames a flag, ``aliases`` adds a second name."""
-    skipped = set(skip)
+    """A flag per field of ``model``; ``names`` renames a flag, ``aliases`` adds a second name."""
     return [
         _flag(field, info, names.get(field), aliases.get(field))
         for field, info in model.model_fields.items()
-        if field not in skipped and not info.exclude
+        if not info.exclude
     ]
 
 
 def with_config_flags(
-    model: type[BaseModel], *, skip: Iterable[str] = (), names: Mapping[str, str] = {}, aliases: Mapping[str, str] = {}
+    model: type[BaseModel], *, names: Mapping[str, str] = {}, aliases: Mapping[str, str] = {}
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command one flag per config field; it receives the flags the user gave as ``overrides``.
 
     The decorated function declares its other options as usual, plus ``overrides: dict``.
     """
-    flags = config_flags(model, skip=skip, names=names, aliases=aliases)
+    flags = config_flags(model, names=names, aliases=aliases)
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "overrides"]
