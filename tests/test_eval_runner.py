@@ -100,7 +100,7 @@ def test_lm_eval_export_holds_our_exact_prompts(registry, tmp_path):
     spec = yaml.safe_load((out / "flanlab_toy_nli_a_zeroshot.yaml").read_text())
     assert spec["output_type"] == "multiple_choice" and spec["target_delimiter"] == " "
     rows = [json.loads(line) for line in open(spec["dataset_kwargs"]["data_files"]["test"])]
-    assert len(rows) == 5 and rows[0]["prompt"].endswith("OPTIONS:\n- yes\n- it is not possible to tell\n- no")
+    assert len(rows) == 5 and rows[0]["prompt"].endswith("OPTIONS:\n- yes\n- it is not possible to tell\n- no\nAnswer:")
     assert rows[0]["options"][rows[0]["answer_index"]] in {"yes", "it is not possible to tell", "no"}
     generation = yaml.safe_load((out / "flanlab_toy_qa_q1_zeroshot.yaml").read_text())
     assert generation["output_type"] == "generate_until" and generation["generation_kwargs"]["until"] == ["\n\n"]

@@ -11,7 +11,14 @@ from flanlab.tasks.card import card_from_dict
 from flanlab.tasks.examples import load_examples
 from flanlab.tasks.fixtures import with_fixture_source
 from flanlab.tasks.lint import lint_cards
-from flanlab.tasks.option_order import MAX_GOLD_SHARE, MIN_GOLDS, gold_position_counts, position_bias, shuffles_options
+from flanlab.tasks.option_order import (
+    MAX_GOLD_SHARE,
+    MIN_GOLDS,
+    describe_positions,
+    gold_position_counts,
+    position_bias,
+    shuffles_options,
+)
 from flanlab.tasks.registry import load_registry
 
 SPLITS = ("train", "validation", "test")
@@ -81,6 +88,7 @@ def test_position_bias_warns_above_the_threshold_only_with_enough_golds():
     assert position_bias([6, 2]) is None  # 75% but too few golds to mean anything
     assert position_bias([6, 4, 0, 0]) is None
     assert position_bias([13, 7]) == "the gold answer is option 1 in 65% of 20 examples (1: 65%, 2: 35%)"
+    assert describe_positions([0, 3, 1]) == "2: 75%, 3: 25%"
 
 
 def test_lint_reports_positions_and_warns_on_a_biased_task(tmp_path):

@@ -245,8 +245,10 @@ def plan_requests(
                     ]
                     classification = bool(items[0].rendered.options)
                     names = M.metrics_for(card.metrics, classification=classification, where=card.where())
-                    run = TemplateRun(card.name, card.cluster, fmt.name, fmt.shots, split, template.id, names)
-                    run.cot_exemplars = card_fmt.cot_exemplars if fmt.cot and fmt.shots else None
+                    exemplars = card_fmt.cot_exemplars if fmt.cot and fmt.shots else None
+                    run = TemplateRun(
+                        card.name, card.cluster, fmt.name, fmt.shots, split, template.id, names, cot_exemplars=exemplars
+                    )
                     plans.append((run, items))
     if not plans:
         raise FlanlabError(f"nothing to evaluate: the selected tasks have no {config.split} examples")

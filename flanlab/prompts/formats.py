@@ -346,7 +346,7 @@ def pick_exemplars(pool: Sequence[Example], k: int, *, seed: int, query_key: str
     """``k`` exemplars from ``pool`` (the train split), the same for the same (seed, query) every time.
 
     ``exclude_text`` keeps an example whose ``input`` equals the query's out of its own prompt.
-    Costs O(k), not O(len(pool)). For chain-of-thought, pass `rationale_pool(train)`.
+    Costs O(k), not O(len(pool)). For chain-of-thought, draw from `cot_exemplar_pool(train)`.
     """
     if k <= 0 or not pool:
         return []

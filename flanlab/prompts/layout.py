@@ -26,7 +26,7 @@ class PromptLayout(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     delimiter: str = "space"  # a key of DELIMITERS
-    answer_cue: str = ""  # "" for none; otherwise the prompt's last line, e.g. "Answer:"
+    answer_cue: str = "Answer:"  # the prompt's last line ("" for none): the prompt ends "...\nAnswer:"
 
     @field_validator("delimiter")
     @classmethod

@@ -93,9 +93,9 @@ def add_position(counts: list[int], position: int) -> None:
 
 
 def describe_positions(counts: Sequence[int]) -> str:
-    """``1: 26%, 2: 25%, ...`` (positions counted from 1, as a reader numbers options)."""
+    """``1: 26%, 2: 25%, ...``: positions counted from 1, as a reader numbers options; empty ones left out."""
     total = sum(counts)
-    return ", ".join(f"{position}: {count / total:.0%}" for position, count in enumerate(counts, start=1) if total)
+    return ", ".join(f"{position}: {count / total:.0%}" for position, count in enumerate(counts, start=1) if count)
 
 
 def position_bias(counts: Sequence[int]) -> str | None:
