@@ -115,3 +115,37 @@ def test_prompt_tuned_model_scores_like_peft_forward(tiny_causal):
     unshared = HFBackend(model, tokenizer, batch_size=1, share_prompt=False, padding_side="right").score(requests)
     for got, want in zip(backend.score(requests), unshared):
         assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
+
+
+BINARY = [RankRequest(f"Question {i}: is {i * 7 % 13} more than {i * 3 % 11}?" * (1 + i % 2), ("yes", "no")) for i in range(24)]
+
+
+def _linear_output_dtypes(model, run) -> set:
+    """The dtypes the model's linear layers produced while ``run()`` ran."""
+    seen: set = set()
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype)) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def test_bf16_agrees_with_fp32_on_well_separated_options(loaded):
+    model, tokenizer = loaded
+    requests = REQUESTS + BINARY
+    fp32 = HFBackend(model, tokenizer, batch_size=8, precision="fp32").score(requests)
+    bf16_backend = HFBackend(model, tokenizer, batch_size=8, precision="bf16")
+    out: list = []
+    assert torch.bfloat16 in _linear_output_dtypes(model, lambda: out.extend(bf16_backend.score(requests)))
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the caller's model is left as it was
+    worst = max(abs(a - b) for x, y in zip(fp32, out) for a, b in zip(x.logprob, y.logprob))
+    assert 0 < worst < 0.1  # really computed in bf16, and close
+    separated = 0
+    for x, y in zip(fp32, out):
+        ranked = sorted(x.logprob, reverse=True)
+        if len(ranked) > 1 and ranked[0] - ranked[1] > 4 * worst:
+            separated += 1
+            assert x.logprob.index(ranked[0]) == y.logprob.index(max(y.logprob))
+    assert separated >= len(requests) // 2
