@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
+from flanlab.models.precision import Precision
 
 
 class TrainConfig(BaseModel):
@@ -47,9 +48,23 @@ class TrainConfig(BaseModel):
     max_steps: int = 1000
     max_minutes: float | None = None  # a time budget; training stops at whichever limit comes first
     seed: int = 0
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on a GPU that supports it, else fp32
+    precision: Precision = Field(
+        "auto",
+        description="fp32, bf16 (autocast: bf16 matrix products; fp32 master weights, gradients and optimizer state), "
+        "or auto: bf16 where the device computes it natively (CPU with AVX512-BF16/AMX, CUDA with bf16), else fp32",
+    )
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        "auto",
+        description="recompute each layer in the backward pass instead of keeping its activations (~a third more "
+        "compute, a fraction of the memory); auto: only when the memory plan needs it",
+    )
+    memory_limit_gb: float | None = Field(
+        None,
+        description="memory training may use on this machine, all processes together; default: what is available "
+        "when training starts (MemAvailable, or the cgroup limit if lower). The plan lowers the micro-batch (same "
+        "effective batch) or turns on checkpointing to fit, or stops with what to change",
+    )
 
     # bookkeeping
     checkpoint_every: int = 100  # optimizer steps; 0 disables intermediate checkpoints
@@ -79,6 +94,8 @@ class TrainConfig(BaseModel):
             raise ValueError("learning_rate must be positive")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError("max_minutes must be positive")
+        if self.memory_limit_gb is not None and self.memory_limit_gb <= 0:
+            raise ValueError("memory_limit_gb must be positive")
         return self
 
     @property
