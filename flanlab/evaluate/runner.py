@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from flanlab.errors import FlanlabError
 from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
+from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
 from flanlab.models.precision import Precision, resolve_precision
@@ -55,6 +56,12 @@ class EvalConfig(BaseModel):
         "auto",
         description="fp32, bf16 (autocast: bf16 matrix products, fp32 residual stream and output head), or auto: "
         "bf16 where the device computes it natively (CPU with AVX512-BF16/AMX, CUDA with bf16), else fp32",
+    )
+    near_tie_nats: float = Field(
+        NEAR_TIE_NATS,
+        ge=0,
+        description="under bf16, requests whose leading options are closer than this (summed log-likelihood, "
+        "nats) are scored again in fp32, so bf16 predicts what fp32 would; 0 never rescores",
     )
     # speed only: never changes a number
     batch_size: int = 16
@@ -128,12 +135,17 @@ def evaluate(
     model, tokenizer = loaded or load_model(config.model)
     fingerprint = model_fingerprint(config.model)
     precision = resolve_precision(config.precision, next(model.parameters()).device.type)
-    backend = HFBackend(model, tokenizer, batch_size=config.batch_size, precision=precision)
+    backend = HFBackend(
+        model, tokenizer, batch_size=config.batch_size, precision=precision, rank_by=config.rank_by,
+        near_tie_nats=config.near_tie_nats,
+    )
     count_tokens = _token_counter(tokenizer)
 
     plans = plan_requests(cards, config, count_tokens)
     all_requests = [item.request for _, items in plans for item in items]
     settings = {"dtype": str(model.dtype), "precision": precision}
+    if precision == "bf16":  # which requests were settled in fp32 depends on these two
+        settings.update(near_tie_nats=config.near_tie_nats, rank_by=config.rank_by)
     answers, stats = _answer(all_requests, backend, config, fingerprint, settings, progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
     kind = "seq2seq" if backend.is_seq2seq else "causal"
@@ -143,6 +155,7 @@ def evaluate(
     results["timing"] = {
         **stats,
         "precision": precision,
+        "near_ties_rescored_fp32": backend.rescored_fp32,
         "seconds_total": round(elapsed, 3),
         "examples": sum(len(run.items) for run in runs),
         "test_examples": test_examples,
