@@ -250,10 +250,11 @@ class HFBackend:
         )
 
     def _segment_mask(self, segments: Any) -> Any:
-        """Additive (batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
+        """(batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
 
-        Additive rather than boolean because eager attention silently ignores boolean 4D masks;
-        every position sees at least itself so padding rows never produce NaNs.
+        Boolean for sdpa (nothing to cast to bf16 in every layer), additive for any other attention
+        (eager silently ignores boolean 4D masks); every position sees at least itself so padding
+        rows never produce NaNs.
         """
         import torch
 
@@ -263,6 +264,8 @@ class HFBackend:
         same_option = (query == key) & (query > 0)
         sees_prompt = (key == 0) & (query >= 0)
         allowed = (causal & (same_option | sees_prompt)) | torch.eye(width, dtype=torch.bool)
+        if getattr(self.model.config, "_attn_implementation", None) == "sdpa":
+            return allowed[:, None, :, :]
         dtype = self.model.dtype
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         return mask[:, None, :, :]

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 GIB = 1024**3
 RUNTIME_BYTES = int(0.6 * GIB)  # Python, torch, transformers, accelerate and the tokenized data (measured ~0.5 GiB)
-AVAILABLE_SHARE = 0.9  # plan for at most this share of the memory available when training starts
+AVAILABLE_SHARE = 0.5  # plan for half the free memory: the estimate is approximate, and the machine has other work
 # bytes kept per token and decoder layer for the backward pass, per (hidden, key-value, intermediate) unit
 ACTIVATION_COEFFICIENTS = {"fp32": (36, 8, 16), "bf16": (54, 8, 8)}
 LOGIT_BYTES = 16  # per logit: fp32 logits, their log-softmax and gradient, the bf16 product, slack
