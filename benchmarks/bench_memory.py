@@ -97,8 +97,8 @@ def build_mixture(folder: Path) -> Path:
     words = ("the cat dog house tree river blue green small large quick slow water light night day music paper "
              "garden window stone city field table chair story answer question road market winter summer").split()
     rng = random.Random(0)
-    rows = [{"inputs": " ".join(rng.choices(words, k=INPUT_WORDS)), "targets": " ".join(rng.choices(words, k=TARGET_WORDS))}
-            for _ in range(EXAMPLES)]
+    text = lambda count: " ".join(rng.choices(words, k=count))  # noqa: E731
+    rows = [{"inputs": text(INPUT_WORDS), "targets": text(TARGET_WORDS)} for _ in range(EXAMPLES)]
     (folder / "shards").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), folder / "shards" / "part-00000.parquet")
     return folder
@@ -202,7 +202,8 @@ def _watch(process: subprocess.Popen, cap_gib: float) -> bool:
 
 
 def table(results: list[dict]) -> str:
-    columns = ["case", "model", "settings (rest default)", "precision", "plan", "peak RSS GiB", "load", "train", "export"]
+    columns = ["case", "model", "settings (rest default)", "precision", "plan", "peak RSS GiB", "load", "train",
+               "export"]
     rows = []
     for r in results:
         if "capped_at_gib" in r:

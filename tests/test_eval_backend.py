@@ -117,13 +117,15 @@ def test_prompt_tuned_model_scores_like_peft_forward(tiny_causal):
         assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
 
 
-BINARY = [RankRequest(f"Question {i}: is {i * 7 % 13} more than {i * 3 % 11}?" * (1 + i % 2), ("yes", "no")) for i in range(24)]
+BINARY = [RankRequest(f"Question {i}: is {i * 7 % 13} more than {i * 3 % 11}?" * (1 + i % 2), ("yes", "no"))
+          for i in range(24)]
 
 
 def _linear_output_dtypes(model, run) -> set:
     """The dtypes the model's linear layers produced while ``run()`` ran."""
     seen: set = set()
-    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype)) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype)) for m in linears]
     try:
         run()
     finally:

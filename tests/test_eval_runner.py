@@ -78,10 +78,12 @@ def test_cache_answers_repeat_runs_but_never_a_changed_prompt_or_model(tiny_caus
 def test_precision_is_recorded_and_keys_the_cache(tiny_causal, tmp_path, isolated_home):
     from flanlab.models.precision import resolve_precision
 
-    config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=4, best_dev=False, bootstrap_resamples=0, precision="fp32")
+    config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=4, best_dev=False, bootstrap_resamples=0,
+                        precision="fp32")
     registry = TaskRegistry([nli_card(tmp_path)])
     evaluate(config, registry=registry, out=tmp_path / "fp32", progress=False)
-    bf16 = evaluate(config.model_copy(update={"precision": "bf16"}), registry=registry, out=tmp_path / "bf16", progress=False)
+    bf16_config = config.model_copy(update={"precision": "bf16"})
+    bf16 = evaluate(bf16_config, registry=registry, out=tmp_path / "bf16", progress=False)
     assert bf16["timing"]["cache_hits"] == 0 and bf16["timing"]["precision"] == "bf16"  # never an fp32 answer reused
     assert json.loads((tmp_path / "fp32" / "results.json").read_text())["precision"] == "fp32"
     assert json.loads((tmp_path / "bf16" / "results.json").read_text())["precision"] == "bf16"

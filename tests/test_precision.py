@@ -9,7 +9,8 @@ from flanlab.models import precision as P
 
 @pytest.mark.parametrize(
     ("flags", "expected"),
-    [({"avx2", "avx512f", "avx512_bf16"}, "bf16"), ({"amx_tile", "amx_bf16"}, "bf16"), ({"avx2", "avx512f"}, "fp32"), (set(), "fp32")],
+    [({"avx2", "avx512f", "avx512_bf16"}, "bf16"), ({"amx_tile", "amx_bf16"}, "bf16"), ({"avx2", "avx512f"}, "fp32"),
+     (set(), "fp32")],
 )
 def test_auto_picks_bf16_only_with_native_cpu_support(monkeypatch, flags, expected):
     monkeypatch.setattr(P, "cpu_flags", lambda: frozenset(flags))

@@ -34,7 +34,7 @@ def eval_command(
     best_dev: bool = typer.Option(True, "--best-dev/--no-best-dev", help="Also score the validation split to pick each task's best template."),
     rank_by: str = typer.Option("sum", help="Rank options by their summed log-likelihood, per_token or per_char."),
     batch_size: int = typer.Option(16, help="Sequences per forward pass (changes speed, never scores)."),
-    precision: str = typer.Option("auto", help="auto (bf16 where the device has it natively, else fp32), fp32 or bf16."),
+    precision: str = typer.Option("auto", help="auto (bf16 where the device has it natively), fp32 or bf16."),
     seed: int = typer.Option(0, help="Seed for example sampling, few-shot exemplars and the bootstrap."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached answers of the same model to the same prompts."),
     samples: bool = typer.Option(True, "--samples/--no-samples", help="Write samples.jsonl."),
@@ -48,7 +48,8 @@ def eval_command(
     try:
         config = EvalConfig(
             model=model, tasks=_csv(tasks), shots=_shots(shots), templates=_csv(templates) or ["all"], limit=limit,
-            split=split, cot=cot, best_dev=best_dev, rank_by=rank_by, batch_size=batch_size, precision=precision, seed=seed,
+            split=split, cot=cot, best_dev=best_dev, rank_by=rank_by, batch_size=batch_size, precision=precision,
+            seed=seed,
             use_cache=cache, write_samples=samples, card_folders=[str(c) for c in cards],
         )
     except ValidationError as error:

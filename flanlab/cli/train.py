@@ -17,8 +17,8 @@ def train(
     prompt_tuning: bool = typer.Option(False, "--prompt-tuning", help="Train a soft prompt (10 virtual tokens by default)."),
     max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
-    precision: str = typer.Option(None, "--precision", help="auto (bf16 where the device has it natively), fp32 or bf16."),
-    memory_limit_gb: float = typer.Option(None, "--memory-limit-gb", help="Memory training may use (default: what is available)."),
+    precision: str = typer.Option(None, "--precision", help="auto (bf16 where the device has it natively), fp32, bf16."),
+    memory_limit_gb: float = typer.Option(None, "--memory-limit-gb", help="Memory training may use (default: free memory)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's latest checkpoint."),
     config: Path = typer.Option(None, "--config", help="YAML file with TrainConfig fields; flags override it."),
 ) -> None:
@@ -32,7 +32,8 @@ def train(
     method = "lora" if lora else "prompt_tuning" if prompt_tuning else None
     overrides = {
         "model": model, "mixture": mixture, "out": out, "method": method, "max_steps": max_steps,
-        "max_minutes": max_minutes, "precision": precision, "memory_limit_gb": memory_limit_gb, "resume": resume or None,
+        "max_minutes": max_minutes, "precision": precision, "memory_limit_gb": memory_limit_gb,
+        "resume": resume or None,
     }
     if config is not None:
         train_config = load_train_config(config, **overrides)

@@ -53,7 +53,10 @@ class ModelShape:
     @classmethod
     def of(cls, model: Any) -> ModelShape:
         config = model.config
-        get = lambda *names, default=0: next((int(getattr(config, n)) for n in names if getattr(config, n, None)), default)  # noqa: E731
+
+        def get(*names: str, default: int = 0) -> int:  # the first of several spellings the config has
+            return next((int(getattr(config, n)) for n in names if getattr(config, n, None)), default)
+
         hidden = get("hidden_size", "d_model", "n_embd")
         heads = get("num_attention_heads", "num_heads", "n_head", default=1)
         head_dim = get("head_dim", "d_kv", default=hidden // max(heads, 1))
@@ -64,7 +67,8 @@ class ModelShape:
             layers=layers, hidden=hidden, kv_hidden=kv_heads * head_dim,
             intermediate=get("intermediate_size", "d_ff", "n_inner", default=4 * hidden), vocab=get("vocab_size"),
             weight_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
-            trainable=sum(p.numel() for p in trainable), matrix_sides=sum(sum(p.shape) for p in trainable if p.dim() == 2),
+            trainable=sum(p.numel() for p in trainable),
+            matrix_sides=sum(sum(p.shape) for p in trainable if p.dim() == 2),
         )
 
 
@@ -120,7 +124,8 @@ class MemoryPlan(BaseModel):
 
 
 def plan(
-    shape: ModelShape, *, micro_batch: int, accumulation: int, checkpointing: bool | str, budget: int | None, **settings: Any
+    shape: ModelShape, *, micro_batch: int, accumulation: int, checkpointing: bool | str, budget: int | None,
+    **settings: Any,
 ) -> MemoryPlan:
     """The first plan that fits ``budget`` bytes (see the module docstring for the order tried)."""
     effective = micro_batch * accumulation
@@ -147,7 +152,9 @@ def _options(micro_batch: int, effective: int, checkpointing: bool | str) -> lis
     return [(size, ckpt) for size in sizes for ckpt in switches]
 
 
-def _plan(size: int, accumulation: int, ckpt: bool, guess: Estimate, budget: int | None, changes: list[str]) -> MemoryPlan:
+def _plan(
+    size: int, accumulation: int, ckpt: bool, guess: Estimate, budget: int | None, changes: list[str]
+) -> MemoryPlan:
     return MemoryPlan(
         micro_batch_size=size, gradient_accumulation_steps=accumulation, gradient_checkpointing=ckpt,
         estimated_peak_gib=round(guess.total / GIB, 3), estimate_gib=guess.gib(),
@@ -155,20 +162,25 @@ def _plan(size: int, accumulation: int, ckpt: bool, guess: Estimate, budget: int
     )
 
 
-def _changes(micro: int, accumulation: int, asked: bool | str, size: int, ckpt: bool, first: Estimate, budget: int | None) -> list[str]:
+def _changes(
+    micro: int, accumulation: int, asked: bool | str, size: int, ckpt: bool, first: Estimate, budget: int | None
+) -> list[str]:
     changes = []
     if ckpt and asked == "auto":
         changes.append("gradient checkpointing on")
     if size != micro:
-        changes.append(f"micro-batch {micro} -> {size} with accumulation {accumulation} -> {micro * accumulation // size} (same effective batch)")
+        raised = micro * accumulation // size
+        changes.append(f"micro-batch {micro} -> {size}, accumulation {accumulation} -> {raised} (same effective batch)")
     if changes and budget is not None:
-        changes.insert(0, f"estimated {first.total / GIB:.1f} GiB at the configured settings ({_parts(first)}) > {budget / GIB:.1f} GiB available")
+        estimated = f"estimated {first.total / GIB:.1f} GiB at the configured settings ({_parts(first)})"
+        changes.insert(0, f"{estimated} > {budget / GIB:.1f} GiB available")
     return changes
 
 
 def _parts(guess: Estimate) -> str:
     parts = guess.gib()
-    return ", ".join(f"{name} {parts[name]:.1f}" for name in ("weights", "gradients", "optimizer", "activations", "logits"))
+    names = ("weights", "gradients", "optimizer", "activations", "logits")
+    return ", ".join(f"{name} {parts[name]:.1f}" for name in names)
 
 
 def available_memory_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
@@ -180,7 +192,8 @@ def available_memory_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path =
                 candidates.append(int(line.split()[1]) * 1024)
     except OSError:
         pass
-    for limit_file, usage_file in (("memory.max", "memory.current"), ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    cgroup_files = (("memory.max", "memory.current"), ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"))
+    for limit_file, usage_file in cgroup_files:
         limit, usage = _read_int(cgroup / limit_file), _read_int(cgroup / usage_file)
         if limit is not None and usage is not None and limit < 1 << 60:  # "max" or a huge number: no limit
             candidates.append(max(0, limit - usage))

@@ -137,9 +137,10 @@ class TargetLossModel(nn.Module):
         if self.plain_head:
             hidden = model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).last_hidden_state
             head, targets = model.get_output_embeddings(), next_labels[selected]
-            return chunked_head_loss(head, hidden[:, :-1][selected], targets, self.logits_chunk_positions), selected.sum()
-        logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).logits[:, :-1][selected]
-        return summed_token_loss(logits, next_labels[selected]), selected.sum()
+            loss = chunked_head_loss(head, hidden[:, :-1][selected], targets, self.logits_chunk_positions)
+            return loss, selected.sum()
+        logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).logits
+        return summed_token_loss(logits[:, :-1][selected], next_labels[selected]), selected.sum()
 
     def _seq2seq_loss(self, input_ids, attention_mask, labels):
         model = self.hf_model

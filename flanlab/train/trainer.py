@@ -80,7 +80,10 @@ def train(config: TrainConfig) -> TrainResult:
             progress=config.progress and accelerator.is_main_process,
         )
     packing = config.packing and not seq2seq  # encoder-decoder rows hold one example (see docs/training.md)
-    wrapper = TargetLossModel(trainable, seq2seq=seq2seq, attn_implementation=config.attn_implementation, num_virtual_tokens=num_virtual_tokens(config))
+    wrapper = TargetLossModel(
+        trainable, seq2seq=seq2seq, attn_implementation=config.attn_implementation,
+        num_virtual_tokens=num_virtual_tokens(config),
+    )
     memory_plan = _plan_memory(config, wrapper, data, precision, accelerator)
     if memory_plan.gradient_checkpointing:
         wrapper.hf_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -105,7 +108,9 @@ def train(config: TrainConfig) -> TrainResult:
         write_text(run_dir / "config.yaml", config.to_yaml())
         write_json(run_dir / "tokenization.json", data.stats)
         write_json(run_dir / "memory_plan.json", {"precision": precision, **memory_plan.model_dump(mode="json")})
-    loop = _Loop(config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters, precision)
+    loop = _Loop(
+        config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters, precision
+    )
     try:
         stopped_by, final_loss = loop.run()
     finally:
@@ -130,7 +135,9 @@ def train(config: TrainConfig) -> TrainResult:
 class _Loop:
     """One optimizer step at a time, with logging, checkpoints, the NaN guard and the time budget."""
 
-    def __init__(self, config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters, precision) -> None:
+    def __init__(
+        self, config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters, precision
+    ) -> None:
         self.config, self.accelerator, self.model, self.precision = config, accelerator, model, precision
         self.optimizer, self.scheduler, self.plan, self.data = optimizer, scheduler, plan, data
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -174,7 +181,8 @@ class _Loop:
     def _step(self, step: int, over_budget: bool) -> tuple[dict[str, float], float]:
         accelerator, config = self.accelerator, self.config
         totals = _accumulate_gradients(
-            accelerator, self.model, self.plan, self.data, self.collate, self.pad_id, step, self._record_order, self.precision
+            accelerator, self.model, self.plan, self.data, self.collate, self.pad_id, step, self._record_order,
+            self.precision,
         )
         totals[4] = float(over_budget and accelerator.is_main_process)
         totals = accelerator.reduce(totals, reduction="sum")  # every process gets the same numbers
@@ -220,7 +228,8 @@ class _Loop:
 
 
 def _accumulate_gradients(
-    accelerator, model, plan: RowPlan, data, collate, pad_id: int, step: int, on_batch=None, precision: Resolved = "fp32"
+    accelerator, model, plan: RowPlan, data, collate, pad_id: int, step: int, on_batch=None,
+    precision: Resolved = "fp32",
 ) -> torch.Tensor:
     """Forward and backward over this process's micro-batches of ``step``; returns local sums
     [loss_sum, target_tokens, real_tokens, total_tokens, 0].
@@ -323,23 +332,37 @@ def _precision(config: TrainConfig) -> Resolved:
     return resolve_precision(config.precision, device_type)
 
 
-def _plan_memory(config: TrainConfig, wrapper: TargetLossModel, data, precision: Resolved, accelerator) -> memory.MemoryPlan:
+def _plan_memory(
+    config: TrainConfig, wrapper: TargetLossModel, data, precision: Resolved, accelerator
+) -> memory.MemoryPlan:
     """Micro-batch, accumulation and checkpointing that fit the memory (see flanlab/train/memory.py).
 
-    Every process plans with the same budget share, so all processes agree on the accumulation.
+    The main process plans and every process takes its plan (or its one-line refusal), so all
+    processes agree on the accumulation even if they read the free memory at different moments.
     """
-    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
-    budget = memory.memory_budget(config.memory_limit_gb, local_processes, accelerator.device)
-    lengths = data.lengths("seq2seq" if wrapper.seq2seq else "causal")
-    chosen = memory.plan(
-        memory.ModelShape.of(wrapper.model), micro_batch=config.micro_batch_size, accumulation=config.gradient_accumulation_steps,
-        checkpointing=config.gradient_checkpointing, budget=budget, precision=precision, optimizer=config.optimizer,
-        row_length=config.row_length, target_share=float(data.target_lengths().sum() / max(lengths.sum(), 1)),
-        head_on_targets=wrapper.plain_head, logits_chunk=wrapper.logits_chunk_positions,
-    )
+    from accelerate.utils import broadcast_object_list
+
+    outcome: list[Any] = [None]
     if accelerator.is_main_process:
-        memory.log_plan(chosen)
-    return chosen
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+        lengths = data.lengths("seq2seq" if wrapper.seq2seq else "causal")
+        try:
+            outcome[0] = memory.plan(
+                memory.ModelShape.of(wrapper.model), micro_batch=config.micro_batch_size,
+                accumulation=config.gradient_accumulation_steps, checkpointing=config.gradient_checkpointing,
+                budget=memory.memory_budget(config.memory_limit_gb, local_processes, accelerator.device),
+                precision=precision, optimizer=config.optimizer, row_length=config.row_length,
+                target_share=float(data.target_lengths().sum() / max(lengths.sum(), 1)),
+                head_on_targets=wrapper.plain_head, logits_chunk=wrapper.logits_chunk_positions,
+            )
+            memory.log_plan(outcome[0])
+        except FlanlabError as error:
+            outcome[0] = str(error)
+    if accelerator.num_processes > 1:
+        broadcast_object_list(outcome, from_process=0)
+    if isinstance(outcome[0], str):
+        raise FlanlabError(outcome[0])
+    return outcome[0]
 
 
 def _prepare_run_dir(config: TrainConfig, is_main: bool) -> Path | None:
