@@ -87,6 +87,23 @@ def test_cache_answers_repeat_runs_but_never_a_changed_prompt_or_model(tiny_caus
     assert other["timing"]["cache_hits"] == 0
 
 
+def test_precision_is_recorded_and_keys_the_cache(tiny_causal, tmp_path, isolated_home):
+    from flanlab.models.precision import resolve_precision
+
+    config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=4, best_dev=False, bootstrap_resamples=0,
+                        precision="fp32")
+    registry = TaskRegistry([nli_card(tmp_path)])
+    evaluate(config, registry=registry, out=tmp_path / "fp32", progress=False)
+    bf16_config = config.model_copy(update={"precision": "bf16"})
+    bf16 = evaluate(bf16_config, registry=registry, out=tmp_path / "bf16", progress=False)
+    assert bf16["timing"]["cache_hits"] == 0 and bf16["timing"]["precision"] == "bf16"  # never an fp32 answer reused
+    assert json.loads((tmp_path / "fp32" / "results.json").read_text())["precision"] == "fp32"
+    assert json.loads((tmp_path / "bf16" / "results.json").read_text())["precision"] == "bf16"
+    auto = evaluate(config.model_copy(update={"precision": "auto"}), registry=registry, progress=False)
+    assert auto["precision"] == resolve_precision("auto", "cpu") and auto["timing"]["cache_hits"] == 12
+    assert auto["config"]["precision"] == "auto"
+
+
 def test_seq2seq_model_evaluates(tiny_seq2seq, registry, isolated_home):
     results = evaluate(_config(tiny_seq2seq, limit=4, best_dev=False), registry=registry, progress=False)
     assert results["model"]["kind"] == "seq2seq"
@@ -135,6 +152,8 @@ def test_cli_eval_writes_outputs_and_rejects_bad_input(tiny_causal, tmp_path, is
     assert code == 2 and "unknown task 'nope'" in err
     code, _, err = _main(monkeypatch, capsys, "eval", "--shots", "zero", "--out", str(tmp_path / "x"))
     assert code == 2 and "option --shots (item 1): Input should be a valid integer" in err
+    code, _, err = _main(monkeypatch, capsys, "eval", "--precision", "fp16", "--out", str(tmp_path / "x"))
+    assert code == 2 and "precision" in err and len(err.strip().splitlines()) == 1
 
 
 def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal, registry, tmp_path, isolated_home):

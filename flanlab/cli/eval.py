@@ -38,5 +38,6 @@ def eval_command(
     print((out / "results.md").read_text())
     console.print(
         f"{timing['examples']} examples in {timing['seconds_total']:.1f} s "
-        f"({timing['examples_per_second']} examples/s; {timing['cache_hits']} cached answers). Wrote {out}/"
+        f"({timing['examples_per_second']} examples/s, {timing['precision']}; {timing['cache_hits']} cached answers). "
+        f"Wrote {out}/"
     )

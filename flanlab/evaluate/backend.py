@@ -4,8 +4,15 @@ Causal models score a request in one pass: the prompt and all its options are la
 (``prompt | option 1 | option 2 | ...``) with a 4D attention mask that lets each option see only
 the prompt and itself, and position ids that restart each option right after the prompt. The prompt
 is thus computed once, and the numbers equal scoring ``prompt + option`` separately (the
-``share_prompt=False`` path, kept for the invariance test). Only the logits the scores need are
-computed (``logits_to_keep``), never the full vocabulary at every prompt position.
+``share_prompt=False`` path, kept for the invariance test). An option's last token is only ever
+predicted, never a predictor, so it is not fed: single-token options cost no position at all.
+Only the logits the scores need are computed, never the full vocabulary at every prompt position:
+for plain-head architectures the output projection runs on the scored positions alone, in fp32.
+
+In bf16 the transformer body runs under ``torch.autocast`` (fp32 residual stream, bf16 matrix
+products) and the output head stays fp32, so a score moves by a few hundredths of a nat at most;
+``torch.no_grad`` rather than ``inference_mode`` lets autocast cast each weight once per
+``score`` call instead of once per batch.
 
 Seq2seq models run the encoder once per prompt and reuse its output for every option.
 
@@ -22,9 +29,14 @@ from typing import Any, Literal
 
 from flanlab.errors import FlanlabError
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
+from flanlab.models.precision import Resolved, autocast
+from flanlab.models.zoo import has_plain_head
 from flanlab.prompts.layout import DEFAULT_LAYOUT
 
 Progress = Callable[[int], None]
+# bf16 moved the gap between two options' summed log-likelihoods by at most 0.144 nats over the 321
+# requests of benchmarks/bench_eval.py (smollm2-135m); requests closer than this margin are settled in fp32
+NEAR_TIE_NATS = 0.25
 
 
 def _no_progress(_: int) -> None:
@@ -41,7 +53,8 @@ class _Row:
 
     @property
     def length(self) -> int:
-        return len(self.prompt) + sum(len(ids) for _, ids in self.options)
+        """Positions fed: the prompt and each option without its last token."""
+        return len(self.prompt) + sum(len(ids) - 1 for _, ids in self.options)
 
 
 class HFBackend:
@@ -56,6 +69,9 @@ class HFBackend:
         share_prompt: bool = True,
         padding_side: Literal["left", "right"] = "left",
         max_length: int | None = None,
+        precision: Resolved = "fp32",
+        rank_by: str = "sum",
+        near_tie_nats: float = NEAR_TIE_NATS,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -69,6 +85,10 @@ class HFBackend:
         self.virtual_tokens = _soft_prompt_length(model)
         if self.virtual_tokens and self.is_seq2seq:
             raise FlanlabError("scoring a prompt-tuned encoder-decoder model is not supported")
+        self.precision, self.rank_by, self.near_tie_nats = precision, rank_by, near_tie_nats
+        self.rescored_fp32 = 0  # near ties scored again in fp32 (bf16 only)
+        self.device_type = next(model.parameters()).device.type
+        self.plain_head = has_plain_head(model.config)
 
     # ---- tokenisation -------------------------------------------------------------------------
 
@@ -88,7 +108,21 @@ class HFBackend:
     # ---- rank classification ------------------------------------------------------------------
 
     def score(self, requests: Sequence[RankRequest], progress: Progress = _no_progress) -> list[OptionScores]:
-        """Log-likelihood of each option of each request, in request order."""
+        """Log-likelihood of each option of each request, in request order.
+
+        Under bf16, a request whose ranking a bf16 rounding error could flip (its leading options closer
+        than ``near_tie_nats``) is scored again in fp32, so its prediction is the one fp32 would make.
+        """
+        scores = self._score(requests, self.precision, progress)
+        if self.precision != "bf16" or self.near_tie_nats <= 0:
+            return scores
+        close = [i for i, s in enumerate(scores) if near_tie(s, self.rank_by, self.near_tie_nats)]
+        for i, settled in zip(close, self._score([requests[i] for i in close], "fp32", _no_progress)):
+            scores[i] = settled
+        self.rescored_fp32 += len(close)
+        return scores
+
+    def _score(self, requests: Sequence[RankRequest], precision: Resolved, progress: Progress) -> list[OptionScores]:
         import torch
 
         option_ids = {
@@ -101,7 +135,7 @@ class HFBackend:
         done: list[int] = [0] * len(requests)
         rows.sort(key=lambda row: (-row.length, row.request))  # longest first: memory errors come early
         run = self._seq2seq_batch if self.is_seq2seq else self._causal_batch
-        with torch.inference_mode():
+        with torch.no_grad(), autocast(precision, self.device_type):
             for start in range(0, len(rows), self.batch_size):
                 batch = rows[start : start + self.batch_size]
                 for row, values in zip(batch, run(batch)):
@@ -135,7 +169,7 @@ class HFBackend:
                 continue
             chunk: list[tuple[int, list[int]]] = []
             for option in options:  # several rows only when all options do not fit in one
-                if chunk and len(prompt) + sum(len(ids) for _, ids in chunk) + len(option[1]) > self.max_length:
+                if chunk and _Row(index, prompt, [*chunk, option]).length > self.max_length:
                     rows.append(_Row(index, prompt, chunk))
                     chunk = []
                 chunk.append(option)
@@ -161,33 +195,41 @@ class HFBackend:
             cursor = offset + prompt_len
             row_spans = []
             for segment, (_, option) in enumerate(row.options, start=1):
-                n = len(option)
-                ids[r, cursor : cursor + n] = torch.tensor(option)
+                n = len(option) - 1  # the last token is predicted, never fed
+                ids[r, cursor : cursor + n] = torch.tensor(option[:-1], dtype=torch.long)
                 positions[r, cursor : cursor + n] = torch.arange(prompt_len, prompt_len + n)
                 segments[r, cursor : cursor + n] = segment
                 first = len(targets)
-                predictors = [offset + prompt_len - 1] + list(range(cursor, cursor + n - 1))
+                predictors = [offset + prompt_len - 1, *range(cursor, cursor + n)]
                 targets.extend((r, p, token) for p, token in zip(predictors, option))
                 row_spans.append((first, len(targets)))
                 cursor += n
             spans.append(row_spans)
-        keep = width - min(p for _, p, _ in targets)
+        rows_t = torch.tensor([r for r, _, _ in targets])
+        cols_t = torch.tensor([p for _, p, _ in targets])
+        tokens_t = torch.tensor([token for _, _, token in targets])
+        logits = self._scored_logits(ids, positions, segments, rows_t, cols_t)
+        picked = torch.log_softmax(logits, dim=-1)[torch.arange(len(targets)), tokens_t]
+        values = picked.tolist()
+        return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
+
+    def _scored_logits(self, ids: Any, positions: Any, segments: Any, rows: Any, cols: Any) -> Any:
+        """fp32 logits at the (row, column) positions that predict a scored token."""
+        import torch
+
+        width = ids.shape[1]
         model, inputs = self.model, {"input_ids": ids}
         if self.virtual_tokens:
             model, inputs, positions, segments = self._with_soft_prompt(ids, positions, segments)
-        logits = model(
-            **inputs,
-            attention_mask=self._segment_mask(segments),
-            position_ids=positions,
-            use_cache=False,
-            logits_to_keep=keep,  # counted from the end, so a soft prompt in front changes nothing
-        ).logits
-        rows_t = torch.tensor([r for r, _, _ in targets])
-        cols_t = torch.tensor([p - (width - keep) for _, p, _ in targets])
-        tokens_t = torch.tensor([token for _, _, token in targets])
-        picked = torch.log_softmax(logits[rows_t, cols_t].float(), dim=-1)[torch.arange(len(targets)), tokens_t]
-        values = picked.tolist()
-        return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
+        common = {"attention_mask": self._segment_mask(segments), "position_ids": positions, "use_cache": False}
+        if self.plain_head:
+            hidden = model.base_model(**inputs, **common).last_hidden_state
+            picked = hidden[:, -width:][rows, cols]  # counted from the end: a soft prompt in front changes nothing
+            with torch.autocast(self.device_type, enabled=False):
+                return model.get_output_embeddings()(picked.float())
+        keep = width - int(cols.min())
+        logits = model(**inputs, **common, logits_to_keep=keep).logits
+        return logits[rows, cols - (width - keep)].float()
 
     def _with_soft_prompt(self, ids: Any, positions: Any, segments: Any) -> tuple[Any, dict[str, Any], Any, Any]:
         """Prepend a prompt-tuned model's soft prompt as embeddings, as training does.
@@ -212,10 +254,11 @@ class HFBackend:
         )
 
     def _segment_mask(self, segments: Any) -> Any:
-        """Additive (batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
+        """(batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
 
-        Additive rather than boolean because eager attention silently ignores boolean 4D masks;
-        every position sees at least itself so padding rows never produce NaNs.
+        Boolean for sdpa (nothing to cast to bf16 in every layer), additive for any other attention
+        (eager silently ignores boolean 4D masks); every position sees at least itself so padding
+        rows never produce NaNs.
         """
         import torch
 
@@ -225,6 +268,8 @@ class HFBackend:
         same_option = (query == key) & (query > 0)
         sees_prompt = (key == 0) & (query >= 0)
         allowed = (causal & (same_option | sees_prompt)) | torch.eye(width, dtype=torch.bool)
+        if getattr(self.model.config, "_attn_implementation", None) == "sdpa":
+            return allowed[:, None, :, :]
         dtype = self.model.dtype
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         return mask[:, None, :, :]
@@ -273,7 +318,7 @@ class HFBackend:
 
         order = sorted(range(len(requests)), key=lambda i: (-len(requests[i].prompt), i))
         texts: list[str] = [""] * len(requests)
-        with torch.inference_mode():
+        with torch.no_grad(), autocast(self.precision, self.device_type):
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
                 # one batch shares its settings: group equal (stop, limit) pairs together
@@ -319,6 +364,20 @@ class _StopOnText:
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :], skip_special_tokens=True)
         return torch.tensor([any(s in text.lstrip() for s in self.stop) for text in texts], dtype=torch.bool)
+
+
+def near_tie(scores: OptionScores, rank_by: str, nats: float) -> bool:
+    """Whether shifting any two options' summed log-likelihoods apart by ``nats`` could change the top one.
+
+    Normalised rankings divide each option's share of the shift by its length, as they divide its score.
+    """
+    values = scores.by(rank_by)
+    if len(values) < 2:
+        return False
+    lengths = {"sum": (1,) * len(values), "per_token": scores.num_tokens, "per_char": scores.num_chars}[rank_by]
+    best = max(range(len(values)), key=lambda k: (values[k], -k))
+    room = [nats / 2 / max(n, 1) for n in lengths]
+    return any(values[best] - values[k] <= room[best] + room[k] for k in range(len(values)) if k != best)
 
 
 def _soft_prompt_length(model: Any) -> int:

@@ -31,7 +31,9 @@ def git_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def build_results(config: Any, runs: list[TemplateRun], *, fingerprint: str, model_kind: str) -> dict[str, Any]:
+def build_results(
+    config: Any, runs: list[TemplateRun], *, fingerprint: str, model_kind: str, precision: str
+) -> dict[str, Any]:
     resamples, seed = config.bootstrap_resamples, config.seed
     templates = [template_result(run, resamples=resamples, seed=seed) for run in runs]
     tasks = []
@@ -49,6 +51,7 @@ def build_results(config: Any, runs: list[TemplateRun], *, fingerprint: str, mod
         "schema_version": SCHEMA_VERSION,
         "model": {"name": config.model, "path": resolve_model_path(config.model), "fingerprint": fingerprint, "kind": model_kind},
         "config": config.model_dump(mode="json"),
+        "precision": precision,  # what config.precision resolved to on the machine that ran it
         "seed": config.seed,
         "git_commit": git_commit(),
         "templates": templates,

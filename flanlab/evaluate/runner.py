@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
+from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
+from flanlab.models.precision import Precision, resolve_precision
 from flanlab.prompts.formats import (
     SEPARATORS,
     PromptFormat,
@@ -79,6 +81,17 @@ class EvalConfig(BaseModel):
     stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Generation stops at any of these texts.")
     bootstrap_resamples: int = Field(1000, description="Bootstrap resamples for confidence intervals.")
     card_folders: list[str] = Field(default_factory=list, description="Extra folders of task cards.")
+    precision: Precision = Field(
+        "auto",
+        description="fp32, bf16 (autocast: bf16 matrix products, fp32 residual stream and output head), or auto: "
+        "bf16 where the device computes it natively (CPU with AVX512-BF16/AMX, CUDA with bf16), else fp32",
+    )
+    near_tie_nats: float = Field(
+        NEAR_TIE_NATS,
+        ge=0,
+        description="under bf16, requests whose leading options are closer than this (summed log-likelihood, "
+        "nats) are scored again in fp32, so bf16 predicts what fp32 would; 0 never rescores",
+    )
     # speed only: never changes a number
     batch_size: int = Field(16, description="Sequences per forward pass (changes speed, never scores).")
     use_cache: bool = Field(True, description="Reuse cached answers of the same model to the same prompts.")
@@ -188,19 +201,29 @@ def evaluate(
         on_skipped(skipped)
     model, tokenizer = loaded or load_model(config.model)
     fingerprint = model_fingerprint(config.model)
-    backend = HFBackend(model, tokenizer, batch_size=config.batch_size)
+    precision = resolve_precision(config.precision, next(model.parameters()).device.type)
+    backend = HFBackend(
+        model, tokenizer, batch_size=config.batch_size, precision=precision, rank_by=config.rank_by,
+        near_tie_nats=config.near_tie_nats,
+    )
     count_tokens = _token_counter(tokenizer)
 
     plans = plan_requests(cards, config, count_tokens)
     all_requests = [item.request for _, items in plans for item in items]
-    answers, stats = _answer(all_requests, backend, config, fingerprint, str(model.dtype), progress)
+    settings = {"dtype": str(model.dtype), "precision": precision}
+    if precision == "bf16":  # which requests were settled in fp32 depends on these two
+        settings.update(near_tie_nats=config.near_tie_nats, rank_by=config.rank_by)
+    answers, stats = _answer(all_requests, backend, config, fingerprint, settings, progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
-    results = build_results(config, runs, fingerprint=fingerprint, model_kind="seq2seq" if backend.is_seq2seq else "causal")
+    kind = "seq2seq" if backend.is_seq2seq else "causal"
+    results = build_results(config, runs, fingerprint=fingerprint, model_kind=kind, precision=precision)
     results["skipped"] = skipped
     test_examples = sum(len(run.items) for run in runs if run.split == config.split)
     elapsed = time.perf_counter() - started
     results["timing"] = {
         **stats,
+        "precision": precision,
+        "near_ties_rescored_fp32": backend.rescored_fp32,
         "seconds_total": round(elapsed, 3),
         "examples": sum(len(run.items) for run in runs),
         "test_examples": test_examples,
@@ -305,13 +328,13 @@ def _evaluated(
 
 
 def _answer(
-    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, dtype: str, show: bool
+    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, settings: dict[str, str], show: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Answers for every request (request key -> OptionScores | str), from the cache or the model."""
     from flanlab.evaluate.cache import AnswerCache, default_cache_path
 
     unique = {request.cache_key(): request for request in requests}
-    cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings={"dtype": dtype}) if config.use_cache else None
+    cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings) if config.use_cache else None
     cached = cache.get_many(unique) if cache else {}
     answers: dict[str, Any] = {
         key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value for key, value in cached.items()

@@ -269,6 +269,15 @@ def is_seq2seq(config: Any) -> bool:
     return bool(getattr(config, "is_encoder_decoder", False))
 
 
+# Causal architectures whose logits are exactly lm_head(base_model(...)) (no soft-capping or scaling
+# after the head): for these, callers may run the large output projection at chosen positions only.
+PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def has_plain_head(config: Any) -> bool:
+    return not is_seq2seq(config) and getattr(config, "model_type", "") in PLAIN_HEAD_MODEL_TYPES
+
+
 def load_model(
     name_or_path: str | Path, *, dtype: Any = None, device: str | None = None, attn_implementation: str | None = None
 ) -> tuple[Any, Any]:

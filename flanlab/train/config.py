@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
+from flanlab.models.precision import Precision
 
 
 class TrainConfig(BaseModel):
@@ -60,11 +61,23 @@ class TrainConfig(BaseModel):
         None, description="A time budget; training stops at whichever limit comes first."
     )
     seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 on a GPU that supports it, else fp32."
+    precision: Precision = Field(
+        "auto",
+        description="fp32, bf16 (autocast: bf16 matrix products; fp32 master weights, gradients and optimizer state), "
+        "or auto: bf16 where the device computes it natively (CPU with AVX512-BF16/AMX, CUDA with bf16), else fp32",
     )
     attn_implementation: Literal["sdpa", "eager"] = Field("sdpa", description="Attention implementation.")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        "auto",
+        description="recompute each layer in the backward pass instead of keeping its activations (~a third more "
+        "compute, a fraction of the memory); auto: only when the memory plan needs it",
+    )
+    memory_limit_gb: float | None = Field(
+        None,
+        description="memory training may use on this machine, all processes together; default: what is available "
+        "when training starts (MemAvailable, or the cgroup limit if lower). The plan lowers the micro-batch (same "
+        "effective batch) or turns on checkpointing to fit, or stops with what to change",
+    )
 
     # bookkeeping
     checkpoint_every: int = Field(100, description="Optimizer steps between checkpoints (0: none in between).")
@@ -96,6 +109,8 @@ class TrainConfig(BaseModel):
             raise ValueError("max_minutes must be positive")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
+        if self.memory_limit_gb is not None and self.memory_limit_gb <= 0:
+            raise ValueError("memory_limit_gb must be positive")
         return self
 
     @property
