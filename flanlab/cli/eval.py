@@ -31,6 +31,9 @@ def eval_command(
     split: str = typer.Option("test", help="The split to report."),
     out: Path = typer.Option(..., help="Output folder: results.json, samples.jsonl, results.md, timing.json."),
     cot: bool = typer.Option(False, "--cot", help="Chain-of-thought formats (generate, then extract the answer)."),
+    chat_template: bool = typer.Option(
+        False, "--chat-template", help="Prompts as the user turn of the model's chat template; options scored as its reply."
+    ),
     best_dev: bool = typer.Option(True, "--best-dev/--no-best-dev", help="Also score the validation split to pick each task's best template."),
     rank_by: str = typer.Option("sum", help="Rank options by their summed log-likelihood, per_token or per_char."),
     batch_size: int = typer.Option(16, help="Sequences per forward pass (changes speed, never scores)."),
@@ -47,7 +50,7 @@ def eval_command(
     try:
         config = EvalConfig(
             model=model, tasks=_csv(tasks), shots=_shots(shots), templates=_csv(templates) or ["all"], limit=limit,
-            split=split, cot=cot, best_dev=best_dev, rank_by=rank_by, batch_size=batch_size, seed=seed,
+            split=split, cot=cot, chat_template=chat_template, best_dev=best_dev, rank_by=rank_by, batch_size=batch_size, seed=seed,
             use_cache=cache, write_samples=samples, card_folders=[str(c) for c in cards],
         )
     except ValidationError as error:

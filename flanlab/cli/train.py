@@ -17,6 +17,10 @@ def train(
     prompt_tuning: bool = typer.Option(False, "--prompt-tuning", help="Train a soft prompt (10 virtual tokens by default)."),
     max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
+    chat_template: bool | None = typer.Option(
+        None, "--chat-template/--no-chat-template",
+        help="Train in the model's chat template: inputs as the user turn, loss on the assistant turn.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's latest checkpoint."),
     config: Path = typer.Option(None, "--config", help="YAML file with TrainConfig fields; flags override it."),
 ) -> None:
@@ -30,7 +34,7 @@ def train(
     method = "lora" if lora else "prompt_tuning" if prompt_tuning else None
     overrides = {
         "model": model, "mixture": mixture, "out": out, "method": method, "max_steps": max_steps,
-        "max_minutes": max_minutes, "resume": resume or None,
+        "max_minutes": max_minutes, "resume": resume or None, "chat_template": chat_template,
     }
     if config is not None:
         train_config = load_train_config(config, **overrides)

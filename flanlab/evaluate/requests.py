@@ -1,7 +1,9 @@
 """Evaluation requests: what the model backend is asked, independent of tasks and templates.
 
 A rank-classification request scores every option as a continuation of one prompt; a generation
-request decodes greedily from a prompt until a stop sequence or the token limit.
+request decodes greedily from a prompt until a stop sequence or the token limit. A ``chat`` request's
+prompt is already wrapped in the model's chat template (`flanlab.prompts.chat`): it is tokenised
+as it stands and its options are the assistant's reply, with no delimiter in front.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from flanlab.io import stable_hash
 @dataclass(frozen=True)
 class RankRequest:
     prompt: str
-    options: tuple[str, ...]  # each scored as TARGET_DELIMITER + option after the prompt
+    options: tuple[str, ...]  # each scored as TARGET_DELIMITER + option after the prompt (chat: the option alone)
+    chat: bool = False
 
     def cache_key(self) -> str:
-        return stable_hash(["rank", self.prompt, list(self.options)], length=40)
+        return stable_hash(["rank", self.prompt, list(self.options), *(["chat"] if self.chat else [])], length=40)
 
 
 @dataclass(frozen=True)
@@ -25,9 +28,11 @@ class GenerateRequest:
     prompt: str
     stop: tuple[str, ...] = ("\n\n",)
     max_new_tokens: int = 64
+    chat: bool = False
 
     def cache_key(self) -> str:
-        return stable_hash(["generate", self.prompt, list(self.stop), self.max_new_tokens], length=40)
+        key = ["generate", self.prompt, list(self.stop), self.max_new_tokens, *(["chat"] if self.chat else [])]
+        return stable_hash(key, length=40)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def write_samples(path: Path, plans: list, runs: list[TemplateRun], answers: dic
                     "split": run.split,
                     "template_id": run.template_id,
                     "example_index": item.example_index,
-                    "prompt": item.rendered.inputs,
+                    "prompt": item.request.prompt,  # the chat format's prompt holds the template's text
                     "options": list(item.rendered.options),
                     "scores": _scores_row(answer) if isinstance(answer, OptionScores) else None,
                     "generation": answer if isinstance(answer, str) else None,
@@ -101,7 +101,8 @@ def _fmt(value: float | None, stderr: float | None = None) -> str:
 def markdown_report(results: dict[str, Any]) -> str:
     """Per-template scores, the template mean/std per task, and per-cluster means, as Markdown."""
     split = results["config"]["split"]
-    lines = [f"## Evaluation of {results['model']['name']} ({results['model']['fingerprint']})", ""]
+    chat = " in its chat template" if results["config"].get("chat_template") else ""
+    lines = [f"## Evaluation of {results['model']['name']} ({results['model']['fingerprint']}){chat}", ""]
     lines += ["### Per template", "", "| task | format | template | metric | score ± se | n |", "|---|---|---|---|---|---|"]
     for r in results["templates"]:
         if r["split"] != split:

@@ -19,6 +19,7 @@ from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
+from flanlab.prompts.chat import ChatTemplate
 from flanlab.prompts.formats import SEPARATORS, PromptFormat, RenderedExample, pick_exemplars, render
 from flanlab.sources.splits import SPLITS
 from flanlab.tasks.card import TaskCard
@@ -37,6 +38,7 @@ class EvalConfig(BaseModel):
     tasks: list[str] = Field(default_factory=lambda: ["cluster:nli"])  # cluster:X, task:NAME or NAME
     shots: list[int] = Field(default_factory=lambda: [0])
     cot: bool = False  # chain-of-thought formats instead of plain ones
+    chat_template: bool = False  # prompts as the user turn of the model's chat template, answers as the assistant's
     templates: list[str] = Field(default_factory=lambda: ["all"])  # template ids, or "all"
     limit: int | None = None  # examples per template (a seeded sample of the split)
     split: str = "test"
@@ -123,8 +125,9 @@ def evaluate(
     fingerprint = model_fingerprint(config.model)
     backend = HFBackend(model, tokenizer, batch_size=config.batch_size)
     count_tokens = _token_counter(tokenizer)
+    chat = _chat_template(config, tokenizer, backend.is_seq2seq)
 
-    plans = plan_requests(cards, config, count_tokens)
+    plans = plan_requests(cards, config, count_tokens, chat)
     all_requests = [item.request for _, items in plans for item in items]
     answers, stats = _answer(all_requests, backend, config, fingerprint, str(model.dtype), progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
@@ -143,6 +146,14 @@ def evaluate(
     return results
 
 
+def _chat_template(config: EvalConfig, tokenizer: Any, seq2seq: bool) -> ChatTemplate | None:
+    if not config.chat_template:
+        return None
+    if seq2seq:
+        raise FlanlabError("the chat format needs a causal (decoder-only) model; drop --chat-template")
+    return ChatTemplate(tokenizer, config.model)
+
+
 def _token_counter(tokenizer: Any) -> Callable[[str], int]:
     return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
 
@@ -155,9 +166,12 @@ def _sample_indices(n: int, limit: int | None, seed: int, task: str, split: str)
 
 
 def plan_requests(
-    cards: list[TaskCard], config: EvalConfig, count_tokens: Callable[[str], int]
+    cards: list[TaskCard], config: EvalConfig, count_tokens: Callable[[str], int], chat: ChatTemplate | None = None
 ) -> list[tuple[TemplateRun, list[Evaluated]]]:
-    """Every (format, task, split, template) to evaluate, with its rendered examples and requests."""
+    """Every (format, task, split, template) to evaluate, with its rendered examples and requests.
+
+    With ``chat`` each prompt becomes the chat template's text up to the assistant's reply.
+    """
     splits = [config.split] + ([config.dev_split] if config.best_dev and config.dev_split != config.split else [])
     plans = []
     for fmt in config.formats():
@@ -171,7 +185,8 @@ def plan_requests(
                 chosen = _sample_indices(len(examples), config.limit, config.seed, card.name, split)
                 for template in templates:
                     items = [
-                        _evaluated(card, template, examples[i], i, fmt, train_pool, config, count_tokens) for i in chosen
+                        _evaluated(card, template, examples[i], i, fmt, train_pool, config, count_tokens, chat)
+                        for i in chosen
                     ]
                     classification = bool(items[0].rendered.options)
                     names = M.metrics_for(card.metrics, classification=classification, where=card.where())
@@ -210,17 +225,22 @@ def _evaluated(
     pool: Sequence[Example],
     config: EvalConfig,
     count_tokens: Callable[[str], int],
+    chat: ChatTemplate | None = None,
 ) -> Evaluated:
     exemplars = pick_exemplars(
         pool, fmt.shots, seed=config.seed, query_key=stable_hash(example), exclude_text=str(example.get("input", ""))
     )
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
-    if rendered.options and not fmt.cot:
-        request: Request = RankRequest(rendered.inputs, rendered.options)
+    ranked = bool(rendered.options) and not fmt.cot
+    prompt = rendered.inputs
+    if chat is not None:  # the template is checked with the replies this example can get
+        prompt = chat.context(prompt, rendered.options if ranked else (rendered.targets,))
+    if ranked:
+        request: Request = RankRequest(prompt, rendered.options, chat=chat is not None)
     else:
         stop = tuple(dict.fromkeys([*config.stop, SEPARATORS[fmt.separator]])) if fmt.shots else tuple(config.stop)
         limit = config.cot_max_new_tokens if fmt.cot else config.max_new_tokens
-        request = GenerateRequest(rendered.inputs, stop, limit)
+        request = GenerateRequest(prompt, stop, limit, chat=chat is not None)
     return Evaluated(index, rendered, request)
 
 

@@ -33,6 +33,7 @@ class TrainConfig(BaseModel):
     max_input_tokens: int = 1024
     max_target_tokens: int = 256
     packing: bool = True
+    chat_template: bool = False  # inputs as the user turn, targets as the assistant turn, in the model's chat template
     pack_length: int | None = None  # packed row length; default max_input_tokens + max_target_tokens
     micro_batch_size: int = 8  # rows (packed sequences) per process per forward pass
     gradient_accumulation_steps: int = 1

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from flanlab.errors import FlanlabError
 from flanlab.io import write_json, write_text
+from flanlab.prompts.chat import ChatTemplate
 from flanlab.train import checkpoints
 from flanlab.train.adapters import apply_method, export_model, num_virtual_tokens
 from flanlab.train.batching import Batch, causal_batch, seq2seq_batch
@@ -67,10 +68,11 @@ def train(config: TrainConfig) -> TrainResult:
     set_seed(config.seed)
 
     trainable, tokenizer, seq2seq = _load_trainable(config)
+    chat = ChatTemplate(tokenizer, config.model) if config.chat_template else None
     with accelerator.main_process_first():
         data = load_tokenized_mixture(
             config.mixture, tokenizer, "seq2seq" if seq2seq else "causal", config.max_input_tokens, config.max_target_tokens,
-            progress=config.progress and accelerator.is_main_process,
+            chat=chat, progress=config.progress and accelerator.is_main_process,
         )
     packing = config.packing and not seq2seq  # encoder-decoder rows hold one example (see docs/training.md)
     plan = RowPlan(
@@ -338,8 +340,9 @@ def _check_resumable(config: TrainConfig, run_dir: Path) -> None:
     saved = yaml.safe_load(saved_path.read_text())
     current = config.model_dump(mode="json")
     for key, value in current.items():
-        if key not in RESUMABLE_CHANGES and saved.get(key) != value:
-            raise FlanlabError(f"cannot resume: {key} was {saved.get(key)!r}, now {value!r}", where=str(saved_path))
+        before = saved.get(key, TrainConfig.model_fields[key].default)  # a field newer than the run has its default
+        if key not in RESUMABLE_CHANGES and before != value:
+            raise FlanlabError(f"cannot resume: {key} was {before!r}, now {value!r}", where=str(saved_path))
 
 
 def _load_trainable(config: TrainConfig) -> tuple[Any, Any, bool]:
