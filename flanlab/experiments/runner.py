@@ -7,6 +7,7 @@ checkpoint. ``experiment.json`` records which unit produced what; reports read o
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ def train_settings(exp: ResolvedExperiment, arm: Arm) -> dict[str, Any]:
         "learning_rate": scale.learning_rate or 2e-4,
         "checkpoint_every": 20,
     }
+    if exp.config.chat_template:  # set only when on, so the units of plain-text runs keep their keys
+        settings["chat_template"] = True
     settings.update(arm.train)
     if settings["method"] == "prompt_tuning" and "learning_rate" not in arm.train:
         settings["learning_rate"] = 3e-2  # soft prompts need a far larger rate than weights
@@ -142,6 +145,8 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, 
         "seed": run.exp.config.seed,
         "best_dev": bool(run.exp.params.get("best_dev", False)),
     }
+    if run.exp.config.chat_template:
+        eval_fields["chat_template"] = True
     if scale.eval_templates:
         eval_fields["templates"] = [f"t{index:02d}" for index in range(1, scale.eval_templates + 1)]
     unit = Unit("eval", {"model": model.identity, **eval_fields})
@@ -152,6 +157,19 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, 
 
     folder, outputs = run.store.run(unit, work)
     return {"tasks": list(spec.tasks), "shots": list(spec.shots), "results": str(folder.relative_to(run.out) / outputs["results"]), "unit": unit.key}
+
+
+def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[dict[str, Any]]) -> None:
+    """Put the held-out results of a tuned model into its model card (README.md)."""
+    from flanlab.train.model_card import EvalRow, add_evaluation
+
+    rows = [
+        EvalRow(t["task"], t["cluster"], t["format"], t["primary_metric"], t["template_mean"], t["n_templates"], t["n_examples"])
+        for record in evals
+        for t in json.loads((run.out / record["results"]).read_text())["tasks"]
+        if t["template_mean"] is not None
+    ]
+    add_evaluation(Path(model.location), rows, source=f"flanlab experiment {run.exp.config.name} ({run.exp.scale})")
 
 
 def _base_model(exp: ResolvedExperiment) -> ModelRef:
@@ -174,6 +192,8 @@ def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegis
             model, train_record = _run_training(run, model, mixture_key, mixture, train_settings(exp, arm))
             trained[arm.name] = model
         evals = [_run_eval(run, model, spec) for spec in arm.evals]
+        if train_record is not None and evals:
+            _card_evaluation(run, model, evals)
         records.append(
             {"name": arm.name, "label": arm.label, "series": arm.series, "x": arm.x, "init": arm.init, "train": train_record, "evals": evals}
         )
@@ -186,6 +206,7 @@ def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegis
         "model": exp.model,
         "held_out": exp.config.held_out,
         "shots": exp.shots,
+        "chat_template": exp.config.chat_template,
         "seed": exp.config.seed,
         "scale": exp.scale,
         "units_run": len(run.store.ran),

@@ -27,6 +27,7 @@ from flanlab.train.adapters import apply_method, export_model, num_virtual_token
 from flanlab.train.batching import Batch, causal_batch, seq2seq_batch
 from flanlab.train.config import TrainConfig
 from flanlab.train.data import load_tokenized_mixture
+from flanlab.train.model_card import TrainingFacts, mixture_summary, write_model_card
 from flanlab.train.modeling import TargetLossModel
 from flanlab.train.packing import RowPlan
 from flanlab.train.run_log import LOG_NAME, RunLog
@@ -113,8 +114,20 @@ def train(config: TrainConfig) -> TrainResult:
     )
     if accelerator.is_main_process:
         write_json(run_dir / "train_result.json", result.model_dump(mode="json"))
+        write_model_card(model_dir, _card_facts(config, result), mixture_summary(config.mixture))
     accelerator.wait_for_everyone()
     return result
+
+
+def _card_facts(config: TrainConfig, result: TrainResult) -> TrainingFacts:
+    keys = ["optimizer", "learning_rate", "schedule", "max_input_tokens", "max_target_tokens", "packing", "seed"]
+    keys += ["lora_rank", "lora_alpha"] if config.method == "lora" else []
+    keys += ["num_virtual_tokens"] if config.method == "prompt_tuning" else []
+    settings = {key: getattr(config, key) for key in keys}
+    return TrainingFacts(
+        base_model=config.model, exported=result.exported, steps=result.steps, real_tokens=result.real_tokens,
+        target_tokens=result.target_tokens, chat_template=config.chat_template, settings=settings,
+    )
 
 
 class _Loop:
