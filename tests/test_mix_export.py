@@ -28,12 +28,12 @@ def mixture(tmp_path_factory):
     return folder / "mix"
 
 
-def _load(kind: str, path) -> object:
+def _load(kind: str, path, cache) -> object:
     import datasets
 
     if kind == "folder":  # through the dataset card's `configs`
-        return datasets.load_dataset(str(path), split="train")
-    return datasets.load_dataset(kind, data_files=str(path), split="train")
+        return datasets.load_dataset(str(path), split="train", cache_dir=str(cache))
+    return datasets.load_dataset(kind, data_files=str(path), split="train", cache_dir=str(cache))
 
 
 @pytest.mark.parametrize("fmt, text_columns", [("messages", ["messages"]), ("prompt-completion", ["prompt", "completion"])])
@@ -44,7 +44,7 @@ def test_both_schemas_load_with_datasets_row_for_row(mixture, tmp_path, fmt, tex
     rows = list(read_mixture(mixture).iter_rows())
     assert manifest["rows"] == len(rows) == 40
     for kind, path in (("json", out / "train.jsonl"), ("parquet", out / "train.parquet"), ("folder", out)):
-        loaded = _load(kind, path)
+        loaded = _load(kind, path, tmp_path / "hf_cache")
         assert loaded.column_names == text_columns + list(PROVENANCE), kind
         assert len(loaded) == len(rows)
         for row, record in zip(rows, loaded):
@@ -98,7 +98,8 @@ def test_trl_sft_trainer_runs_two_steps_on_the_export(mixture, tmp_path, fmt, mo
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokenizer.chat_template = TEMPLATE  # the messages schema goes through the tokenizer's chat template
     export_mixture(mixture, tmp_path / "export", fmt)
-    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "export" / "train.jsonl"), split="train")
+    data_file = str(tmp_path / "export" / "train.jsonl")
+    dataset = datasets.load_dataset("json", data_files=data_file, split="train", cache_dir=str(tmp_path / "hf_cache"))
     args = SFTConfig(
         output_dir=str(tmp_path / "sft"), max_steps=2, per_device_train_batch_size=2, max_length=256, use_cpu=True,
         report_to=[], save_strategy="no", logging_steps=1,
