@@ -24,7 +24,7 @@ def lm_eval(
     model: str = typer.Option(None, help="Count few-shot prompt tokens with this model's tokenizer (as `flanlab eval` does)."),
     cards: list[Path] = typer.Option([], "--cards", help="Extra folders of task cards."),
 ) -> None:
-    """Write lm-evaluation-harness task YAML over local JSON Lines files, one task per template and format."""
+    """Write lm-evaluation-harness task YAML over local JSON Lines files: a task per template and format, a group per cluster."""
     from flanlab.evaluate import EvalConfig
     from flanlab.evaluate.lm_eval_export import export_lm_eval
     from flanlab.prompts.formats import estimate_tokens
@@ -41,7 +41,10 @@ def lm_eval(
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
         count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
-    names = export_lm_eval(load_registry(cards), config, out, count_tokens=count_tokens)
-    console.print(f"wrote {len(names)} lm-eval tasks to {out}/ (run: lm_eval --include_path {out} --tasks flanlab ...)")
-    for name in names:
+    exported = export_lm_eval(load_registry(cards), config, out, count_tokens=count_tokens)
+    console.print(
+        f"wrote {len(exported.tasks)} lm-eval tasks and {len(exported.groups)} cluster groups to {out}/ "
+        f"(run: lm_eval --include_path {out} --tasks {exported.groups[0]})"
+    )
+    for name in exported.groups + exported.tasks:
         print(name)
