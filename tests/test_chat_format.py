@@ -49,7 +49,8 @@ def tokenizer(chat_model):
 
 
 def _generation_prompt(tokenizer, user: str) -> str:
-    return tokenizer.apply_chat_template([{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False)
+    messages = [{"role": "user", "content": user}]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def test_training_labels_are_exactly_the_assistant_turn(chat_model, tokenizer, tmp_path, isolated_home):
@@ -65,7 +66,8 @@ def test_training_labels_are_exactly_the_assistant_turn(chat_model, tokenizer, t
             user, reply = rows[example]["inputs"], rows[example]["targets"]
             size = len(data.input_ids[example]) + len(data.target_ids[example])
             seen = tokenizer.decode(ids[r, offset : offset + size])
-            assert seen == _generation_prompt(tokenizer, user) + reply + "</s>"  # the template's own text, end of turn included
+            # the template's own text, its end of turn included
+            assert seen == _generation_prompt(tokenizer, user) + reply + "</s>"
             learned = labels[r, offset : offset + size]
             assert tokenizer.decode(learned[learned != IGNORE_INDEX]) == reply + "</s>"
             context = len(data.input_ids[example])
@@ -93,7 +95,8 @@ def test_chat_scoring_equals_scoring_the_hand_templated_string(chat_model, token
     registry = TaskRegistry([nli_card(tmp_path)])
     config = EvalConfig(model=str(chat_model), tasks=["task:toy_nli"], limit=3, best_dev=False, bootstrap_resamples=0)
     evaluate(config.model_copy(update={"chat_template": True}), registry=registry, out=tmp_path / "o", progress=False)
-    samples = {(s["template_id"], s["example_index"]): s for s in map(json.loads, open(tmp_path / "o" / "samples.jsonl"))}
+    lines = (tmp_path / "o" / "samples.jsonl").read_text().splitlines()
+    samples = {(s["template_id"], s["example_index"]): s for s in map(json.loads, lines)}
     plain = plan_requests(select_cards(registry, config.tasks), config, lambda text: len(text))
     model = AutoModelForCausalLM.from_pretrained(chat_model).eval()
     checked = 0
@@ -134,8 +137,10 @@ def test_model_without_a_chat_template_is_one_line_exit_2(tiny_causal, tmp_path,
 
     mixture = write_mixture(tmp_path / "mix", addition_rows(4))
     for command in (
-        ["train", "--model", str(tiny_causal), "--mixture", str(mixture), "--out", str(tmp_path / "run"), "--chat-template"],
-        ["eval", "--model", str(tiny_causal), "--tasks", "task:bb_epistemic_reasoning", "--chat-template", "--out", str(tmp_path / "e")],
+        ["train", "--model", str(tiny_causal), "--mixture", str(mixture), "--out", str(tmp_path / "run"),
+         "--chat-template"],
+        ["eval", "--model", str(tiny_causal), "--tasks", "task:bb_epistemic_reasoning", "--chat-template",
+         "--out", str(tmp_path / "e")],
     ):
         monkeypatch.setattr("sys.argv", ["flanlab", *command])
         with pytest.raises(SystemExit) as exited:

@@ -36,7 +36,11 @@ def _load(kind: str, path, cache) -> object:
     return datasets.load_dataset(kind, data_files=str(path), split="train", cache_dir=str(cache))
 
 
-@pytest.mark.parametrize("fmt, text_columns", [("messages", ["messages"]), ("prompt-completion", ["prompt", "completion"])])
+SCHEMAS = [("messages", ["messages"]), ("prompt-completion", ["prompt", "completion"])]
+NO_TRL = "TRL is not installed (FLANLAB_WITH_PEERS=1 bash scripts/setup.sh installs it)"
+
+
+@pytest.mark.parametrize("fmt, text_columns", SCHEMAS)
 def test_both_schemas_load_with_datasets_row_for_row(mixture, tmp_path, fmt, text_columns, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     out = tmp_path / fmt
@@ -49,7 +53,8 @@ def test_both_schemas_load_with_datasets_row_for_row(mixture, tmp_path, fmt, tex
         assert len(loaded) == len(rows)
         for row, record in zip(rows, loaded):
             if fmt == "messages":
-                assert record["messages"] == [{"role": "user", "content": row["inputs"]}, {"role": "assistant", "content": row["targets"]}]
+                turns = [{"role": "user", "content": row["inputs"]}, {"role": "assistant", "content": row["targets"]}]
+                assert record["messages"] == turns
             else:
                 assert record["prompt"] + record["completion"] == row["inputs"] + " " + row["targets"]
                 assert record["prompt"] == row["inputs"]
@@ -82,7 +87,7 @@ def test_cli_export_and_its_user_errors(mixture, tmp_path, monkeypatch, capsys):
     assert code == 2 and "no such mixture folder" in err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="TRL is not installed (FLANLAB_WITH_PEERS=1 bash scripts/setup.sh installs it)")
+@pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason=NO_TRL)
 @pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")  # raised inside TRL
 @pytest.mark.parametrize("fmt", ["messages", "prompt-completion"])
 def test_trl_sft_trainer_runs_two_steps_on_the_export(mixture, tmp_path, fmt, monkeypatch):

@@ -29,16 +29,20 @@ def test_a_trained_folder_carries_a_card_and_results_merge_into_it(tiny_causal, 
     result = train(tiny_config(tiny_causal, mixture, tmp_path / "run", max_steps=2, method="lora"))
     card = _load(result.model_dir)
     assert card.data.base_model == str(tiny_causal) and card.data.library_name == "transformers"
-    assert f"| optimizer steps | 2 |" in card.text and f"{result.target_tokens:,} of them answer tokens" in card.text
+    assert "| optimizer steps | 2 |" in card.text and f"{result.target_tokens:,} of them answer tokens" in card.text
     assert "LoRA, merged into the weights" in card.text and "nothing more is known" in card.text
 
-    rows = [EvalRow("toy_nli", "nli", "zeroshot", "macro_f1", 41.25, 3, 8), EvalRow("toy_qa", "closed_book_qa", "zeroshot", "f1", 10.0, 1, 8)]
+    rows = [
+        EvalRow("toy_nli", "nli", "zeroshot", "macro_f1", 41.25, 3, 8),
+        EvalRow("toy_qa", "closed_book_qa", "zeroshot", "f1", 10.0, 1, 8),
+    ]
     add_evaluation(result.model_dir, rows, source="test")
     add_evaluation(result.model_dir, [EvalRow("toy_nli", "nli", "zeroshot", "macro_f1", 50.0, 3, 8)], source="test")
     card = _load(result.model_dir)
     scores = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
     assert scores == {("toy_nli", "macro_f1"): 50.0, ("toy_qa", "f1"): 10.0}  # a newer result replaces the old one
-    assert card.text.count("## Evaluation") == 1 and "| nli | toy_nli | zeroshot | macro_f1 | 50.0 | 3 | 8 |" in card.text
+    assert card.text.count("## Evaluation") == 1
+    assert "| nli | toy_nli | zeroshot | macro_f1 | 50.0 | 3 | 8 |" in card.text
 
 
 def test_an_adapter_export_gets_our_card_instead_of_peft_s(tiny_causal, tmp_path, isolated_home):

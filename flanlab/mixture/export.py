@@ -74,7 +74,8 @@ def _write_rows(mixture: Mixture, stage: Path, fmt: ExportFormat, batch_rows: in
     columns = ["inputs", "targets", *PROVENANCE]
     table_schema = schema(fmt)
     rows = 0
-    with open(stage / JSONL, "w", encoding="utf-8") as jsonl, pq.ParquetWriter(stage / PARQUET, table_schema, compression="zstd") as parquet:
+    parquet = pq.ParquetWriter(stage / PARQUET, table_schema, compression="zstd")
+    with open(stage / JSONL, "w", encoding="utf-8") as jsonl, parquet:
         for records in _converted(mixture.iter_batches(columns, batch_rows), fmt):
             parquet.write_table(pa.Table.from_pylist(records, schema=table_schema))
             jsonl.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
@@ -104,7 +105,8 @@ def _dataset_card(manifest: dict[str, Any]) -> str:
     held_out = ", ".join(manifest["held_out_clusters"]) or "none"
     body = (
         f"# flanlab mixture `{manifest['mixture_name']}` in the `{manifest['format']}` schema\n\n"
-        f"{manifest['rows']:,} rows exported by `flanlab mix export` (held-out clusters, never in these rows: {held_out}).\n"
+        f"{manifest['rows']:,} rows exported by `flanlab mix export` "
+        f"(held-out clusters, never in these rows: {held_out}).\n"
         f"Columns: {', '.join(manifest['columns'])}. `{JSONL}` and `{PARQUET}` hold the same rows; "
         "`datasets.load_dataset` on this folder reads the Parquet file.\n"
     )

@@ -58,7 +58,9 @@ class ChatTemplate:
     def __init__(self, tokenizer: Any, model_name: str = "") -> None:
         name = model_name or getattr(tokenizer, "name_or_path", "") or "this model"
         if not getattr(tokenizer, "chat_template", None):
-            raise FlanlabError(f"the tokenizer of {name} has no chat template; drop --chat-template (chat_template: false)")
+            raise FlanlabError(
+                f"the tokenizer of {name} has no chat template; drop --chat-template (chat_template: false)"
+            )
         self.tokenizer, self.name = tokenizer, name
         self.template: str = tokenizer.chat_template
         marked = self._render(_USER_MARK, _REPLY_MARK)

@@ -26,7 +26,12 @@ METHOD_NAMES = {
     "lora-adapter": "LoRA (a PEFT adapter)",
     "prompt-adapter": "prompt tuning (a PEFT soft prompt)",
 }
-FORMAT_NAMES = {"zero_shot": "zero-shot", "few_shot": "few-shot", "cot": "chain of thought", "cot_few_shot": "few-shot chain of thought"}
+FORMAT_NAMES = {
+    "zero_shot": "zero-shot",
+    "few_shot": "few-shot",
+    "cot": "chain of thought",
+    "cot_few_shot": "few-shot chain of thought",
+}
 
 
 @dataclass(frozen=True)
@@ -95,17 +100,22 @@ def add_evaluation(folder: Path, rows: list[EvalRow], *, source: str) -> None:
     card = ModelCard.load(path)
     fresh = [
         EvalResult(
-            task_type="text-generation", task_name=f"held-out {row.cluster}", dataset_type=row.task, dataset_name=row.task,
-            metric_type=row.metric, metric_value=round(row.value, 2), metric_config=row.format,
+            task_type="text-generation", task_name=f"held-out {row.cluster}", dataset_type=row.task,
+            dataset_name=row.task, metric_type=row.metric, metric_value=round(row.value, 2), metric_config=row.format,
             metric_args={"templates": row.templates, "examples": row.examples, "evaluated_by": source},
         )
         for row in rows
     ]
-    keys = {(r.dataset_name, r.metric_config, r.metric_type) for r in fresh}
-    kept = [r for r in card.data.eval_results or [] if (r.dataset_name, r.metric_config, r.metric_type) not in keys]
-    card.data.eval_results = sorted(kept + fresh, key=lambda r: (r.task_name or "", r.dataset_name, r.metric_config or ""))
+    replaced = {_result_key(r) for r in fresh}
+    kept = [r for r in card.data.eval_results or [] if _result_key(r) not in replaced]
+    card.data.eval_results = sorted(kept + fresh, key=lambda r: (r.task_name or "", *_result_key(r)))
     card.text = card.text.split(EVAL_HEADING)[0].rstrip() + "\n\n" + _eval_section(card.data.eval_results)
     write_text(path, str(card))
+
+
+def _result_key(result: Any) -> tuple[str, str, str]:
+    """One result per dataset, format and metric: a newer evaluation replaces an older one."""
+    return result.dataset_name, result.metric_config or "", result.metric_type
 
 
 def public_base_model(name: str) -> str:
