@@ -23,7 +23,7 @@ def run(
     from flanlab.report.build import build_report
 
     config = resolve_experiment("default")
-    title = f"Zero-shot held-out {held_out}: base vs instruction-tuned"
+    title = f"Zero-shot held-out {held_out}: base vs instruction-tuned" + (", in the chat template" if chat_template else "")
     config = config.model_copy(update={"held_out": [held_out], "model": model, "title": title, "chat_template": chat_template})
     resolved = config.at_scale(scale)  # type: ignore[arg-type]
     if scale != "tiny":

@@ -204,7 +204,8 @@ class _PlainPairs:
     def pairs(self, inputs: list[str], targets: list[str]) -> list[tuple[list[int], list[int]]]:
         input_batch = self.tokenizer(inputs, add_special_tokens=True)["input_ids"]
         if self.kind == "causal":
-            target_batch = self.tokenizer([TARGET_DELIMITER + text for text in targets], add_special_tokens=False)["input_ids"]
+            delimited = [TARGET_DELIMITER + text for text in targets]
+            target_batch = self.tokenizer(delimited, add_special_tokens=False)["input_ids"]
         else:
             target_batch = self.tokenizer(targets, add_special_tokens=True)["input_ids"]
         return list(zip(input_batch, target_batch))
