@@ -38,7 +38,9 @@ class EvalConfig(BaseModel):
     tasks: list[str] = Field(default_factory=lambda: ["cluster:nli"])  # cluster:X, task:NAME or NAME
     shots: list[int] = Field(default_factory=lambda: [0])
     cot: bool = False  # chain-of-thought formats instead of plain ones
-    chat_template: bool = False  # prompts as the user turn of the model's chat template, answers as the assistant's
+    chat_template: bool = Field(
+        False, description="Prompts as the user turn of the model's chat template; options scored as its reply."
+    )
     templates: list[str] = Field(default_factory=lambda: ["all"])  # template ids, or "all"
     limit: int | None = None  # examples per template (a seeded sample of the split)
     split: str = "test"

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
 
@@ -33,7 +33,9 @@ class TrainConfig(BaseModel):
     max_input_tokens: int = 1024
     max_target_tokens: int = 256
     packing: bool = True
-    chat_template: bool = False  # inputs as the user turn, targets as the assistant turn, in the model's chat template
+    chat_template: bool = Field(
+        False, description="Train in the model's chat template: inputs as the user turn, loss on the assistant turn."
+    )
     pack_length: int | None = None  # packed row length; default max_input_tokens + max_target_tokens
     micro_batch_size: int = 8  # rows (packed sequences) per process per forward pass
     gradient_accumulation_steps: int = 1
