@@ -30,6 +30,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def matmul_gflops(dtype: str = "float32", size: int = 2048, repeats: int = 7) -> float:
+    """The machine's matrix-product rate: the median of single size^3 products after a warm-up."""
+    import statistics
+
+    import torch
+
+    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
+    a @ b
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - started)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def matmul_rates() -> dict[str, float]:
+    """fp32 and bf16 matmul GFLOP/s, measured now (the benchmarks record them next to their timings)."""
+    return {dtype: round(matmul_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
+
+
 def _git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()

@@ -35,7 +35,8 @@ def validation_message(error: ValidationError, prefix: str = "field") -> str:
     """The first problem of a pydantic error as ``field a.b: message``."""
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    return f"{prefix} {location}: {first['msg']}"
+    # pydantic prefixes our own validators' messages with "Value error, ": the message says it all
+    return f"{prefix} {location}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def validate(model: type[Model], data: dict[str, Any], where: str) -> Model:

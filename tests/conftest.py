@@ -34,6 +34,32 @@ def tiny_seq2seq(tmp_path_factory) -> Path:
     return make_tiny_model("seq2seq", tmp_path_factory.mktemp("tiny") / "seq2seq")
 
 
+@pytest.fixture
+def hub_state(monkeypatch):
+    """Undo what a hub probe changes: the cached decision, the offline variables, the libraries' flags."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    from flanlab import hub
+
+    for name in hub.OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", huggingface_hub.constants.HF_HUB_OFFLINE)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setattr(datasets.config, name, getattr(datasets.config, name))
+    hub.hub_offline_reason.cache_clear()
+    yield hub
+    hub.hub_offline_reason.cache_clear()
+
+
+@pytest.fixture
+def no_hub(hub_state, monkeypatch):
+    """No hub, as the offline variable says; a probe would be a failure."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(hub_state, "_probe", lambda endpoint: pytest.fail("the offline variable must be honoured"))
+    return hub_state
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `python -m flanlab ARGS` in a subprocess, as a user would."""
     return subprocess.run(

@@ -64,7 +64,7 @@ CARDS_BY_CLUSTER = {
 }
 CARD_NAMES = sorted(name for names in CARDS_BY_CLUSTER.values() for name in names)
 FAMILIES = {"fact_checker": 3, "multiemo": 4}
-GENERATION_METRICS = {"exact_match", "f1", "rouge", "bleu"}
+GENERATION_METRICS = {"exact_match", "f1", "rouge_l", "bleu"}  # canonical names (cards may use aliases)
 FORMATS = [PromptFormat(), PromptFormat(shots=2), PromptFormat(shots=2, options_style="letter")]
 EXAMPLES_PER_TEMPLATE = 3
 _DOUBLED_WORD = re.compile(r"\b(\w+)\s+\1\b", re.IGNORECASE)

@@ -123,7 +123,7 @@ def test_siblings_share_a_family():
 @pytest.mark.slow
 @pytest.mark.parametrize("card", CARDS, ids=lambda card: card.name)
 def test_examples_survive_and_render(card: TaskCard):
-    raw = load_split_records(card.source)
+    raw = load_split_records(card.source, unsplit_is_test=card.eval_only)  # BBH is scored whole
     for split in SPLITS:
         records = raw.get(split, [])
         if card.max_examples is not None:
@@ -131,10 +131,10 @@ def test_examples_survive_and_render(card: TaskCard):
         kept = load_examples(card, split)
         assert len(kept) >= MIN_SURVIVAL * len(records), f"{split}: {len(kept)}/{len(records)} records survive"
     test_split, train_split = load_examples(card, "test"), load_examples(card, "train")
-    assert test_split and train_split
+    assert test_split and (train_split or card.eval_only)
     for template in card.templates:
         for example in test_split[:RENDERED_PER_TEMPLATE]:
-            shots = pick_exemplars(train_split, 2, seed=0, query_key=str(example["input"]))
+            shots = pick_exemplars(train_split or test_split, 2, seed=0, query_key=str(example["input"]))
             for fmt, exemplars in ((PromptFormat(), ()), (PromptFormat(shots=2), shots)):
                 _check_rendered(card, template, render(card, template, example, fmt, exemplars=exemplars), example)
 

@@ -8,6 +8,7 @@ from functools import cache
 
 import pytest
 
+from flanlab.errors import FlanlabError
 from flanlab.prompts.formats import PromptFormat, render
 from flanlab.tasks.card import TaskCard, pattern_fields
 from flanlab.tasks.clusters import CLUSTERS
@@ -150,7 +151,7 @@ def test_field_rules_on_real_dataset_shapes():
     assert all(row["sentiment"] != 2 for row in fixture_examples("sentiment140")["test"])  # neutral tweets dropped
     punct = fixture_examples("fix_punct")
     assert all(not re.search(r"[^\w\s]", row["text"]) and re.search(r"[^\w\s]", row["answer"]) for rows in punct.values() for row in rows)
-    assert sum(len(rows) for rows in punct.values()) == 8  # the one sentence without punctuation is dropped
+    assert sum(len(rows) for rows in punct.values()) == 9  # the one sentence without punctuation is dropped
     assert [row["answer"] for row in fixture_examples("stsb")["train"]] == ["4", "0", "3"]
     gsm = fixture_examples("gsm8k")["train"][0]
     assert gsm["answer"] == "26" and gsm["rationale"].endswith("36 - 10 = 26.")
@@ -162,3 +163,55 @@ def test_mnli_trains_once_for_its_family():
     matched, mismatched = fixture_examples("mnli_matched"), fixture_examples("mnli_mismatched")
     assert matched["train"] and not mismatched["train"] and mismatched["test"]
     assert catalog()["mnli_mismatched"].source.splits["train"] == "none"
+
+
+def test_opinion_abstracts_render_from_their_tfds_export_shape():
+    for name, opinions, summary in (
+        ("opinion_abstracts_idebate", "_argument_sentences", "_claim"),
+        ("opinion_abstracts_rotten_tomatoes", "_critics", "_critic_consensus"),
+    ):
+        examples = fixture_examples(name)
+        assert all(examples[split] for split in ("train", "validation", "test")), f"{name}: hashed into all splits"
+        for example in (row for rows in examples.values() for row in rows):
+            pairs = example[opinions]
+            assert isinstance(pairs, list) and {"key", "value"} == set(pairs[0])  # TFDS: Sequence({key, value})
+            assert example["document"] == " ".join(pair["value"] for pair in pairs)
+            assert example["answer"] == example[summary]
+
+
+def test_idebate_claims_of_one_debate_share_a_split():
+    examples = fixture_examples("opinion_abstracts_idebate")
+    where = {row["_claim"]: split for split, rows in examples.items() for row in rows}
+    same_debate = ("A shorter week makes workers more productive.", "A four-day week would cut commuting emissions.")
+    assert where[same_debate[0]] == where[same_debate[1]]
+
+
+@pytest.mark.parametrize("name", ["para_crawl_enes", "fix_punct", "wiki_lingua_en"])
+def test_train_only_datasets_are_hashed_into_held_out_splits(name: str):
+    assert sorted(path.name for path in fixture_dir(catalog()[name]).iterdir()) == ["train.jsonl"]
+    examples = fixture_examples(name)
+    assert examples["train"] and (examples["validation"] or examples["test"])
+
+
+def test_a_card_naming_a_feature_its_fixture_lacks_fails():
+    card = catalog()["opinion_abstracts_idebate"]
+    stale = card.model_copy(update={"fields": {**card.fields, "answer": "claim"}})  # the pre-TFDS name
+    stale.path = card.path
+    with pytest.raises(FlanlabError, match=r"has no field 'claim'"):
+        load_examples(with_fixture_source(stale), "train")
+
+
+def test_hub_cards_use_current_ids():
+    """The ids and revisions issue 18 found stale: every hub card points where `datasets` 4+ can load it."""
+    retired = {"story_cloze", "definite_pronoun_resolution", "web_nlg", "para_crawl", "wiki_lingua", "lukaemon/bbh",
+               "ybisk/piqa", "ErnestSDavis/winograd_wsc"}
+    assert not {card.name for card in catalog().values() if card.source.locator in retired}
+    script_only = {
+        "allenai/cosmos_qa", "stanfordnlp/sentiment140", "Yale-LILY/dart", "Harvard/gigaword", "Samsung/samsum",
+        "deepmind/math_dataset", "allenai/quac", "CogComp/trec", "webnlg-challenge/web_nlg", "ParaCrawl/para_crawl",
+    }
+    for card in catalog().values():
+        if card.source.locator in script_only:
+            assert card.source.revision == "refs/convert/parquet" and card.source.config, card.name
+    manual = {card.name for card in catalog().values() if card.manual_download}
+    assert manual == {"story_cloze", "newsroom", "opinion_abstracts_idebate", "opinion_abstracts_rotten_tomatoes"}

@@ -109,6 +109,8 @@ def test_niv2_task_file_becomes_a_card_with_its_definition_as_instruction(tmp_pa
     path = _task_file(tmp_path)
     card = card_from_dict(niv2.card_data(path), where=str(path))
     assert card.name == "niv2_task9999_handmade_sentiment" and card.cluster == "sentiment"
+    assert card.family_name == "niv2_handmade"  # one family per source dataset
+    assert niv2.source_dataset_family("task1385_anli_r1_entailment") == "niv2_anli"
     assert card.instruction.startswith("Decide whether the review")
     grouped = load_split_records(card.source)
     assert sum(len(rows) for rows in grouped.values()) == 40 and all(grouped.values())

@@ -93,7 +93,9 @@ def test_chat_scoring_equals_scoring_the_hand_templated_string(chat_model, token
     from transformers import AutoModelForCausalLM
 
     registry = TaskRegistry([nli_card(tmp_path)])
-    config = EvalConfig(model=str(chat_model), tasks=["task:toy_nli"], limit=3, best_dev=False, bootstrap_resamples=0)
+    config = EvalConfig(
+        model=str(chat_model), tasks=["task:toy_nli"], limit=3, best_dev=False, bootstrap_resamples=0, precision="fp32"
+    )  # fp32: compared with a plain fp32 forward pass
     evaluate(config.model_copy(update={"chat_template": True}), registry=registry, out=tmp_path / "o", progress=False)
     lines = (tmp_path / "o" / "samples.jsonl").read_text().splitlines()
     samples = {(s["template_id"], s["example_index"]): s for s in map(json.loads, lines)}

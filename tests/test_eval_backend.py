@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from flanlab.evaluate.backend import HFBackend
+from flanlab.evaluate.backend import HFBackend, near_tie
 from flanlab.evaluate.requests import GenerateRequest, RankRequest
 from flanlab.models import load_model
 
@@ -59,7 +59,8 @@ def test_options_split_over_rows_when_they_do_not_fit_together(tiny_causal):
     model, tokenizer = load_model(tiny_causal)
     separate = HFBackend(model, tokenizer, batch_size=4, max_length=100, share_prompt=False).score(REQUESTS[:4])
     tight_backend = HFBackend(model, tokenizer, batch_size=4, max_length=100)
-    rows = tight_backend._rows(REQUESTS[:4], {(o, False): tight_backend.option_ids(o) for r in REQUESTS[:4] for o in r.options})
+    ids = {(r.delimiter, o, r.chat): tight_backend.option_ids(o, r.delimiter, r.chat) for r in REQUESTS[:4] for o in r.options}
+    rows = tight_backend._rows(REQUESTS[:4], ids)
     assert len(rows) > 4  # at least one request needed several rows
     for got, want in zip(tight_backend.score(REQUESTS[:4]), separate):
         assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
@@ -115,3 +116,100 @@ def test_prompt_tuned_model_scores_like_peft_forward(tiny_causal):
     unshared = HFBackend(model, tokenizer, batch_size=1, share_prompt=False, padding_side="right").score(requests)
     for got, want in zip(backend.score(requests), unshared):
         assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
+
+
+class ScriptedModel:
+    """A causal 'model' whose greedy continuation is a fixed text, fed through the stopping criteria
+    token by token the way `generate` does."""
+
+    config = type("Config", (), {"is_encoder_decoder": False, "max_position_embeddings": 512})()
+    dtype = torch.float32
+
+    def __init__(self, tokenizer, text: str) -> None:
+        self.script = tokenizer(text, add_special_tokens=False).input_ids
+
+    def parameters(self):  # the backend reads the device from the first parameter
+        return iter([torch.zeros(1)])
+
+    def generate(self, input_ids, max_new_tokens, stopping_criteria=None, **_):
+        out = input_ids
+        for token in self.script[:max_new_tokens]:
+            out = torch.cat([out, torch.full((out.shape[0], 1), token)], dim=1)
+            if stopping_criteria is not None and bool(stopping_criteria(out, None).all()):
+                break
+        return out
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("\n\n- yes\n- no\n\nThe answer is no.", "- yes\n- no"),  # leading blank lines are not a stop
+        ("  \n\n\nno\n\nmore", "no"),
+        ("\n\n", ""),  # nothing but whitespace: empty, and decoding ran to the limit
+        ("yes\n\nno", "yes"),
+    ],
+)
+def test_leading_whitespace_never_triggers_a_stop(tiny_causal, script, expected):
+    _, tokenizer = load_model(tiny_causal)
+    backend = HFBackend(ScriptedModel(tokenizer, script), tokenizer)
+    [text] = backend.generate([GenerateRequest("Question: is it?", ("\n\n",), 64)])
+    assert text == expected
+BINARY = [RankRequest(f"Question {i}: is {i * 7 % 13} more than {i * 3 % 11}?" * (1 + i % 2), ("yes", "no"))
+          for i in range(24)]
+
+
+def _linear_output_dtypes(model, run) -> set:
+    """The dtypes the model's linear layers produced while ``run()`` ran."""
+    seen: set = set()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype)) for m in linears]
+    try:
+        run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def test_bf16_agrees_with_fp32_on_well_separated_options(loaded):
+    model, tokenizer = loaded
+    requests = REQUESTS + BINARY
+    fp32 = HFBackend(model, tokenizer, batch_size=8, precision="fp32").score(requests)
+    bf16_backend = HFBackend(model, tokenizer, batch_size=8, precision="bf16")
+    out: list = []
+    assert torch.bfloat16 in _linear_output_dtypes(model, lambda: out.extend(bf16_backend.score(requests)))
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the caller's model is left as it was
+    worst = max(abs(a - b) for x, y in zip(fp32, out) for a, b in zip(x.logprob, y.logprob))
+    assert 0 < worst < 0.1  # really computed in bf16, and close
+    separated = 0
+    for x, y in zip(fp32, out):
+        ranked = sorted(x.logprob, reverse=True)
+        if len(ranked) > 1 and ranked[0] - ranked[1] > 4 * worst:
+            separated += 1
+            assert x.logprob.index(ranked[0]) == y.logprob.index(max(y.logprob))
+    assert separated >= len(requests) // 2
+
+
+def test_bf16_settles_near_ties_in_fp32(loaded):
+    model, tokenizer = loaded
+    ties = [RankRequest(f"Say it {i}:", ("same", "same", "different words")) for i in range(3)]  # exact ties
+    requests = BINARY[:6] + ties
+    fp32 = HFBackend(model, tokenizer, batch_size=4, precision="fp32").score(requests)
+    plain_bf16 = HFBackend(model, tokenizer, batch_size=4, precision="bf16", near_tie_nats=0).score(requests)
+    backend = HFBackend(model, tokenizer, batch_size=4, precision="bf16", near_tie_nats=0.25)
+    settled = backend.score(requests)
+    close = [i for i, s in enumerate(plain_bf16) if near_tie(s, "sum", 0.25)]
+    assert set(range(6, 9)) <= set(close) and backend.rescored_fp32 == len(close)
+    assert max(abs(a - b) for i in close for a, b in zip(plain_bf16[i].logprob, fp32[i].logprob)) > 1e-4
+    for i, scores in enumerate(settled):
+        assert scores.logprob == pytest.approx((fp32 if i in close else plain_bf16)[i].logprob, abs=1e-5)
+
+
+def test_near_tie_scales_with_the_ranking_normalisation():
+    from flanlab.evaluate.requests import OptionScores
+
+    scores = OptionScores(logprob=(-2.0, -2.3, -9.0), num_tokens=(1, 4, 2), num_chars=(3, 20, 6))
+    assert near_tie(scores, "sum", 0.35) and not near_tie(scores, "sum", 0.25)  # the top two are 0.3 apart
+    # per token: -2.0 vs -0.575 -> option 1 leads by 1.425; a 0.5-nat shift moves it by at most 0.25/4 + 0.25/1
+    assert not near_tie(scores, "per_token", 0.5) and near_tie(scores, "per_token", 4.0)
+    assert not near_tie(OptionScores((-1.0,), (1,), (1,)), "sum", 10.0)

@@ -56,21 +56,51 @@ def test_cot_answer_extraction_and_option_matching():
 
 
 def test_metric_names_and_defaults():
-    assert M.metrics_for(["acc"], classification=True, where="x") == ["accuracy"]
-    assert M.metrics_for(["macro_f1"], classification=True, where="x") == ["macro_f1", "accuracy"]
+    assert M.metrics_for(["acc"], classification=True, where="x") == ["accuracy", "balanced_accuracy"]
+    assert M.metrics_for(["macro_f1"], classification=True, where="x") == ["macro_f1", "accuracy", "balanced_accuracy"]
     assert M.metrics_for(["accuracy"], classification=False, where="x") == ["exact_match"]
-    with pytest.raises(FlanlabError, match="unknown metric 'bogus'"):
+    assert M.metrics_for(["rouge", "bleu"], classification=False, where="x") == ["rouge_l", "bleu"]
+    # a text metric on a classification task scores the chosen option's text (ReCoRD)
+    assert M.metrics_for(["em", "f1"], classification=True, where="x") == ["exact_match", "f1", "accuracy", "balanced_accuracy"]
+    with pytest.raises(FlanlabError, match="card.yaml: unknown metric 'bogus'"):
         M.metrics_for(["bogus"], classification=True, where="card.yaml")
 
 
-def test_vectorised_macro_f1_bootstrap_equals_sklearn():
+def test_every_metric_name_has_a_function_and_aliases_point_at_names():
+    from flanlab.metric_names import ALIASES, METRIC_NAMES, canonical_metric
+
+    assert set(M.METRICS) == set(METRIC_NAMES)
+    assert set(ALIASES.values()) <= set(METRIC_NAMES)
+    assert canonical_metric("rouge") == "rouge_l" and canonical_metric("rougeLsum") == "rouge_lsum"
+    with pytest.raises(ValueError, match="unknown metric 'acuracy' \\(did you mean 'accuracy'\\?\\)"):
+        canonical_metric("acuracy")
+
+
+def test_balanced_accuracy_sees_through_a_majority_guesser():
+    # 4 golds of class 0, 1 of class 1; always answering 0 is 80% accurate but 50% balanced
+    items = [_cls(0, 0)] * 4 + [_cls(0, 1)]
+    assert M.accuracy(items) == pytest.approx(80.0)
+    assert M.balanced_accuracy(items) == pytest.approx(50.0)
+    # a CoT answer that names no option (-1) is simply wrong
+    assert M.balanced_accuracy([_cls(-1, 0), _cls(1, 1)]) == pytest.approx(50.0)
+
+
+def test_per_example_rouge_averages_to_the_corpus_value():
+    items = [M.Scored("the cat sat", ("the cat sat down",)), M.Scored("a dog", ("the cat", "a dog barked"))]
+    per_example = [M.PER_EXAMPLE["rouge_l"](item) for item in items]
+    assert per_example[0] == pytest.approx(2 * 1 * 0.75 / 1.75)  # P = 3/3, R = 3/4
+    assert M.rouge_l(items) == pytest.approx(100 * sum(per_example) / 2)
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "balanced_accuracy"])
+def test_vectorised_bootstrap_metrics_equal_sklearn(metric):
     import numpy as np
 
-    from flanlab.evaluate.aggregate import TemplateRun, _macro_f1_draws, _resample_indices
+    from flanlab.evaluate.aggregate import VECTORISED, TemplateRun, _resample_indices
 
     rng = np.random.default_rng(3)
     items = [_cls(int(p), int(g), n=3) for p, g in zip(rng.integers(-1, 3, 40), rng.integers(0, 3, 40))]
-    run = TemplateRun("t", "c", "zeroshot", 0, "test", "a", ["macro_f1"], items)
+    run = TemplateRun("t", "c", "zeroshot", 0, "test", "a", [metric], items)
     indices = _resample_indices(len(items), 20, seed=0)
-    expected = [M.macro_f1([items[i] for i in row]) for row in indices]
-    assert _macro_f1_draws(run, indices) == pytest.approx(expected)
+    expected = [M.METRICS[metric]([items[i] for i in row]) for row in indices]
+    assert VECTORISED[metric](run, indices) == pytest.approx(expected)

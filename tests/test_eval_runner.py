@@ -13,7 +13,7 @@ from flanlab.evaluate import EvalConfig, evaluate
 from flanlab.evaluate.lm_eval_export import export_lm_eval
 from flanlab.models.tiny import make_tiny_model
 from flanlab.tasks.registry import TaskRegistry
-from tests.eval_fixtures import nli_card, qa_card
+from tests.eval_fixtures import LABELS, nli_card, qa_card
 
 
 def _config(model, **overrides) -> EvalConfig:
@@ -55,6 +55,18 @@ def test_results_schema_aggregates_and_samples(tiny_causal, registry, tmp_path, 
     two_shot = next(s for s in samples if s["format"] == "fewshot:2")
     assert two_shot["prompt"].count("Does it follow?") == 3 or two_shot["template_id"] != "a"
     assert "| toy_nli | zeroshot | macro_f1 |" in (out / "results.md").read_text()
+    # reference lines from the evaluated requests' gold labels, and every metric's template mean
+    test_nli = [s for s in samples if s["task"] == "toy_nli" and s["format"] == "zeroshot" and s["split"] == "test"]
+    gold_counts = [sum(s["gold_index"] == k for s in test_nli) for k in range(3)]
+    assert nli["lines"]["chance"] == pytest.approx(100 / 3)
+    assert nli["lines"]["majority"] == pytest.approx(100 * max(gold_counts) / len(test_nli))
+    assert nli["lines"]["majority_answer"] == repr(LABELS[gold_counts.index(max(gold_counts))])
+    predicted = [sum(s["predicted_index"] == k for s in test_nli) for k in range(3)]
+    assert nli["answers"]["top_share"] == pytest.approx(max(predicted) / len(test_nli))
+    balanced = [r["metrics"]["balanced_accuracy"] for r in test_rows if r["task"] == "toy_nli" and r["format"] == "zeroshot"]
+    assert nli["metric_means"]["balanced_accuracy"] == pytest.approx(statistics.fmean(balanced))
+    qa = next(t for t in saved["tasks"] if t["task"] == "toy_qa" and t["format"] == "zeroshot")
+    assert qa["lines"] is None and qa["answers"] is None
 
 
 def test_cache_answers_repeat_runs_but_never_a_changed_prompt_or_model(tiny_causal, tmp_path, isolated_home):
@@ -76,6 +88,23 @@ def test_cache_answers_repeat_runs_but_never_a_changed_prompt_or_model(tiny_caus
     assert other["timing"]["cache_hits"] == 0
 
 
+def test_precision_is_recorded_and_keys_the_cache(tiny_causal, tmp_path, isolated_home):
+    from flanlab.models.precision import resolve_precision
+
+    config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=4, best_dev=False, bootstrap_resamples=0,
+                        precision="fp32")
+    registry = TaskRegistry([nli_card(tmp_path)])
+    evaluate(config, registry=registry, out=tmp_path / "fp32", progress=False)
+    bf16_config = config.model_copy(update={"precision": "bf16"})
+    bf16 = evaluate(bf16_config, registry=registry, out=tmp_path / "bf16", progress=False)
+    assert bf16["timing"]["cache_hits"] == 0 and bf16["timing"]["precision"] == "bf16"  # never an fp32 answer reused
+    assert json.loads((tmp_path / "fp32" / "results.json").read_text())["precision"] == "fp32"
+    assert json.loads((tmp_path / "bf16" / "results.json").read_text())["precision"] == "bf16"
+    auto = evaluate(config.model_copy(update={"precision": "auto"}), registry=registry, progress=False)
+    assert auto["precision"] == resolve_precision("auto", "cpu") and auto["timing"]["cache_hits"] == 12
+    assert auto["config"]["precision"] == "auto"
+
+
 def test_seq2seq_model_evaluates(tiny_seq2seq, registry, isolated_home):
     results = evaluate(_config(tiny_seq2seq, limit=4, best_dev=False), registry=registry, progress=False)
     assert results["model"]["kind"] == "seq2seq"
@@ -89,7 +118,7 @@ def test_lm_eval_export_holds_our_exact_prompts(registry, tmp_path):
     spec = yaml.safe_load((out / "flanlab_toy_nli_a_zeroshot.yaml").read_text())
     assert spec["output_type"] == "multiple_choice" and spec["target_delimiter"] == " "
     rows = [json.loads(line) for line in open(spec["dataset_kwargs"]["data_files"]["test"])]
-    assert len(rows) == 5 and rows[0]["prompt"].endswith("OPTIONS:\n- yes\n- it is not possible to tell\n- no")
+    assert len(rows) == 5 and rows[0]["prompt"].endswith("OPTIONS:\n- yes\n- it is not possible to tell\n- no\nAnswer:")
     assert rows[0]["options"][rows[0]["answer_index"]] in {"yes", "it is not possible to tell", "no"}
     generation = yaml.safe_load((out / "flanlab_toy_qa_q1_zeroshot.yaml").read_text())
     assert generation["output_type"] == "generate_until" and generation["generation_kwargs"]["until"] == ["\n\n"]
@@ -142,7 +171,9 @@ def test_cli_eval_writes_outputs_and_rejects_bad_input(tiny_causal, tmp_path, is
     code, _, err = _main(monkeypatch, capsys, "eval", "--tasks", "task:nope", "--cards", str(cards), "--out", str(tmp_path / "x"))
     assert code == 2 and "unknown task 'nope'" in err
     code, _, err = _main(monkeypatch, capsys, "eval", "--shots", "zero", "--out", str(tmp_path / "x"))
-    assert code == 2 and "--shots expects numbers" in err
+    assert code == 2 and "option --shots (item 1): Input should be a valid integer" in err
+    code, _, err = _main(monkeypatch, capsys, "eval", "--precision", "fp16", "--out", str(tmp_path / "x"))
+    assert code == 2 and "precision" in err and len(err.strip().splitlines()) == 1
 
 
 def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal, registry, tmp_path, isolated_home):
@@ -155,3 +186,64 @@ def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal
     assert all(s["scores"] is None and s["generation"] is not None for s in samples)
     assert all(s["prompt"].endswith("Let's think step by step.") for s in samples)
     assert all(s["predicted_index"] in (-1, 0, 1, 2) for s in samples)
+
+
+def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_causal, tmp_path, isolated_home):
+    from flanlab.tasks.card import card_from_dict
+
+    path = tmp_path / "my_eval.jsonl"
+    rows = [{"question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(30)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    card = card_from_dict(
+        {"name": "my_eval", "collection": "mine", "cluster": "math", "metrics": ["exact_match"],
+         "source": {"kind": "jsonl", "locator": str(path), "split": "all"},
+         "templates": [{"id": "q", "input": "{question}"}]},
+        where="test card",
+    )  # fmt: skip
+    config = EvalConfig(
+        model=str(tiny_causal), tasks=["task:my_eval"], shots=[0, 2], bootstrap_resamples=0, max_new_tokens=2
+    )
+    results = evaluate(config, registry=TaskRegistry([card]), out=tmp_path / "o", progress=False)
+    test_rows = [row for row in results["templates"] if row["split"] == "test"]
+    assert {row["format"]: row["n"] for row in test_rows} == {"zeroshot": 30, "fewshot:2": 30}  # every row, not 10%
+    samples = [json.loads(line) for line in (tmp_path / "o" / "samples.jsonl").read_text().splitlines()]
+    for sample in (s for s in samples if s["format"] == "fewshot:2"):
+        question = f"What is {sample['example_index']} plus {sample['example_index']}?"
+        assert sample["prompt"].count("What is ") == 3 and sample["prompt"].count(question) == 1
+
+
+def _hub_card(name: str, cluster: str):
+    from flanlab.tasks.card import card_from_dict
+
+    source = {"kind": "huggingface", "locator": f"someone/{name}"}
+    return card_from_dict({"name": name, "collection": "hubby", "cluster": cluster, "source": source,
+                           "templates": [{"id": "q", "input": "{text}"}]}, where=f"hub card {name}")  # fmt: skip
+
+
+def test_without_a_hub_cluster_selections_skip_hub_tasks_and_record_them(tiny_causal, tmp_path, isolated_home, no_hub):
+    from flanlab.errors import DataUnavailable
+
+    registry = TaskRegistry([nli_card(tmp_path), _hub_card("hub_nli", "nli")])
+    heard = []
+    config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=2, best_dev=False, bootstrap_resamples=0)
+    results = evaluate(config, registry=registry, out=tmp_path / "o", progress=False, on_skipped=heard.append)
+    why = "no hub (HF_DATASETS_OFFLINE is set) and no local copy"
+    assert heard == [{"hub_nli": why}] and results["skipped"] == {"hub_nli": why}
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["skipped"] == {"hub_nli": why}
+    assert {row["task"] for row in results["tasks"]} == {"toy_nli"}
+    named = config.model_copy(update={"tasks": ["task:hub_nli", "cluster:nli"]})
+    for strict in (config.model_copy(update={"strict": True}), named):
+        with pytest.raises(DataUnavailable, match="huggingface:someone/hub_nli: no hub"):
+            evaluate(strict, registry=registry, progress=False)
+    only_core = config.model_copy(update={"collections": ["test"]})
+    assert evaluate(only_core, registry=registry, progress=False)["skipped"] == {}
+def test_cot_few_shot_without_rationales_uses_direct_exemplars(tiny_causal, registry, tmp_path, isolated_home):
+    config = EvalConfig(model=str(tiny_causal), tasks=["task:toy_nli"], templates=["a"], cot=True, shots=[2], limit=2,
+                        best_dev=False, bootstrap_resamples=0, cot_max_new_tokens=4)
+    results = evaluate(config, registry=registry, out=tmp_path / "cot", progress=False)
+    assert results["cot_direct_exemplars"] == ["toy_nli"]
+    samples = [json.loads(line) for line in (tmp_path / "cot" / "samples.jsonl").read_text().splitlines()]
+    for sample in samples:  # the trigger once, on the query; exemplars answer directly, with no empty reasoning
+        assert sample["prompt"].count("Let's think step by step.") == 1 and "So the answer is" not in sample["prompt"]
+        assert sample["prompt"].count("Does it follow?") == 3
+    assert "fell back to direct-answer exemplars" in (tmp_path / "cot" / "results.md").read_text()

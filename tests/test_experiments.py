@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from flanlab.evaluate.compare import Comparison
 from flanlab.experiments.config import BUILTIN_CONFIGS, builtin_config_names, resolve_experiment
 from flanlab.experiments.runner import run_experiment
 from flanlab.experiments.studies import plan
@@ -57,6 +59,9 @@ def test_every_config_runs_at_tiny_scale(name, registry, tmp_path):
             assert results["tasks"], f"{name}/{arm['name']} evaluated nothing"
         if arm["train"]:
             assert arm["train"]["steps"] > 0 and (tmp_path / arm["train"]["log"]).exists()
+    arms = plan(config.at_scale("tiny"), registry)
+    paired = {(c["a"], c["b"]) for c in record["comparisons"] if c["differences"]}
+    assert paired == {(arm.name, arm.compare_to) for arm in arms if arm.compare_to and arm.evals}
     written = build_report(tmp_path)
     assert "model tiny-llama" in written["markdown"].read_text()
     assert written["summary"].stat().st_size > 0
@@ -92,11 +97,32 @@ def test_unknown_config_is_a_one_line_error():
 
 
 @pytest.mark.slow
+def record_results(out: Path) -> str:
+    return json.loads((out / "experiment.json").read_text())["arms"][0]["evals"][0]["results"]
+
+
 def test_flanlab_run_writes_a_report(tmp_path):
     out = tmp_path / "run"
     result = run_cli("run", "--scale", "tiny", "--held-out", "nli", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| base model |" in result.stdout and "| instruction-tuned |" in result.stdout
-    for name in ("report.md", "report.html", "experiment.json", "figures/per_dataset.png", "figures/loss.png"):
+    figures = ("figures/per_dataset.png", "figures/loss.png", "figures/differences.png")
+    for name in ("report.md", "report.html", "experiment.json", *figures):
         assert (out / name).stat().st_size > 0, name
     assert "data:image/png;base64," in (out / "report.html").read_text()  # self-contained
+    report = (out / "report.md").read_text()
+    record = json.loads((out / "experiment.json").read_text())
+    [comparison] = [Comparison.model_validate(c) for c in record["comparisons"]]
+    [overall] = comparison.overall()
+    shape = r"^paired difference \(tuned - base\): [+-]\d+\.\d pp, 95% CI \[[+-]\d+\.\d, [+-]\d+\.\d\], n = \d+$"
+    [line] = re.findall(shape, report, flags=re.MULTILINE)
+    stored = f"{overall.difference:+.1f} pp, 95% CI [{overall.ci_low:+.1f}, {overall.ci_high:+.1f}], n = {overall.n}"
+    assert line.endswith(stored), (line, stored)
+    assert overall.ci_low <= overall.difference <= overall.ci_high and overall.n > 0
+    header = next(row for row in report.splitlines() if row.startswith("| dataset | metric |"))
+    assert header.endswith("| chance | majority |")
+    results = json.loads((out / record_results(out)).read_text())
+    lines = results["tasks"][0]["lines"]
+    assert f"| {lines['chance']:.1f} | {lines['majority']:.1f} |" in report
+    # best-dev template selection is on by default and reported beside the template mean
+    assert re.search(r"\| base model \| [\d.]+ ± [\d.]+ \(best-dev [\d.]+\) \|", (out / "report.md").read_text())

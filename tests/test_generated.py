@@ -70,6 +70,55 @@ def test_cards_from_index_skip_covered_and_share_families():
         assert not card.curated and "{task_instruction}" in " ".join(t.instruction + t.input for t in card.templates)
 
 
+def test_family_is_the_source_dataset_not_the_bundle():
+    """NI subtasks are siblings per dataset (quoref with quoref), not one family for all 61."""
+    entries = [
+        entry("natural_instructions/subtask001_quoref_question_generation", kind="generation"),
+        entry("natural_instructions/subtask059_ropes_story_generation", kind="generation"),
+        entry("natural_instructions/subtask003_mctaco_question_generation_event_duration", kind="generation"),
+        entry("natural_instructions/subtask004_mctaco_answer_generation_event_duration", kind="generation"),
+        entry("gem/mlsum_de", kind="generation"),
+        entry("gem/webnlg_ru", kind="generation"),
+    ]
+    covered = {
+        ("bigbench", "natural_instructions/subtask002_quoref_answer_generation"): "bb_quoref",
+        ("bigbench", "natural_instructions/subtask061_ropes_answer_generation"): "bb_ropes",
+        ("bigbench", "gem/webnlg_en"): "bb_webnlg_en",
+    }
+    families = {card.source.locator.split("/", 1)[1]: card.family_name for card in cards_from_index(entries, covered)}
+    assert families == {
+        "subtask001_quoref_question_generation": "bb_quoref",
+        "subtask059_ropes_story_generation": "bb_ropes",
+        "subtask003_mctaco_question_generation_event_duration": "ni_mctaco",
+        "subtask004_mctaco_answer_generation_event_duration": "ni_mctaco",
+        "mlsum_de": "bigbench_gem_mlsum",
+        "webnlg_ru": "bb_webnlg_en",
+    }
+    qasc = "natural_instructions/subtask041_qasc_answer_generation"
+    assert generated.dataset_key(qasc) == "natural_instructions/qasc"
+    assert generated.dataset_key("multiemo/hotels_text_en") == "multiemo"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not generated.bigbench_index_available(), reason="BIG-bench is not fetched")
+def test_holding_out_commonsense_keeps_unrelated_ni_datasets():
+    from flanlab.mixture.plan import plan_mixture
+    from flanlab.mixture.recipe import MixtureRecipe
+    from flanlab.tasks.clusters import held_out_closure
+    from flanlab.tasks.registry import load_registry
+
+    registry = load_registry(collections=["core", "natural_instructions"])
+    plan = plan_mixture(MixtureRecipe(collections=["core", "natural_instructions"], held_out=["commonsense"]), registry)
+    kept = {task.name for task in plan.tasks}
+    assert {"bb_ropes_answer_generation", "bb_quoref_answer_generation", "ni_subtask059_ropes_story_generation"} <= kept
+    closed = held_out_closure({"commonsense"})
+    tainted = {card.family_name for card in registry.cards.values() if card.cluster in closed}
+    for name in plan.excluded:  # every exclusion is the cluster itself or a family that touches it
+        card = registry.get(name)
+        assert card.cluster in closed or card.family_name in tainted, name
+    assert "ni_subtask003_mctaco_question_generation_event_duration" in plan.excluded
+
+
 def test_task_names_are_unique_and_plain():
     assert task_name("logical_deduction/three_objects") == "bigbench_logical_deduction_three_objects"
     assert task_name("natural_instructions/subtask001_quoref_question_generation") == "ni_subtask001_quoref_question_generation"

@@ -9,6 +9,7 @@ import yaml
 
 from flanlab.tasks.card import card_from_dict
 from flanlab.tasks.lint import lint_card, lint_collection, load_card_for_lint
+from tests.conftest import run_cli
 
 RECORDS = [{"question": f"Is {i} even?", "label": ["yes", "no"][i % 2], "note": ""} for i in range(40)]
 
@@ -72,8 +73,9 @@ def test_each_defect_is_caught(tmp_path, template, expected):
 
 
 def test_card_level_defects(tmp_path):
-    problems = " | ".join(problems_of(make_card(tmp_path, GOOD, cluster="poetry")))
-    assert "unknown cluster 'poetry'" in problems
+    poetry = make_card(tmp_path, GOOD)
+    poetry.cluster = "poetry"  # cards read from YAML cannot say this (see test_unknown_cluster_...)
+    assert "unknown cluster 'poetry'" in " | ".join(problems_of(poetry))
     bbh = make_card(tmp_path, GOOD)
     bbh.source = bbh.source.model_copy(update={"kind": "bigbench", "locator": "navigate"})
     problems, _ = lint_card(bbh, examples=[])
@@ -119,3 +121,37 @@ def test_whole_collection_is_clean():
     report = lint_collection()
     assert report.n_cards >= 500
     assert report.ok, "\n".join(str(problem) for problem in report.problems[:20])
+
+
+def test_unknown_metric_fails_card_loading_and_lint_with_one_line(tmp_path):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    data_file = tmp_path / "data.jsonl"
+    data_file.write_text("".join(json.dumps(record) + "\n" for record in RECORDS))
+    card = {"name": "metric_typo", "collection": "mine", "cluster": "commonsense", "fields": {"answer": "label"},
+            "source": {"kind": "jsonl", "locator": str(data_file), "split_key": "question"}, "options": ["yes", "no"],
+            "metrics": ["acuracy"], "templates": GOOD}
+    (folder / "typo.yaml").write_text(yaml.safe_dump(card))
+    result = run_cli("tasks", "lint", "--collection", "mine", "--cards", str(folder))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = [line for line in result.stdout.splitlines() if "acuracy" in line]
+    assert len(lines) == 1 and str(folder / "typo.yaml") in lines[0] and "card metric_typo" in lines[0], result.stdout
+    assert "did you mean 'accuracy'" in lines[0]
+    result = run_cli("eval", "--model", "tiny-llama", "--tasks", "task:metric_typo", "--cards", str(folder), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "unknown metric 'acuracy'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_metric_aliases_load_under_their_canonical_name(tmp_path):
+    card = make_card(tmp_path, GOOD, metrics=["acc", "auc", "acc"])
+    assert card.metrics == ["accuracy", "auc_roc"]
+def test_unknown_cluster_is_a_one_line_error_naming_the_card(tmp_path):
+    from flanlab.errors import FlanlabError
+    from flanlab.tasks.card import dump_card, load_card
+
+    path = tmp_path / "toy.yaml"
+    path.write_text(dump_card(make_card(tmp_path, GOOD)).replace("cluster: commonsense", "cluster: comonsense"))
+    with pytest.raises(FlanlabError) as caught:
+        load_card(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: field cluster: ") and "\n" not in message
+    assert "unknown cluster 'comonsense' (did you mean commonsense" in message and "; known: nli, " in message

@@ -56,7 +56,7 @@ def test_both_schemas_load_with_datasets_row_for_row(mixture, tmp_path, fmt, tex
                 turns = [{"role": "user", "content": row["inputs"]}, {"role": "assistant", "content": row["targets"]}]
                 assert record["messages"] == turns
             else:
-                assert record["prompt"] + record["completion"] == row["inputs"] + " " + row["targets"]
+                assert record["prompt"] + record["completion"] == row["inputs"] + row["delimiter"] + row["targets"]
                 assert record["prompt"] == row["inputs"]
             assert {key: record[key] for key in PROVENANCE} == {key: row[key] for key in PROVENANCE}
     assert any(record["inverted"] for record in loaded) and {r["cluster"] for r in loaded}.isdisjoint({"nli"})

@@ -11,8 +11,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from flanlab.errors import FlanlabError
-from flanlab.mixture import MixtureRecipe, build_mixture, load_recipe, plan_mixture, read_mixture, recipe_from_dict
-from flanlab.mixture.synthetic import SyntheticTask, read_split, write_synthetic_registry
+from flanlab.mixture import (
+    MixtureRecipe,
+    build_mixture,
+    load_recipe,
+    plan_mixture,
+    read_mixture,
+    recipe_from_dict,
+)
+from flanlab.mixture.synthetic import (
+    SyntheticTask,
+    read_split,
+    write_synthetic_registry,
+)
 from flanlab.prompts.formats import RenderedExample
 from flanlab.sources.splits import normalise_text
 
@@ -123,7 +134,8 @@ def leaky(tmp_path_factory):
 def test_contamination_is_an_error_naming_tasks_and_counts(leaky, tmp_path):
     registry, _ = leaky
     with pytest.raises(FlanlabError) as caught:
-        build_mixture(MixtureRecipe(held_out=["nli"], total_size=500), registry, tmp_path / "mix")
+        recipe = MixtureRecipe(held_out=["nli"], total_size=500, on_contamination="error")
+        build_mixture(recipe, registry, tmp_path / "mix")
     message = str(caught.value)
     assert "3 training examples" in message
     assert "trivia (2, with bbh_x: 2)" in message and "cosmos (1, with anli_r1: 1)" in message
@@ -133,7 +145,7 @@ def test_contamination_is_an_error_naming_tasks_and_counts(leaky, tmp_path):
 def test_remove_contaminated_drops_and_reports_them(leaky, tmp_path):
     registry, eval_texts = leaky
     recipe = MixtureRecipe(held_out=["nli"], total_size=6000, format_ratios={"zero_shot": 0.3, "few_shot": 0.7})
-    stats = build_mixture(recipe, registry, tmp_path / "mix", on_contamination="remove")
+    stats = build_mixture(recipe, registry, tmp_path / "mix")  # removing is the default
     assert stats.contamination_removed == {"cosmos": {"anli_r1": 1}, "trivia": {"bbh_x": 2}}
     rows = rows_of(tmp_path / "mix")
     everything = normalise_text("\n".join(row["inputs"] + "\n" + row["targets"] for row in rows))
@@ -145,7 +157,7 @@ def test_remove_contaminated_drops_and_reports_them(leaky, tmp_path):
 def test_without_held_out_clusters_eval_only_inputs_are_still_guarded(leaky, tmp_path):
     registry, _ = leaky
     with pytest.raises(FlanlabError, match="trivia \\(2, with bbh_x: 2\\)") as caught:
-        build_mixture(MixtureRecipe(total_size=500), registry, tmp_path / "mix")
+        build_mixture(MixtureRecipe(total_size=500, on_contamination="error"), registry, tmp_path / "mix")
     assert "cosmos" not in str(caught.value)  # anli_r1 is trainable here, so its test text is no leak
 
 
@@ -197,6 +209,49 @@ def test_formats_cot_inversion_and_options(registry, tmp_path):
     assert stats.inverted_share == pytest.approx(sum(r["inverted"] for r in invertible) / len(invertible))
     shot_counts = Counter(row["shots"] for row in rows if row["format"].startswith("fewshot"))
     assert set(shot_counts) <= {2, 3, 5} and len(shot_counts) >= 2
+    # gold positions are counted from the rows written; per-record options are shuffled evenly
+    for task in stats.tasks:
+        golds = Counter(row["answer_index"] for row in classification if row["task"] == task.name)
+        assert task.gold_positions == [golds[position] for position in range(len(task.gold_positions))]
+    cosmos = next(task for task in stats.tasks if task.name == "cosmos")
+    assert len(cosmos.gold_positions) == 4 and max(cosmos.gold_positions) < 0.35 * sum(cosmos.gold_positions)
+
+
+def test_a_cot_source_renders_every_rationale_row_as_cot(registry, tmp_path):
+    """Flan 2022's CoT source: its own format shares (CoT only); the other sources keep the recipe's."""
+    cot_only = {"zero_shot": 0, "few_shot": 0, "cot": 1, "cot_few_shot": 1}
+    recipe = recipe_from_dict(
+        {
+            "held_out": ["nli"], "total_size": 3000, "inversion_rate": 0.3,
+            "sources": {"flan": {"weight": 0.5, "format_ratios": cot_only}, "t0": {"weight": 0.5}},
+        }
+    )
+    stats = build_mixture(recipe, registry, tmp_path / "mix")
+    rows = rows_of(tmp_path / "mix")
+    gsm = [row for row in rows if row["task"] == "gsm"]  # flan, every example has a rationale, no inverted template
+    assert gsm and all(row["format"].startswith("cot") for row in gsm)
+    assert {row["shots"] > 0 for row in gsm} == {True, False}
+    trivia = [row for row in rows if row["task"] == "trivia"]  # flan, no rationale: zero-shot (inverted or not)
+    assert trivia and {row["format"] for row in trivia} == {"zeroshot"} and any(row["inverted"] for row in trivia)
+    t0 = [row for row in rows if row["collection"] == "t0"]
+    assert {row["format"].split(":")[0] for row in t0} == {"zeroshot", "fewshot"}
+    for share in stats.formats:
+        assert abs(share.achieved_weight - share.intended_weight) < 0.03, share.name
+
+
+def test_a_weighted_source_without_tasks_gives_its_share_to_the_others(registry):
+    recipe = recipe_from_dict(
+        {
+            "collections": ["flan", "t0", "p3"],
+            "sources": {"flan": {"weight": 0.4}, "t0": {"weight": 0.4}, "p3": {"weight": 0.2}},
+        }
+    )
+    plan = plan_mixture(recipe, registry)
+    assert plan.source_weights == {"flan": pytest.approx(0.5), "t0": pytest.approx(0.5)}
+    assert plan.notes and "p3 (0.2)" in plan.notes[0]
+    with pytest.raises(FlanlabError, match="unknown collections \\['p4'\\]"):  # not named in collections: a typo
+        typo = {"flan": {"weight": 1}, "t0": {"weight": 1}, "p4": {"weight": 1}}
+        plan_mixture(recipe_from_dict({"sources": typo}), registry)
 
 
 @pytest.mark.parametrize("mode", ["none", "name"])
@@ -297,13 +352,19 @@ def test_dry_run_loads_no_data_and_unavailable_tasks(tmp_path):
     stats = build_mixture(MixtureRecipe(), registry, None, dry_run=True)
     assert stats.dry_run and {t.name: t.intended_weight for t in stats.tasks} == {"ghost": 0.5, "gsm": 0.5}
     with pytest.raises(FlanlabError, match="ghost"):
-        build_mixture(MixtureRecipe(), registry, tmp_path / "mix")
-    stats = build_mixture(MixtureRecipe(on_unavailable="skip"), registry, tmp_path / "mix")
+        build_mixture(MixtureRecipe(on_unavailable="error"), registry, tmp_path / "mix")
+    stats = build_mixture(MixtureRecipe(), registry, tmp_path / "mix")  # skipping is the default
     assert "ghost" in stats.skipped and [t.name for t in stats.tasks] == ["gsm"]
+    assert "no split files found" in stats.skipped["ghost"]
 
 
 def test_guard_hashes_short_queries_whole_but_not_short_fields_alone(registry):
-    from flanlab.mixture.guard import EvalIndex, eval_input_fields, train_hashes, train_input_fields
+    from flanlab.mixture.guard import (
+        EvalIndex,
+        eval_input_fields,
+        train_hashes,
+        train_input_fields,
+    )
 
     trivia, anli = registry.get("trivia"), registry.get("anli_r1")
     index = EvalIndex()
@@ -316,3 +377,76 @@ def test_guard_hashes_short_queries_whole_but_not_short_fields_alone(registry):
     assert caught(trivia, {"question": "  what is 2+2? ", "answer": "5"}) == "trivia"  # whole short query, normalised
     assert caught(anli, {"premise": "Another premise entirely here.", "hypothesis": "It is wet."}) is None
     assert caught(trivia, {"question": "A long premise about a   QUIET river.", "answer": "x"}) == "anli_r1"
+
+
+# --- lazy pools ---
+
+
+def _big_unsplit_registry(folder: Path, n: int):
+    from flanlab.tasks.card import card_from_dict
+    from flanlab.tasks.registry import TaskRegistry
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "big.jsonl"
+    rows = ({"input": f"big question {i} about rivers", "answer": f"a{i}"} for i in range(n))
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    card = card_from_dict(
+        {"name": "big", "collection": "synthetic", "cluster": "misc", "source": {"kind": "jsonl", "locator": str(path)},
+         "templates": [{"id": "q", "input": "{input}"}]},
+        where="test card",
+    )  # fmt: skip
+    return TaskRegistry([card])
+
+
+def test_pools_read_an_unsplit_task_only_as_far_as_its_weight_and_rows_need(tmp_path, monkeypatch):
+    import flanlab.tasks.examples as examples_module
+
+    registry = _big_unsplit_registry(tmp_path / "data", 3000)
+    built = Counter()
+    real_build = examples_module.build_example
+
+    def counting(card, record, index):
+        built[card.name] += 1
+        return real_build(card, record, index)
+
+    monkeypatch.setattr(examples_module, "build_example", counting)
+    small = build_mixture(MixtureRecipe(max_rate=50, total_size=20), registry, tmp_path / "small")
+    # records are hash-split as they are reached and only train ones are built: 50, and one to see there are more
+    assert small.tasks[0].pool == 50 and built["big"] == 51
+    built.clear()
+    grown = build_mixture(MixtureRecipe(max_rate=50, dataset_cap=700, total_size=900), registry, tmp_path / "grown")
+    # the weight needs 50 examples; 900 rows then read on, up to the cap of 700 distinct examples
+    assert grown.tasks[0].pool == 700 and grown.tasks[0].epochs == pytest.approx(900 / 700, abs=1e-3)
+    assert built["big"] == 51 + 701
+    assert len({row["targets"] for row in rows_of(tmp_path / "grown")}) >= 600
+
+
+def test_lazy_pools_hold_the_train_split_only_and_are_reproducible(tmp_path):
+    from flanlab.sources.splits import hash_split
+
+    registry = _big_unsplit_registry(tmp_path / "data", 400)
+    recipe = MixtureRecipe(max_rate=1000, total_size=250, format_ratios={"zero_shot": 1.0, "few_shot": 0.0})
+    build_mixture(recipe, registry, tmp_path / "a")
+    build_mixture(recipe, registry, tmp_path / "b")
+    rows = rows_of(tmp_path / "a")
+    assert rows == rows_of(tmp_path / "b")
+    questions = {row["inputs"].strip() for row in rows if not row["inverted"]}
+    assert questions and all(hash_split(question) == "train" for question in questions)
+
+
+def test_without_a_hub_the_default_recipe_skips_and_lists_unchecked_hub_tasks(registry, tmp_path, no_hub):
+    from flanlab.tasks.card import card_from_dict
+    from flanlab.tasks.registry import TaskRegistry
+
+    def hub(name: str, cluster: str, eval_only: bool = False):
+        return card_from_dict({"name": name, "collection": "hubby", "cluster": cluster, "eval_only": eval_only,
+                               "source": {"kind": "huggingface", "locator": f"someone/{name}"},
+                               "templates": [{"id": "q", "input": "{text}"}]}, where=name)  # fmt: skip
+
+    cards = [*registry.cards.values(), hub("hub_sentiment", "sentiment"), hub("hub_bbh", "bbh", eval_only=True)]
+    stats = build_mixture(MixtureRecipe(held_out=["nli"], total_size=300), TaskRegistry(cards), tmp_path / "mix")
+    why = "no hub (HF_DATASETS_OFFLINE is set) and no local copy"
+    assert stats.skipped == {"hub_sentiment": why} and stats.unchecked_tasks == {"hub_bbh": why}
+    assert stats.total_rows == 300 and "hub_sentiment" not in {t.name for t in stats.tasks}
+    with pytest.raises(FlanlabError, match="cannot check contamination against hub_bbh: huggingface:someone/hub_bbh"):
+        build_mixture(MixtureRecipe(held_out=["nli"], on_unavailable="error"), TaskRegistry(cards), tmp_path / "m2")

@@ -39,6 +39,7 @@ def test_build_stats_show(cards, tmp_path):
 
     shown = run_cli("mix", "stats", str(out))
     assert shown.returncode == 0 and "intended %" in shown.stdout and "cosmos" in shown.stdout
+    assert "gold answer position" in shown.stdout and "warning" not in shown.stdout  # cosmos: options shuffled
     rows = run_cli("mix", "show", str(out), "--n", "3", "--json")
     assert [json.loads(line)["task"] in {"gsm", "cosmos"} for line in rows.stdout.splitlines()] == [True] * 3
 
@@ -53,11 +54,12 @@ def test_dry_run_and_contamination_error(cards, tmp_path):
     leak = read_split(registry_dir, "bbh_x", "test")[0]["question"]
     write_synthetic_registry(registry_dir, TASKS, extra_train={"gsm": [{"question": leak, "answer": "a", "rationale": "r"}]})
     args = ("mix", "build", "--no-builtin", "--cards", str(registry_dir / "cards"), "-o", str(tmp_path / "mix"))
-    failed = run_cli(*args)
+    failed = run_cli(*args, "--on-contamination", "error")
     assert failed.returncode == 2 and "gsm (1, with bbh_x: 1)" in failed.stderr and "Traceback" not in failed.stderr
-    removed = run_cli(*args, "--remove-contaminated")
+    removed = run_cli(*args)  # dropping and reporting is the default
     assert removed.returncode == 0, removed.stderr
-    assert "removed contaminated" in removed.stdout
+    assert "removed 1 train example(s) equal to evaluation inputs: gsm 1 (bbh_x: 1)" in removed.stdout
+    assert json.loads((tmp_path / "mix" / "stats.json").read_text())["contamination_removed"] == {"gsm": {"bbh_x": 1}}
 
 
 def test_user_errors_exit_2(cards, tmp_path):
@@ -75,3 +77,11 @@ def test_hub_catalog_recipes_dry_run_without_a_hub(recipe, tmp_path):
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "m").exists()
     assert recipe in result.stdout
+    if recipe == "flan2022":  # the paper's realised shares 46/28/25/2, with P3's share spread (no p3 cards)
+        import json
+
+        stats = json.loads(result.stdout)
+        shares = {share["name"]: share["intended_weight"] for share in stats["collections"]}
+        present = {"flan2021": 0.46, "natural_instructions": 0.25, "flan2022": 0.02}
+        assert shares == pytest.approx({name: weight / sum(present.values()) for name, weight in present.items()})
+        assert any("p3 (0.28)" in note for note in stats["notes"])

@@ -8,8 +8,8 @@ from flanlab.errors import FlanlabError
 from flanlab.prompts.formats import (
     ANSWER_PHRASE,
     COT_TRIGGER,
-    TARGET_DELIMITER,
     PromptFormat,
+    cot_exemplar_pool,
     extract_cot_answer,
     pick_exemplars,
     rationale_pool,
@@ -56,9 +56,9 @@ POOL = [example(i, i % 2) for i in range(50)]
 
 def test_zero_shot_layout_and_target_join():
     rendered = render(CARD, PLAIN, example(1))
-    assert rendered.inputs == "Question: Is 1 a number?\n\nOPTIONS:\n- yes\n- no"
+    assert rendered.inputs == "Question: Is 1 a number?\n\nOPTIONS:\n- yes\n- no\nAnswer:"  # the default layout's cue
     assert rendered.targets == "yes" and rendered.options == ("yes", "no") and rendered.answer_index == 0
-    assert not rendered.inputs.endswith(" ") and TARGET_DELIMITER == " "
+    assert not rendered.inputs.endswith(" ") and rendered.delimiter == " "
     assert rendered.to_row()["options"] == ["yes", "no"]
 
 
@@ -83,7 +83,10 @@ def test_pick_exemplars_never_returns_the_query():
 def test_exemplars_are_joined_with_the_target_delimiter_and_separator():
     fmt = PromptFormat.parse("fewshot:2,separator=rule,options_style=none")
     rendered = render(CARD, PLAIN, POOL[0], fmt, exemplars=POOL[1:3])
-    assert rendered.inputs == "Question: Is 1 a number? no\n\n---\n\nQuestion: Is 2 a number? yes\n\n---\n\nQuestion: Is 0 a number?"
+    assert rendered.inputs == (
+        "Question: Is 1 a number?\nAnswer: no\n\n---\n\nQuestion: Is 2 a number?\nAnswer: yes\n\n---\n\n"
+        "Question: Is 0 a number?\nAnswer:"
+    )
     assert rendered.shots == 2 and rendered.format == "fewshot:2"
 
 
@@ -115,7 +118,8 @@ def test_label_styles_switch_the_target(style, target, scored):
 
 def test_options_off_and_inline():
     assert "OPTIONS" not in render(CARD, PLAIN, example(1), PromptFormat(options_style="none")).inputs
-    assert render(CARD, PLAIN, example(1), PromptFormat(options_style="inline")).inputs.endswith("Possible answers: yes; no")
+    inline = render(CARD, PLAIN, example(1), PromptFormat(options_style="inline"))
+    assert inline.inputs.endswith("Possible answers: yes; no\nAnswer:")
 
 
 def test_labels_beyond_z():
@@ -124,7 +128,7 @@ def test_labels_beyond_z():
 
 def test_inverted_template_has_no_options_and_targets_the_input():
     rendered = render(CARD, INVERTED, example(4, answer_index=1))
-    assert rendered.inputs == "Write a question whose answer is no." and rendered.targets == "Is 4 a number?"
+    assert rendered.inputs == "Write a question whose answer is no.\nAnswer:" and rendered.targets == "Is 4 a number?"
     assert rendered.inverted and rendered.options == () and rendered.options_style == "none"
 
 
@@ -151,9 +155,9 @@ def test_extract_cot_answer():
 
 def test_instruction_ablation_keeps_only_the_data():
     none = render(CARD, SPLIT, example(1), PromptFormat(instruction_mode="none", options_style="none"))
-    assert none.inputs == "Is 1 a number?"
+    assert none.inputs == "Is 1 a number?\nAnswer:"
     named = render(CARD, SPLIT, example(1), PromptFormat(instruction_mode="name", options_style="none"))
-    assert named.inputs == "[commonsense: toy_yesno]\nIs 1 a number?"
+    assert named.inputs == "[commonsense: toy_yesno]\nIs 1 a number?\nAnswer:"
 
 
 def test_format_parse_round_trip_and_errors():
@@ -170,3 +174,15 @@ def test_missing_placeholder_fails_loudly():
     del broken["question"]
     with pytest.raises(FlanlabError, match=r"template plain: placeholder \{question\}"):
         render(CARD, PLAIN, broken)
+
+
+def test_cot_without_rationales_shows_direct_answer_exemplars():
+    fmt = PromptFormat.parse("cot:2,cot_exemplars=direct,options_style=none")
+    few = render(CARD, PLAIN, example(8), fmt, exemplars=POOL[1:3])
+    shots = "Question: Is 1 a number?\nAnswer: no\n\nQuestion: Is 2 a number?\nAnswer: yes"
+    expected = f"{shots}\n\nQuestion: Is 8 a number?\n\n{COT_TRIGGER}"
+    assert few.inputs == expected
+    assert few.inputs.count(COT_TRIGGER) == 1 and ANSWER_PHRASE not in few.inputs
+    assert cot_exemplar_pool(POOL) == (POOL, "direct")
+    with_rationale = [example(5, rationale="Five counts.")]
+    assert cot_exemplar_pool([*POOL, *with_rationale]) == (with_rationale, "rationale")

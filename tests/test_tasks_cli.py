@@ -59,6 +59,18 @@ def test_show_prints_the_card_as_yaml_with_counts():
     assert "# templates: " in result.stdout and "# examples: train " in result.stdout
 
 
+def test_show_tells_what_a_manual_download_needs_and_where_it_goes(tmp_path):
+    home = tmp_path / "home"
+    result = run_cli("tasks", "show", "story_cloze", "--no-data", env={"FLANLAB_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert "rocstories" in yaml.safe_load(result.stdout)["manual_download"]
+    folder = home / "manual" / "story_cloze"
+    assert f"# manual folder: {folder} (skipped by default selections until it exists)" in result.stdout
+    folder.mkdir(parents=True)
+    again = run_cli("tasks", "show", "story_cloze", "--no-data", env={"FLANLAB_HOME": str(home)})
+    assert f"# manual folder: {folder} (found: its files are read)" in again.stdout
+
+
 def test_render_is_deterministic_and_shows_the_target():
     args = ("tasks", "render", SAMPLE, "--template", "2", "--format", "fewshot:3", "--n", "2", "--seed", "0")
     first, again, other = run_cli(*args), run_cli(*args), run_cli(*args[:-1], "1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from flanlab.errors import FlanlabError
-from flanlab.prompts.formats import TARGET_DELIMITER
 from flanlab.train import data as train_data
 from flanlab.train.data import cut_left, load_tokenized_mixture, tokenize_examples
 from tests.test_train_support import write_mixture
@@ -19,21 +18,24 @@ def tokenizer(tiny_causal):
 
 
 def test_causal_ids_are_inputs_then_delimiter_target_eos(tokenizer):
-    data = tokenize_examples(["Is it?"], ["yes"], tokenizer, "causal", 64, 16)
+    data = tokenize_examples(["Is it?", "Or?"], ["yes", "no"], tokenizer, "causal", 64, 16, delimiters=[" ", "\n"])
     assert tokenizer.decode(data.input_ids[0]) == "Is it?"
     assert data.target_ids[0][-1] == tokenizer.eos_token_id
-    assert tokenizer.decode(data.target_ids[0][:-1]) == TARGET_DELIMITER + "yes"
+    assert tokenizer.decode(data.target_ids[0][:-1]) == " yes"
+    assert tokenizer.decode(data.target_ids[1][:-1]) == "\nno"
 
 
 def test_long_input_loses_its_left_side_and_is_counted(tokenizer):
     text = "0123456789" * 3  # 30 byte tokens
-    data = tokenize_examples([text, "ok"], ["a", "b"], tokenizer, "causal", 12, 8)
+    data = tokenize_examples([text, "ok"], ["a", "b"], tokenizer, "causal", 12, 8, delimiters=" ")
     assert tokenizer.decode(data.input_ids[0]) == text[-12:]
     assert data.stats["truncated_examples"] == 1 and data.stats["truncated_tokens"] == 18
 
 
 def test_target_is_never_cut_long_ones_are_dropped(tokenizer):
-    data = tokenize_examples(["q1", "q2"], ["short", "a much longer answer"], tokenizer, "causal", 16, 8)
+    data = tokenize_examples(
+        ["q1", "q2"], ["short", "a much longer answer"], tokenizer, "causal", 16, 8, delimiters=" "
+    )
     assert data.stats["dropped_long_target"] == 1 and data.stats["kept_examples"] == 1
     assert list(data.source_rows) == [0]
 
@@ -66,3 +68,10 @@ def test_bad_mixture_names_file_and_column(tmp_path):
         train_data.read_mixture(tmp_path / "mix")
     with pytest.raises(FlanlabError, match="no shards"):
         train_data.read_mixture(tmp_path)
+
+
+def test_rows_without_a_delimiter_column_were_joined_with_a_space(tmp_path):
+    old = write_mixture(tmp_path / "old", [{"inputs": "q", "targets": "a"}], shards=1)
+    new = write_mixture(tmp_path / "new", [{"inputs": "q", "targets": "a", "delimiter": "\n"}], shards=1)
+    assert train_data.read_mixture(old) == (["q"], ["a"], [" "])
+    assert train_data.read_mixture(new) == (["q"], ["a"], ["\n"])

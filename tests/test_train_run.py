@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from flanlab.errors import FlanlabError
 from flanlab.train import TrainingDiverged, train
@@ -136,3 +137,31 @@ def test_cli_user_errors_exit_2(tmp_path):
                       max_steps=None, max_minutes=None, resume=False, config=None)
     bad = run_cli("train", "--mixture", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--max-steps", "1")
     assert bad.returncode == 2 and "no such mixture folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_trains_from_flags_alone_without_a_yaml_file(tiny_causal, mixture, tmp_path):
+    run = tmp_path / "run"
+    small = ["--max-input-tokens", "48", "--max-target-tokens", "8", "--pack-length", "112", "--checkpoint-every", "0"]
+    flags = ["--micro-batch-size", "2", "--learning-rate", "1e-4", "--max-steps", "1", "--no-progress", *small]
+    done = run_cli("train", "--model", str(tiny_causal), "--mixture", str(mixture), "--out", str(run), *flags)
+    assert done.returncode == 0, done.stderr
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert (saved["micro_batch_size"], saved["learning_rate"], saved["progress"]) == (2, 1e-4, False)
+    assert json.loads(done.stdout)["steps"] == 1
+def test_dropout_reaches_attention_in_training_only_and_is_not_saved(tiny_causal):
+    from flanlab.models import load_model
+
+    model, _ = load_model(tiny_causal)
+    model.train()
+    ids = torch.arange(3, 40).unsqueeze(0)
+
+    def two_forwards():
+        with torch.no_grad():
+            return [model(input_ids=ids).logits for _ in range(2)]
+
+    assert torch.equal(*two_forwards())  # the tiny model has no dropout of its own
+    assert modeling.set_dropout(model, 0.5) >= model.config.num_hidden_layers
+    assert not torch.equal(*two_forwards())
+    model.eval()
+    assert torch.equal(*two_forwards())
+    assert model.config.attention_dropout == 0.0  # an exported model keeps its own setting

@@ -23,3 +23,18 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
     Console().print(table)
+
+
+def warn_tasks(verb: str, tasks: dict[str, str], listed_in: str | None = None, shown: int = 12) -> None:
+    """One warning line per reason naming the tasks: all of them, or the first ``shown`` when a file
+    (``listed_in``) holds the full list."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in sorted(tasks.items()):
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        shown = len(names) if listed_in is None else shown
+        more = f" and {len(names) - shown} more (all in {listed_in})" if len(names) > shown else ""
+        console.print(
+            f"warning: {verb} {len(names)} task(s), {why}: {', '.join(names[:shown])}{more}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip

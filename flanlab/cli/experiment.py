@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from flanlab.cli.common import console
+from flanlab.experiments.config import ScaleName
 
 app = typer.Typer(help="Run the paper's studies (configs/*.yaml) as cached, resumable experiments.", no_args_is_help=True)
 
@@ -14,7 +15,9 @@ app = typer.Typer(help="Run the paper's studies (configs/*.yaml) as cached, resu
 @app.command("run")
 def run_cmd(
     config: str = typer.Argument(..., help="A config file, or a built-in name (see `flanlab experiment list`)."),
-    scale: str = typer.Option("default", help="tiny (CI, random model) | default (embedded model) | paper (GPU cluster)."),
+    scale: ScaleName = typer.Option(
+        "default", help="tiny (CI, random model) | default (embedded model) | paper (GPU cluster)."
+    ),
     out: Path = typer.Option(None, help="Experiment folder (default: runs/<config name>-<scale>)."),
     chat_template: bool | None = typer.Option(
         None, "--chat-template/--no-chat-template", help="Train and evaluate in the model's chat template (overrides the config)."
@@ -28,10 +31,8 @@ def run_cmd(
     experiment = resolve_experiment(config)
     if chat_template is not None:
         experiment = experiment.model_copy(update={"chat_template": chat_template})
-    if scale not in ("tiny", "default", "paper"):
-        raise typer.BadParameter("scale must be tiny, default or paper")
     folder = out or Path("runs") / f"{experiment.name}-{scale}"
-    run_experiment(experiment.at_scale(scale), folder)  # type: ignore[arg-type]
+    run_experiment(experiment.at_scale(scale), folder)
     written = build_report(folder)
     console.print(f"report: {written['markdown']} and {written['html']}")
     print(written["markdown"].read_text())
@@ -40,7 +41,11 @@ def run_cmd(
 @app.command("list")
 def list_cmd() -> None:
     """The built-in experiment configs."""
-    from flanlab.experiments.config import BUILTIN_CONFIGS, builtin_config_names, load_experiment
+    from flanlab.experiments.config import (
+        BUILTIN_CONFIGS,
+        builtin_config_names,
+        load_experiment,
+    )
 
     for name in builtin_config_names():
         config = load_experiment(BUILTIN_CONFIGS / f"{name}.yaml")

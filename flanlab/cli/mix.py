@@ -4,40 +4,51 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from flanlab.cli.common import console, print_json, print_table
+from flanlab.cli.common import console, print_json, print_table, warn_tasks
+from flanlab.cli.flags import config_from, with_config_flags
 from flanlab.errors import FlanlabError
+from flanlab.mixture.recipe import MixtureRecipe
 
 app = typer.Typer(help="Training mixtures: caps, rates, source weights, formats, held-out clusters.", no_args_is_help=True)
 
 
 @app.command("build")
+@with_config_flags(MixtureRecipe, aliases={"total_size": "size"})
 def build(
+    overrides: dict[str, Any],
     recipe_path: Path | None = typer.Argument(None, metavar="[RECIPE]", help="Recipe YAML (default: the default recipe)."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (required unless --dry-run)."),
-    held_out: list[str] = typer.Option([], "--held-out", help="Hold out this cluster (repeatable; replaces the recipe's)."),
-    size: int | None = typer.Option(None, "--size", min=1, help="Total rows (overrides the recipe)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed (overrides the recipe)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the intended mixture without loading any data."),
-    remove_contaminated: bool = typer.Option(False, "--remove-contaminated", help="Drop training examples equal to evaluation inputs."),
-    skip_unavailable: bool = typer.Option(False, "--skip-unavailable", help="Skip tasks whose data cannot be loaded."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail on a task whose data cannot be had (--on-unavailable error)."
+    ),
     cards: list[Path] = typer.Option([], "--cards", help="Extra task card folder (repeatable)."),
     builtin: bool = typer.Option(True, "--builtin/--no-builtin", help="Include the built-in and generated cards."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Count tokens with this model's tokenizer (slower)."),
     as_json: bool = typer.Option(False, "--json", help="Print the stats as JSON."),
 ) -> None:
-    """Build a mixture folder: shards/part-*.parquet, preview.jsonl, recipe.yaml, stats.json."""
-    from flanlab.mixture import build_mixture, load_recipe
+    """Build a mixture folder: shards/part-*.parquet, preview.jsonl, recipe.yaml, stats.json.
 
-    recipe = load_recipe(recipe_path)
-    overrides = {"held_out": held_out or None, "total_size": size, "seed": seed}
-    overrides["on_contamination"] = "remove" if remove_contaminated else None
-    overrides["on_unavailable"] = "skip" if skip_unavailable else None
-    recipe = recipe.model_validate({**recipe.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+    Every recipe field is also a flag (list flags replace the recipe's list).
+    """
+    from flanlab.mixture import build_mixture
+
+    if strict:
+        overrides["on_unavailable"] = "error"
+    recipe = config_from(MixtureRecipe, recipe_path, "recipe file", overrides)
     if not dry_run and out is None:
         raise FlanlabError("give an output folder with -o DIR (or use --dry-run)")
     registry = _registry(cards, builtin)
@@ -180,6 +191,8 @@ def _print_plan(stats) -> None:
         print_table(title, ["name", "intended %"], [[s.name, _percent(s.intended_weight)] for s in shares])
     if stats.excluded:
         say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
+    for note in stats.notes:
+        say(f"note: {note}")
 
 
 def _percent(value: float | None) -> str:
@@ -189,15 +202,37 @@ def _percent(value: float | None) -> str:
 def _print_guard(stats, say) -> None:
     if stats.excluded:
         say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
+    for note in stats.notes:
+        say(f"note: {note}")
     say(f"contamination guard: {stats.guard_hashes:,} evaluation hashes from {stats.guarded_tasks} held-out/eval-only tasks")
     if stats.contamination_removed:
-        say(f"removed contaminated train examples (train task -> eval task -> count): {stats.contamination_removed}")
-    for name, why in {**stats.skipped, **stats.unchecked_tasks}.items():
-        say(f"[yellow]warning[/yellow]: {name}: {why}")
+        removed = [
+            f"{task} {sum(by_eval.values())} ({', '.join(f'{other}: {n}' for other, n in by_eval.items())})"
+            for task, by_eval in stats.contamination_removed.items()
+        ]
+        total = sum(sum(by_eval.values()) for by_eval in stats.contamination_removed.values())
+        say(f"removed {total} train example(s) equal to evaluation inputs: {'; '.join(removed)}", soft_wrap=True)
+    warn_tasks("skipped", stats.skipped, "stats.json")
+    warn_tasks("could not check against", stats.unchecked_tasks, "stats.json (unchecked_tasks)")
     if stats.options_shown_share is not None:
         say(f"options shown in {100 * stats.options_shown_share:.1f}% of classification rows")
     if stats.inverted_share is not None:
         say(f"inverted templates in {100 * stats.inverted_share:.1f}% of the rows of tasks that have them")
+    _print_gold_positions(stats, say)
+
+
+def _print_gold_positions(stats, say) -> None:
+    """Where the gold answer sits in classification rows, per task; a warning above 60% in one place."""
+    from flanlab.tasks.option_order import describe_positions, position_bias
+
+    shown = [task for task in stats.tasks if task.gold_positions]
+    rows = [[task.name, sum(task.gold_positions), describe_positions(task.gold_positions)] for task in shown]
+    if rows:
+        print_table("gold answer position in classification rows (1 = first option)", ["task", "rows", "share"], rows)
+    for task in stats.tasks:
+        bias = position_bias(task.gold_positions)
+        if bias:
+            say(f"[yellow]warning[/yellow]: {task.name}: {bias}", markup=True, highlight=False)
 
 
 def _print_recipe_knobs(recipe) -> None:

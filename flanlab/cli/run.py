@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from flanlab.cli.common import console
+from flanlab.experiments.config import ScaleName
 
 
 def run(
@@ -14,7 +15,7 @@ def run(
     held_out: str = typer.Option("nli", help="The cluster held out from tuning and evaluated zero-shot."),
     model: str = typer.Option("smollm2-135m", help="Model name, local folder or hub id."),
     budget: float = typer.Option(5.0, help="Training budget in minutes (LoRA on the CPU by default)."),
-    scale: str = typer.Option("default", help="tiny (random model, seconds) | default | paper."),
+    scale: ScaleName = typer.Option("default", help="tiny (random model, seconds) | default | paper."),
     chat_template: bool = typer.Option(
         False, "--chat-template", help="Train and evaluate in the model's chat template."
     ),
@@ -29,7 +30,7 @@ def run(
     title += ", in the chat template" if chat_template else ""
     changes = {"held_out": [held_out], "model": model, "title": title, "chat_template": chat_template}
     config = config.model_copy(update=changes)
-    resolved = config.at_scale(scale)  # type: ignore[arg-type]
+    resolved = config.at_scale(scale)
     if scale != "tiny":
         resolved.model = model
         resolved.settings = resolved.settings.model_copy(update={"max_minutes": budget})

@@ -10,9 +10,9 @@ from typing import Any, Optional
 
 import typer
 
-from flanlab.cli.common import console, print_json, print_table
+from flanlab.cli.common import console, print_json, print_table, warn_tasks
 from flanlab.errors import FlanlabError
-from flanlab.tasks.card import Template, TaskCard
+from flanlab.tasks.card import TaskCard, Template
 
 app = typer.Typer(help="The task collection: curated cards, generated BIG-bench / Natural Instructions tasks.", no_args_is_help=True)
 
@@ -21,18 +21,36 @@ CardsOption = typer.Option([], "--cards", help="Extra card folder(s) to include.
 
 @app.command("list")
 def list_tasks(
-    cluster: Optional[list[str]] = typer.Option(None, "--cluster", help="Only tasks of this cluster (repeatable)."),
-    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only tasks of this collection (repeatable)."),
+    clusters: Optional[list[str]] = typer.Option(
+        None, "--clusters", "--cluster", help="Only tasks of these clusters (repeatable; commas separate items)."
+    ),
+    collections: Optional[list[str]] = typer.Option(
+        None, "--collections", "--collection", help="Only tasks of these collections (repeatable; commas separate)."
+    ),
     cards: list[Path] = CardsOption,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
-    """List tasks with their cluster, family, template counts and example counts."""
+    """List tasks with their cluster, family, template counts and example counts.
+
+    Without --collections, tasks whose data cannot be had here (hub datasets without a hub) are
+    left out with a warning; naming their collection lists them.
+    """
+    from flanlab.tasks.examples import quick_unavailable
     from flanlab.tasks.registry import load_registry
 
     registry = load_registry(cards)
-    chosen = registry.select(clusters=cluster or None, collections=collection or None)
+    wanted_clusters, wanted_collections = _items(clusters), _items(collections)
+    for name in wanted_clusters or ():
+        registry.check_cluster(name)
+    registry.check_collections(wanted_collections or ())
+    chosen = registry.select(clusters=wanted_clusters, collections=wanted_collections)
+    unavailable = {card.name: why for card in chosen if (why := quick_unavailable(card))}
+    if wanted_collections is None and unavailable:
+        hidden = sorted({registry.get(name).collection for name in unavailable})
+        warn_tasks("left out", unavailable, listed_in=f"`flanlab tasks list --collections {','.join(hidden)}`")
+        chosen = [card for card in chosen if card.name not in unavailable]
     counts = _index_counts()
-    rows = [task_summary(card, counts) for card in chosen]
+    rows = [{**task_summary(card, counts), "unavailable": unavailable.get(card.name)} for card in chosen]
     if as_json:
         print_json(rows)
         return
@@ -68,6 +86,11 @@ def _index_counts() -> dict[str, int]:
     return {entry["name"]: entry["n_examples"] for entry in bigbench.list_tasks()}
 
 
+def _items(values: list[str] | None) -> list[str] | None:
+    """Repeated values, each possibly a comma-separated list; None when none was given."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()] if values else None
+
+
 def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -86,6 +109,7 @@ def show(
     sys.stdout.write(dump_card(card))
     inverted = sum(template.inverted for template in card.templates)
     lines = [f"# file: {card.path or '(generated)'}", f"# templates: {len(card.templates)} ({inverted} inverted)"]
+    lines += _manual_lines(card)
     if data:
         from flanlab.sources.splits import SPLITS
         from flanlab.tasks.examples import load_examples
@@ -99,17 +123,80 @@ def show(
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+def _manual_lines(card: TaskCard) -> list[str]:
+    """What a card that needs a manual download asks of the user, and whether it is done."""
+    if not card.manual_download:
+        return []
+    from flanlab.tasks.manual import manual_dir, skip_reason
+
+    state = "skipped by default selections until it exists" if skip_reason(card) else "found: its files are read"
+    return [f"# manual download: {card.manual_download}", f"# manual folder: {manual_dir(card)} ({state})"]
+
+
+@app.command("check-hub")
+def check_hub(
+    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only cards of this collection."),
+    task: Optional[list[str]] = typer.Option(None, "--task", help="Only this task (repeatable)."),
+    cards: list[Path] = CardsOption,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+) -> None:
+    """For users with a hub: stream one record of each split of every hub card and report, per card,
+    ok / moved / script-only / missing-split / missing-feature (and not-found / manual / unreachable)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from flanlab.tasks.hubcheck import check_cards
+    from flanlab.tasks.registry import load_registry
+
+    chosen = [
+        card
+        for card in load_registry(cards).select(names=task or None, collections=collection or None)
+        if card.source.kind == "huggingface"
+    ]
+    if not chosen:
+        raise FlanlabError("no hub cards selected (hub cards are in the flan2021 and flan2022 collections)")
+    results = []
+    with Progress(
+        TextColumn("check-hub {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as bar:
+        job = bar.add_task("", total=len(chosen))
+        for result in check_cards(chosen):
+            results.append(result)
+            bar.update(job, advance=1, description=result.task)
+    unreachable = [result for result in results if result.status == "unreachable"]
+    if unreachable and all(result.status in ("unreachable", "manual") for result in results):
+        raise FlanlabError(f"check-hub needs the hub: {unreachable[0].details[-1]}")
+    if as_json:
+        print_json([result.to_row() for result in results])
+    else:
+        rows = [[result.task, result.status, result.source, "; ".join(result.details)] for result in results]
+        print_table(f"{len(results)} hub cards", ["task", "status", "source", "details"], rows)
+    problems = [result for result in results if result.status != "ok"]
+    console.print(f"checked {len(results)} hub cards: {len(results) - len(problems)} ok", markup=False)
+    if problems:
+        sys.exit(1)  # as `tasks lint`: a finding is not a usage error
+
+
 @app.command("lint")
 def lint(
     collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only cards of this collection (repeatable)."),
     cards: list[Path] = CardsOption,
     full_data: bool = typer.Option(False, "--full-data", help="Sample BIG-bench examples from every split (slower)."),
     per_split: int = typer.Option(2, help="Examples checked per split."),
+    positions: bool = typer.Option(False, "--positions", help="Print each multiple-choice task's gold positions."),
 ) -> None:
-    """Check every card's templates on real examples; exit 0 only if there is no problem."""
+    """Check every card's templates on real examples; exit 0 only if there is no problem.
+
+    Warnings (notes) include multiple-choice tasks whose gold answer sits in one option position in
+    more than 60% of the examples checked (every example with --full-data)."""
     from flanlab.tasks.lint import lint_collection
+    from flanlab.tasks.option_order import describe_positions
 
     report = lint_collection(collection, cards, per_split=per_split, full_data=full_data, progress=True)
+    if positions:
+        found = sorted(report.gold_positions.items())
+        rows = [[name, sum(counts), describe_positions(counts)] for name, counts in found]
+        print_table("gold answer position (1 = first option)", ["task", "examples", "share per position"], rows)
     for problem in report.problems:
         print(problem)
     for note in report.notes:
@@ -134,7 +221,7 @@ def render_examples(
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
     """Print exactly what the model sees (the inputs) and the target, for a few examples."""
-    from flanlab.prompts.formats import PromptFormat, estimate_tokens, pick_exemplars, rationale_pool, render
+    from flanlab.prompts.formats import PromptFormat, cot_exemplar_pool, estimate_tokens, pick_exemplars, render
     from flanlab.tasks.examples import load_examples
     from flanlab.tasks.registry import load_registry
 
@@ -150,7 +237,8 @@ def render_examples(
         raise FlanlabError(f"task {name} has no {split} examples")
     train = load_examples(data_card, "train")
     if prompt_format.cot:
-        train = rationale_pool(train) or train
+        train, kind = cot_exemplar_pool(train)
+        prompt_format = prompt_format.model_copy(update={"cot_exemplars": kind})
     count = _token_counter(tokenizer) if tokenizer else estimate_tokens
     indices = random.Random(seed).sample(range(len(pool)), min(n, len(pool)))
     for number, index in enumerate(indices, start=1):

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BaseModel
 
+from flanlab.evaluate.baselines import answer_spread, dataset_lines
 from flanlab.evaluate.metrics import METRICS, PER_EXAMPLE, Scored, compute
 
 
@@ -28,6 +30,7 @@ class TemplateRun:
     template_id: str
     metrics: list[str]  # the first is the task's primary metric
     items: list[Scored] = field(default_factory=list)
+    cot_exemplars: str | None = None  # few-shot chain of thought: "rationale", or "direct" (no rationales)
 
     @property
     def primary(self) -> str:
@@ -56,31 +59,52 @@ def _macro_f1_draws(run: TemplateRun, indices: np.ndarray) -> np.ndarray:
     return 100.0 * np.mean(scores, axis=0)
 
 
+def _balanced_accuracy_draws(run: TemplateRun, indices: np.ndarray) -> np.ndarray:
+    """Balanced accuracy (sklearn's: recall averaged over the classes present in gold) of every resample."""
+    gold = np.array([item.gold_index for item in run.items])[indices]
+    predicted = np.array([item.predicted_index for item in run.items])[indices]
+    recalls, present = [], []
+    for c in np.unique(gold):
+        support = (gold == c).sum(axis=1)
+        recalls.append(((gold == c) & (predicted == c)).sum(axis=1) / np.maximum(support, 1))
+        present.append(support > 0)
+    return 100.0 * (np.array(recalls) * np.array(present)).sum(axis=0) / np.array(present).sum(axis=0)
+
+
+VECTORISED = {"macro_f1": _macro_f1_draws, "balanced_accuracy": _balanced_accuracy_draws}
+
+
 def _resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def resample_estimates(runs: Sequence[TemplateRun], metric: str, indices: np.ndarray) -> np.ndarray:
+    """The mean over ``runs`` of ``metric`` on every resample (row of ``indices``); NaN where undefined.
+
+    Runs share their examples (same order), so one row resamples every template together. Metrics
+    that only their library computes get the first LIBRARY_RESAMPLES rows.
+    """
+    if metric in PER_EXAMPLE:
+        per_example = PER_EXAMPLE[metric]
+        values = np.array([[per_example(item) for item in run.items] for run in runs]).mean(axis=0)
+        return 100.0 * values[indices].mean(axis=1)
+    if metric in VECTORISED:
+        return np.mean([VECTORISED[metric](run, indices) for run in runs], axis=0)
+    draws = []
+    for row in indices[:LIBRARY_RESAMPLES]:
+        scores = [METRICS[metric]([run.items[i] for i in row]) for run in runs]
+        # undefined on this resample (AUC with a single class)
+        draws.append(np.nan if any(score is None for score in scores) else sum(scores) / len(scores))  # type: ignore[arg-type]
+    return np.array(draws, dtype=float)
 
 
 def _bootstrap(runs: Sequence[TemplateRun], metric: str, indices: np.ndarray) -> float | None:
     """Standard error of the mean over ``runs`` of ``metric``, resampling examples jointly."""
     if len(indices) < 2:
         return None
-    if metric in PER_EXAMPLE:
-        per_example = PER_EXAMPLE[metric]
-        values = np.array([[per_example(item) for item in run.items] for run in runs]).mean(axis=0)
-        estimates = 100.0 * values[indices].mean(axis=1)
-    elif metric == "macro_f1":
-        estimates = np.mean([_macro_f1_draws(run, indices) for run in runs], axis=0)
-    else:
-        draws = []
-        for row in indices[:LIBRARY_RESAMPLES]:
-            scores = [METRICS[metric]([run.items[i] for i in row]) for run in runs]
-            if any(score is None for score in scores):
-                continue  # undefined on this resample (AUC with a single class)
-            draws.append(sum(scores) / len(scores))  # type: ignore[arg-type]
-        if len(draws) < 2:
-            return None
-        estimates = np.array(draws)
-    return float(estimates.std(ddof=1))
+    estimates = resample_estimates(runs, metric, indices)
+    estimates = estimates[~np.isnan(estimates)]
+    return float(estimates.std(ddof=1)) if len(estimates) >= 2 else None
 
 
 def template_result(run: TemplateRun, *, resamples: int, seed: int) -> dict:
@@ -107,7 +131,8 @@ def task_summary(
     resamples: int,
     seed: int,
 ) -> dict:
-    """Template mean/std/min/max of the primary metric, its standard error, and best-dev template."""
+    """Template mean/std/min/max of the primary metric, its standard error, best-dev template, the
+    template mean of every other metric, and the dataset's chance/majority lines and answer spread."""
     first = test_runs[0]
     primary = first.primary
     scores = {r["template_id"]: r["metrics"][primary] for r in test_results}
@@ -129,8 +154,20 @@ def task_summary(
         "template_max": max(defined) if defined else None,
         "template_mean_stderr": _bootstrap(test_runs, primary, indices) if len(indices) else None,
         "best_dev": _best_dev(scores, dev_results, primary),
+        "metric_means": {name: _template_mean(test_results, name) for name in first.metrics},
+        "lines": _dump(dataset_lines([item for run in test_runs for item in run.items])),
+        "answers": _dump(answer_spread([item for run in test_runs for item in run.items])),
     }
     return summary
+
+
+def _template_mean(results: Sequence[dict], metric: str) -> float | None:
+    values = [r["metrics"][metric] for r in results if r["metrics"].get(metric) is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _dump(model: BaseModel | None) -> dict | None:
+    return model.model_dump() if model is not None else None
 
 
 def _best_dev(test_scores: dict[str, float | None], dev_results: Sequence[dict], primary: str) -> dict | None:

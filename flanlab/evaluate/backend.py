@@ -4,15 +4,23 @@ Causal models score a request in one pass: the prompt and all its options are la
 (``prompt | option 1 | option 2 | ...``) with a 4D attention mask that lets each option see only
 the prompt and itself, and position ids that restart each option right after the prompt. The prompt
 is thus computed once, and the numbers equal scoring ``prompt + option`` separately (the
-``share_prompt=False`` path, kept for the invariance test). Only the logits the scores need are
-computed (``logits_to_keep``), never the full vocabulary at every prompt position.
+``share_prompt=False`` path, kept for the invariance test). An option's last token is only ever
+predicted, never a predictor, so it is not fed: single-token options cost no position at all.
+Only the logits the scores need are computed, never the full vocabulary at every prompt position:
+for plain-head architectures the output projection runs on the scored positions alone, in fp32.
+
+In bf16 the transformer body runs under ``torch.autocast`` (fp32 residual stream, bf16 matrix
+products) and the output head stays fp32, so a score moves by a few hundredths of a nat at most;
+``torch.no_grad`` rather than ``inference_mode`` lets autocast cast each weight once per
+``score`` call instead of once per batch.
 
 Seq2seq models run the encoder once per prompt and reuse its output for every option.
 
-Tokenisation is the one training uses: prompt and ``TARGET_DELIMITER + option`` are tokenised
-separately and the ids concatenated. A BOS token is prepended only when the tokenizer adds one
-by itself. A chat request (its prompt already wrapped in the chat template) is tokenised as
-`flanlab.prompts.chat` says: prompt and option as they stand, no special tokens added.
+Tokenisation is the one training uses: prompt and ``delimiter + option`` (the request's join, see
+flanlab/prompts/layout.py) are tokenised separately and the ids concatenated. A BOS token is
+prepended only when the tokenizer adds one by itself. A chat request (its prompt already wrapped in
+the chat template) is tokenised as `flanlab.prompts.chat` says: prompt and option as they stand, no
+special tokens added, no delimiter.
 """
 
 from __future__ import annotations
@@ -23,10 +31,15 @@ from typing import Any, Literal
 
 from flanlab.errors import FlanlabError
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
+from flanlab.models.precision import Resolved, autocast
+from flanlab.models.zoo import has_plain_head
 from flanlab.prompts.chat import encode_piece
-from flanlab.prompts.formats import TARGET_DELIMITER
+from flanlab.prompts.layout import DEFAULT_LAYOUT
 
 Progress = Callable[[int], None]
+# bf16 moved the gap between two options' summed log-likelihoods by at most 0.144 nats over the 321
+# requests of benchmarks/bench_eval.py (smollm2-135m); requests closer than this margin are settled in fp32
+NEAR_TIE_NATS = 0.25
 
 
 def _no_progress(_: int) -> None:
@@ -43,7 +56,8 @@ class _Row:
 
     @property
     def length(self) -> int:
-        return len(self.prompt) + sum(len(ids) for _, ids in self.options)
+        """Positions fed: the prompt and each option without its last token."""
+        return len(self.prompt) + sum(len(ids) - 1 for _, ids in self.options)
 
 
 class HFBackend:
@@ -58,6 +72,9 @@ class HFBackend:
         share_prompt: bool = True,
         padding_side: Literal["left", "right"] = "left",
         max_length: int | None = None,
+        precision: Resolved = "fp32",
+        rank_by: str = "sum",
+        near_tie_nats: float = NEAR_TIE_NATS,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -71,6 +88,10 @@ class HFBackend:
         self.virtual_tokens = _soft_prompt_length(model)
         if self.virtual_tokens and self.is_seq2seq:
             raise FlanlabError("scoring a prompt-tuned encoder-decoder model is not supported")
+        self.precision, self.rank_by, self.near_tie_nats = precision, rank_by, near_tie_nats
+        self.rescored_fp32 = 0  # near ties scored again in fp32 (bf16 only)
+        self.device_type = next(model.parameters()).device.type
+        self.plain_head = has_plain_head(model.config)
 
     # ---- tokenisation -------------------------------------------------------------------------
 
@@ -84,26 +105,44 @@ class HFBackend:
         # a continuation needs at least one token to be conditioned on
         return ids or [self.tokenizer.bos_token_id or self.tokenizer.eos_token_id]
 
-    def option_ids(self, option: str, chat: bool = False) -> list[int]:
+    def option_ids(self, option: str, delimiter: str = DEFAULT_LAYOUT.separator, chat: bool = False) -> list[int]:
         if chat:
-            return encode_piece(self.tokenizer, option)
+            return encode_piece(self.tokenizer, option)  # the assistant's reply: no delimiter
         if self.is_seq2seq:
             return self.tokenizer(option).input_ids  # the decoder target, EOS included
-        return self.tokenizer(TARGET_DELIMITER + option, add_special_tokens=False).input_ids
+        return self.tokenizer(delimiter + option, add_special_tokens=False).input_ids
 
     # ---- rank classification ------------------------------------------------------------------
 
     def score(self, requests: Sequence[RankRequest], progress: Progress = _no_progress) -> list[OptionScores]:
-        """Log-likelihood of each option of each request, in request order."""
+        """Log-likelihood of each option of each request, in request order.
+
+        Under bf16, a request whose ranking a bf16 rounding error could flip (its leading options closer
+        than ``near_tie_nats``) is scored again in fp32, so its prediction is the one fp32 would make.
+        """
+        scores = self._score(requests, self.precision, progress)
+        if self.precision != "bf16" or self.near_tie_nats <= 0:
+            return scores
+        close = [i for i, s in enumerate(scores) if near_tie(s, self.rank_by, self.near_tie_nats)]
+        for i, settled in zip(close, self._score([requests[i] for i in close], "fp32", _no_progress)):
+            scores[i] = settled
+        self.rescored_fp32 += len(close)
+        return scores
+
+    def _score(self, requests: Sequence[RankRequest], precision: Resolved, progress: Progress) -> list[OptionScores]:
         import torch
 
-        option_ids = {(o, r.chat): self.option_ids(o, r.chat) for r in requests for o in r.options}
+        option_ids = {
+            (request.delimiter, option, request.chat): self.option_ids(option, request.delimiter, request.chat)
+            for request in requests
+            for option in request.options
+        }
         rows = self._rows(requests, option_ids)
         logprobs: list[list[float]] = [[0.0] * len(request.options) for request in requests]
         done: list[int] = [0] * len(requests)
         rows.sort(key=lambda row: (-row.length, row.request))  # longest first: memory errors come early
         run = self._seq2seq_batch if self.is_seq2seq else self._causal_batch
-        with torch.inference_mode():
+        with torch.no_grad(), autocast(precision, self.device_type):
             for start in range(0, len(rows), self.batch_size):
                 batch = rows[start : start + self.batch_size]
                 for row, values in zip(batch, run(batch)):
@@ -115,16 +154,21 @@ class HFBackend:
         return [
             OptionScores(
                 logprob=tuple(logprobs[index]),
-                num_tokens=tuple(len(option_ids[option, request.chat]) for option in request.options),
+                num_tokens=tuple(
+                    len(option_ids[request.delimiter, option, request.chat]) for option in request.options
+                ),
                 num_chars=tuple(len(option) for option in request.options),
             )
             for index, request in enumerate(requests)
         ]
 
-    def _rows(self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, bool], list[int]]) -> list[_Row]:
+    def _rows(
+        self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str, bool], list[int]]
+    ) -> list[_Row]:
         rows: list[_Row] = []
         for index, request in enumerate(requests):
-            options = [(j, option_ids[option, request.chat]) for j, option in enumerate(request.options)]
+            key = request.delimiter, request.chat
+            options = [(j, option_ids[key[0], option, key[1]]) for j, option in enumerate(request.options)]
             longest = max((len(ids) for _, ids in options), default=0)
             prompt = self.prompt_ids(request.prompt, request.chat)
             if not self.is_seq2seq:
@@ -137,7 +181,7 @@ class HFBackend:
                 continue
             chunk: list[tuple[int, list[int]]] = []
             for option in options:  # several rows only when all options do not fit in one
-                if chunk and len(prompt) + sum(len(ids) for _, ids in chunk) + len(option[1]) > self.max_length:
+                if chunk and _Row(index, prompt, [*chunk, option]).length > self.max_length:
                     rows.append(_Row(index, prompt, chunk))
                     chunk = []
                 chunk.append(option)
@@ -163,33 +207,41 @@ class HFBackend:
             cursor = offset + prompt_len
             row_spans = []
             for segment, (_, option) in enumerate(row.options, start=1):
-                n = len(option)
-                ids[r, cursor : cursor + n] = torch.tensor(option)
+                n = len(option) - 1  # the last token is predicted, never fed
+                ids[r, cursor : cursor + n] = torch.tensor(option[:-1], dtype=torch.long)
                 positions[r, cursor : cursor + n] = torch.arange(prompt_len, prompt_len + n)
                 segments[r, cursor : cursor + n] = segment
                 first = len(targets)
-                predictors = [offset + prompt_len - 1] + list(range(cursor, cursor + n - 1))
+                predictors = [offset + prompt_len - 1, *range(cursor, cursor + n)]
                 targets.extend((r, p, token) for p, token in zip(predictors, option))
                 row_spans.append((first, len(targets)))
                 cursor += n
             spans.append(row_spans)
-        keep = width - min(p for _, p, _ in targets)
+        rows_t = torch.tensor([r for r, _, _ in targets])
+        cols_t = torch.tensor([p for _, p, _ in targets])
+        tokens_t = torch.tensor([token for _, _, token in targets])
+        logits = self._scored_logits(ids, positions, segments, rows_t, cols_t)
+        picked = torch.log_softmax(logits, dim=-1)[torch.arange(len(targets)), tokens_t]
+        values = picked.tolist()
+        return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
+
+    def _scored_logits(self, ids: Any, positions: Any, segments: Any, rows: Any, cols: Any) -> Any:
+        """fp32 logits at the (row, column) positions that predict a scored token."""
+        import torch
+
+        width = ids.shape[1]
         model, inputs = self.model, {"input_ids": ids}
         if self.virtual_tokens:
             model, inputs, positions, segments = self._with_soft_prompt(ids, positions, segments)
-        logits = model(
-            **inputs,
-            attention_mask=self._segment_mask(segments),
-            position_ids=positions,
-            use_cache=False,
-            logits_to_keep=keep,  # counted from the end, so a soft prompt in front changes nothing
-        ).logits
-        rows_t = torch.tensor([r for r, _, _ in targets])
-        cols_t = torch.tensor([p - (width - keep) for _, p, _ in targets])
-        tokens_t = torch.tensor([token for _, _, token in targets])
-        picked = torch.log_softmax(logits[rows_t, cols_t].float(), dim=-1)[torch.arange(len(targets)), tokens_t]
-        values = picked.tolist()
-        return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
+        common = {"attention_mask": self._segment_mask(segments), "position_ids": positions, "use_cache": False}
+        if self.plain_head:
+            hidden = model.base_model(**inputs, **common).last_hidden_state
+            picked = hidden[:, -width:][rows, cols]  # counted from the end: a soft prompt in front changes nothing
+            with torch.autocast(self.device_type, enabled=False):
+                return model.get_output_embeddings()(picked.float())
+        keep = width - int(cols.min())
+        logits = model(**inputs, **common, logits_to_keep=keep).logits
+        return logits[rows, cols - (width - keep)].float()
 
     def _with_soft_prompt(self, ids: Any, positions: Any, segments: Any) -> tuple[Any, dict[str, Any], Any, Any]:
         """Prepend a prompt-tuned model's soft prompt as embeddings, as training does.
@@ -214,10 +266,11 @@ class HFBackend:
         )
 
     def _segment_mask(self, segments: Any) -> Any:
-        """Additive (batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
+        """(batch, 1, L, L) mask: causal, and an option sees only the prompt and itself.
 
-        Additive rather than boolean because eager attention silently ignores boolean 4D masks;
-        every position sees at least itself so padding rows never produce NaNs.
+        Boolean for sdpa (nothing to cast to bf16 in every layer), additive for any other attention
+        (eager silently ignores boolean 4D masks); every position sees at least itself so padding
+        rows never produce NaNs.
         """
         import torch
 
@@ -227,6 +280,8 @@ class HFBackend:
         same_option = (query == key) & (query > 0)
         sees_prompt = (key == 0) & (query >= 0)
         allowed = (causal & (same_option | sees_prompt)) | torch.eye(width, dtype=torch.bool)
+        if getattr(self.model.config, "_attn_implementation", None) == "sdpa":
+            return allowed[:, None, :, :]
         dtype = self.model.dtype
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         return mask[:, None, :, :]
@@ -275,7 +330,7 @@ class HFBackend:
 
         order = sorted(range(len(requests)), key=lambda i: (-len(requests[i].prompt), i))
         texts: list[str] = [""] * len(requests)
-        with torch.inference_mode():
+        with torch.no_grad(), autocast(self.precision, self.device_type):
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
                 # one batch shares its settings: group equal (stop, limit) pairs together
@@ -311,7 +366,8 @@ class HFBackend:
 
 
 class _StopOnText:
-    """Marks a row finished once its decoded continuation contains a stop sequence."""
+    """Marks a row finished once its decoded continuation contains a stop sequence after its
+    leading whitespace (text that starts with "\n\n" has not ended yet: it has not begun)."""
 
     def __init__(self, tokenizer: Any, stop: tuple[str, ...], prompt_width: int) -> None:
         self.tokenizer, self.stop, self.prompt_width = tokenizer, stop, prompt_width
@@ -320,7 +376,21 @@ class _StopOnText:
         import torch
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :], skip_special_tokens=True)
-        return torch.tensor([any(s in text for s in self.stop) for text in texts], dtype=torch.bool)
+        return torch.tensor([any(s in text.lstrip() for s in self.stop) for text in texts], dtype=torch.bool)
+
+
+def near_tie(scores: OptionScores, rank_by: str, nats: float) -> bool:
+    """Whether shifting any two options' summed log-likelihoods apart by ``nats`` could change the top one.
+
+    Normalised rankings divide each option's share of the shift by its length, as they divide its score.
+    """
+    values = scores.by(rank_by)
+    if len(values) < 2:
+        return False
+    lengths = {"sum": (1,) * len(values), "per_token": scores.num_tokens, "per_char": scores.num_chars}[rank_by]
+    best = max(range(len(values)), key=lambda k: (values[k], -k))
+    room = [nats / 2 / max(n, 1) for n in lengths]
+    return any(values[best] - values[k] <= room[best] + room[k] for k in range(len(values)) if k != best)
 
 
 def _soft_prompt_length(model: Any) -> int:
@@ -330,6 +400,8 @@ def _soft_prompt_length(model: Any) -> int:
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """The text before the first stop sequence; leading whitespace never counts as one."""
+    text = text.lstrip()
     cut = min((text.find(s) for s in stop if s in text), default=len(text))
     return text[:cut].strip()
 

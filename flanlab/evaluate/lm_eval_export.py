@@ -2,10 +2,11 @@
 
 Each (task, template, format) becomes one lm-eval task whose data file holds the prompts exactly
 as flanlab renders them (few-shot exemplars included, so lm-eval runs it with ``num_fewshot: 0``)
-and the same options joined with the same ``target_delimiter``. Each (cluster, format) also becomes
-an lm-eval group (``flanlab_nli`` for zero-shot, ``flanlab_nli_fewshot3`` for 3-shot) holding all of
-its template tasks, so ``lm_eval --tasks flanlab_nli`` runs a whole held-out cluster. Users can then
-cross-check a flanlab score with the tool they know.
+and the same options joined with the same delimiter (the rendered examples' layout, written as
+lm-eval's ``target_delimiter``). Each (cluster, format) also becomes an lm-eval group (``flanlab_nli``
+for zero-shot, ``flanlab_nli_fewshot3`` for 3-shot) holding all of its template tasks, so
+``lm_eval --tasks flanlab_nli`` runs a whole held-out cluster. Users can then cross-check a flanlab
+score with the tool they know.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any, Callable
 import yaml
 
 from flanlab.evaluate.requests import GenerateRequest
-from flanlab.evaluate.runner import EvalConfig, Evaluated, plan_requests, select_cards
+from flanlab.evaluate.runner import EvalConfig, Evaluated, available_cards, plan_requests, select_cards
 from flanlab.io import atomic_open, write_text
-from flanlab.prompts.formats import TARGET_DELIMITER, estimate_tokens
+from flanlab.prompts.formats import estimate_tokens
 from flanlab.tasks.registry import TaskRegistry
 
 
@@ -45,14 +46,19 @@ def export_lm_eval(
     out: Path,
     *,
     count_tokens: Callable[[str], int] = estimate_tokens,
+    on_skipped: Callable[[dict[str, str]], None] | None = None,
 ) -> LmEvalExport:
     """Write ``out/<task name>.yaml``, ``out/data/<task name>.jsonl`` and ``out/<group name>.yaml``.
 
     ``count_tokens`` decides how many few-shot exemplars fit; pass the model's tokenizer count to
-    get the very prompts `flanlab eval` scores for that model.
+    get the very prompts `flanlab eval` scores for that model. Selected tasks whose data cannot be
+    had are skipped as `evaluate` skips them (``on_skipped`` hears which).
     """
     config = config.model_copy(update={"best_dev": False})
-    plans = plan_requests(select_cards(registry, config.tasks), config, count_tokens)
+    cards, skipped = available_cards(select_cards(registry, config.tasks, config.collections), config)
+    if on_skipped and skipped:
+        on_skipped(skipped)
+    plans = plan_requests(cards, config, count_tokens)
     names = []
     members: dict[str, list[tuple[str, str]]] = {}  # group -> (task name, output type)
     for run, items in plans:
@@ -102,7 +108,7 @@ def _task_yaml(name: str, task: str, data_path: Path, first: Evaluated) -> dict[
         "dataset_kwargs": {"data_files": {"test": str(data_path)}},
         "test_split": "test",
         "doc_to_text": "prompt",
-        "target_delimiter": TARGET_DELIMITER,
+        "target_delimiter": first.rendered.delimiter,
         "num_fewshot": 0,
         "metadata": {"version": 1.0, "exported_by": "flanlab"},
     }

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 import string
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flanlab.errors import FlanlabError
+from flanlab.metric_names import METRIC_NAMES, UnknownMetric
+from flanlab.metric_names import canonical_metric as _canonical
 from flanlab.prompts import formats
 
 
@@ -27,6 +30,7 @@ class Scored:
     gold_index: int | None = None
     option_scores: tuple[float, ...] = ()  # the scores ranking used, for AUC-ROC
     num_options: int = 0
+    options: tuple[str, ...] = ()  # the options shown (names answers in reports)
 
 
 MetricFn = Callable[[Sequence[Scored]], "float | None"]
@@ -36,6 +40,15 @@ def accuracy(items: Sequence[Scored]) -> float:
     from sklearn.metrics import accuracy_score
 
     return 100.0 * accuracy_score([i.gold_index for i in items], [i.predicted_index for i in items])
+
+
+def balanced_accuracy(items: Sequence[Scored]) -> float:
+    """Recall averaged over the gold classes, so always answering the majority class scores 1/classes."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    with warnings.catch_warnings():  # a prediction outside the gold classes (-1: no option) is just wrong
+        warnings.simplefilter("ignore", UserWarning)
+        return 100.0 * balanced_accuracy_score([i.gold_index for i in items], [i.predicted_index for i in items])
 
 
 def macro_f1(items: Sequence[Scored]) -> float:
@@ -110,36 +123,44 @@ def bleu(items: Sequence[Scored]) -> float:
 _ROUGE_SCORERS: dict[str, object] = {}
 
 
-def _rouge(kind: str, items: Sequence[Scored]) -> float:
+def _rouge_item(kind: str, item: Scored) -> float:
+    """The best F-measure of ``kind`` over the item's references (0-1)."""
     from rouge_score import rouge_scorer
 
     scorer = _ROUGE_SCORERS.setdefault(kind, rouge_scorer.RougeScorer([kind], use_stemmer=True))
-    total = 0.0
-    for item in items:
-        # rougeLsum splits summaries into sentences on newlines
-        prediction = item.prediction if kind != "rougeLsum" else _sentence_lines(item.prediction)
-        best = 0.0
-        for ref in item.references:
-            ref_text = ref if kind != "rougeLsum" else _sentence_lines(ref)
-            best = max(best, scorer.score(ref_text, prediction)[kind].fmeasure)  # type: ignore[attr-defined]
-        total += best
-    return 100.0 * total / len(items)
+    # rougeLsum splits summaries into sentences on newlines
+    prediction = item.prediction if kind != "rougeLsum" else _sentence_lines(item.prediction)
+    best = 0.0
+    for ref in item.references:
+        ref_text = ref if kind != "rougeLsum" else _sentence_lines(ref)
+        best = max(best, scorer.score(ref_text, prediction)[kind].fmeasure)  # type: ignore[attr-defined]
+    return best
 
 
 def _sentence_lines(text: str) -> str:
     return "\n".join(part.strip() for part in re.split(r"(?<=[.!?])\s+", text.strip()) if part.strip())
 
 
+def rouge_l_item(item: Scored) -> float:
+    return _rouge_item("rougeL", item)
+
+
+def rouge_lsum_item(item: Scored) -> float:
+    return _rouge_item("rougeLsum", item)
+
+
 def rouge_l(items: Sequence[Scored]) -> float:
-    return _rouge("rougeL", items)
+    return 100.0 * sum(rouge_l_item(i) for i in items) / len(items)
 
 
 def rouge_lsum(items: Sequence[Scored]) -> float:
-    return _rouge("rougeLsum", items)
+    return 100.0 * sum(rouge_lsum_item(i) for i in items) / len(items)
 
 
+# One function per name of the vocabulary in flanlab.metric_names (a test checks they agree).
 METRICS: dict[str, MetricFn] = {
     "accuracy": accuracy,
+    "balanced_accuracy": balanced_accuracy,
     "macro_f1": macro_f1,
     "auc_roc": auc_roc,
     "exact_match": exact_match,
@@ -148,36 +169,38 @@ METRICS: dict[str, MetricFn] = {
     "rouge_l": rouge_l,
     "rouge_lsum": rouge_lsum,
 }
-ALIASES = {"acc": "accuracy", "em": "exact_match", "token_f1": "f1", "rougeL": "rouge_l", "rougeLsum": "rouge_lsum",
-           "f1_macro": "macro_f1", "auc": "auc_roc"}
-CLASSIFICATION_ONLY = {"accuracy", "macro_f1", "auc_roc"}
-# Metrics that average a per-example value: their bootstrap resamples per-example numbers directly.
+# Metrics that average a per-example value (0-1): their bootstrap resamples per-example numbers directly.
 PER_EXAMPLE: dict[str, Callable[[Scored], float]] = {
     "accuracy": lambda i: float(i.predicted_index == i.gold_index),
     "exact_match": exact_match_item,
     "f1": token_f1_item,
+    "rouge_l": rouge_l_item,
+    "rouge_lsum": rouge_lsum_item,
 }
+# Shown beside accuracy for every classification task: it is not fooled by a skewed label mix.
+CLASSIFICATION_COMPANION = "balanced_accuracy"
 
 
 def canonical_metric(name: str, *, where: str) -> str:
-    canonical = ALIASES.get(name, name)
-    if canonical not in METRICS:
-        raise FlanlabError(f"unknown metric {name!r}; known: {sorted(METRICS)}", where=where)
-    return canonical
+    try:
+        return _canonical(name)
+    except UnknownMetric as error:
+        raise FlanlabError(str(error), where=where) from None
 
 
 def metrics_for(card_metrics: Sequence[str], *, classification: bool, where: str) -> list[str]:
-    """The metrics to report for a task: its card's, plus accuracy for classification; first = primary.
+    """The metrics to report for a task; the first is the primary one.
 
-    A classification card's generation metrics (a CoT run) fall back to exact match.
+    Every card metric that can be computed is kept: a classification request scores the chosen
+    option's text with the card's text metrics too (ReCoRD: exact match against every reference), and
+    always gets accuracy and balanced accuracy. Generation requests cannot use option metrics; with
+    none left they fall back to exact match.
     """
     names = [canonical_metric(name, where=where) for name in card_metrics] or ["accuracy"]
     if classification:
-        names = [n for n in names if n in CLASSIFICATION_ONLY] or ["accuracy"]
-        if "accuracy" not in names:
-            names.append("accuracy")
+        names = [*names, "accuracy", CLASSIFICATION_COMPANION]
     else:
-        names = [n for n in names if n not in CLASSIFICATION_ONLY] or ["exact_match"]
+        names = [n for n in names if METRIC_NAMES[n].kind == "generation"] or ["exact_match"]
     return list(dict.fromkeys(names))
 
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flanlab.io import stable_hash
+from flanlab.prompts.layout import DEFAULT_LAYOUT
 
 
 @dataclass(frozen=True)
 class RankRequest:
     prompt: str
-    options: tuple[str, ...]  # each scored as TARGET_DELIMITER + option after the prompt (chat: the option alone)
+    options: tuple[str, ...]  # each scored as delimiter + option after the prompt (chat: the option alone)
+    delimiter: str = DEFAULT_LAYOUT.separator  # the rendered example's join (see PromptLayout); unused in chat
     chat: bool = False
 
     def cache_key(self) -> str:
-        return stable_hash(["rank", self.prompt, list(self.options), *(["chat"] if self.chat else [])], length=40)
+        key = ["rank", self.prompt, list(self.options), self.delimiter, *(["chat"] if self.chat else [])]
+        return stable_hash(key, length=40)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flanlab.evaluate.aggregate import TemplateRun, cluster_summaries, task_summary, template_result
+from flanlab.evaluate.baselines import CONSTANT_SHARE
 from flanlab.evaluate.requests import OptionScores
 from flanlab.io import atomic_open, write_json, write_text
 from flanlab.models.zoo import resolve_model_path
@@ -30,7 +31,9 @@ def git_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def build_results(config: Any, runs: list[TemplateRun], *, fingerprint: str, model_kind: str) -> dict[str, Any]:
+def build_results(
+    config: Any, runs: list[TemplateRun], *, fingerprint: str, model_kind: str, precision: str
+) -> dict[str, Any]:
     resamples, seed = config.bootstrap_resamples, config.seed
     templates = [template_result(run, resamples=resamples, seed=seed) for run in runs]
     tasks = []
@@ -48,11 +51,14 @@ def build_results(config: Any, runs: list[TemplateRun], *, fingerprint: str, mod
         "schema_version": SCHEMA_VERSION,
         "model": {"name": config.model, "path": resolve_model_path(config.model), "fingerprint": fingerprint, "kind": model_kind},
         "config": config.model_dump(mode="json"),
+        "precision": precision,  # what config.precision resolved to on the machine that ran it
         "seed": config.seed,
         "git_commit": git_commit(),
         "templates": templates,
         "tasks": tasks,
         "clusters": cluster_summaries(tasks),
+        # tasks whose chain-of-thought exemplars are direct answers: their train split has no rationales
+        "cot_direct_exemplars": sorted({run.task for run in runs if run.cot_exemplars == "direct"}),
     }
 
 
@@ -98,6 +104,26 @@ def _fmt(value: float | None, stderr: float | None = None) -> str:
     return f"{value:.1f} ± {stderr:.1f}" if stderr is not None else f"{value:.1f}"
 
 
+def _reference_lines(tasks: list[dict[str, Any]]) -> list[str]:
+    """Classification tasks: accuracy beside balanced accuracy, chance and majority lines, top answer."""
+    rows = [t for t in tasks if t.get("lines")]
+    if not rows:
+        return []
+    lines = ["", "### Classification: reference lines (accuracy, 0-100; template means)", ""]
+    header = ["task", "format", "accuracy", "balanced accuracy", "chance", "majority (answer)"]
+    header.append("most frequent answer (share)")
+    lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for t in rows:
+        means, ref, answers = t.get("metric_means") or {}, t["lines"], t.get("answers") or {}
+        flag = " constant predictor" if answers.get("top_share", 0) > CONSTANT_SHARE else ""
+        lines.append(
+            f"| {t['task']} | {t['format']} | {_fmt(means.get('accuracy'))} | {_fmt(means.get('balanced_accuracy'))} | "
+            f"{_fmt(ref['chance'])} | {_fmt(ref['majority'])} ({ref['majority_answer']}) | "
+            f"{answers.get('top_answer', '-')} ({100 * answers.get('top_share', 0):.0f}%){flag} |"
+        )
+    return lines
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     """Per-template scores, the template mean/std per task, and per-cluster means, as Markdown."""
     split = results["config"]["split"]
@@ -122,7 +148,17 @@ def markdown_report(results: dict[str, Any]) -> str:
             f"{_fmt(t['template_mean'], t['template_mean_stderr'])} | {_fmt(t['template_std'])} | {_fmt(t['template_min'])} | "
             f"{_fmt(t['template_max'])} | {best.get('template_id', '-')} | {_fmt(best.get('test_score'))} |"
         )
+    lines += _reference_lines(results["tasks"])
     lines += ["", "### Per cluster", "", "| cluster | format | tasks | template mean | best-dev mean |", "|---|---|---|---|---|"]
     for c in results["clusters"]:
         lines.append(f"| {c['cluster']} | {c['format']} | {c['n_tasks']} | {_fmt(c['template_mean'])} | {_fmt(c['best_dev_mean'])} |")
+    if results.get("cot_direct_exemplars"):
+        lines += ["", cot_fallback_note(results["cot_direct_exemplars"])]
     return "\n".join(lines) + "\n"
+
+
+def cot_fallback_note(tasks: list[str]) -> str:
+    return (
+        f"Chain-of-thought few-shot fell back to direct-answer exemplars (no rationales in the train split) for: "
+        f"{', '.join(tasks)}."
+    )

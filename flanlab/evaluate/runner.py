@@ -14,19 +14,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
+from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
+from flanlab.models.precision import Precision, resolve_precision
 from flanlab.prompts.chat import ChatTemplate
-from flanlab.prompts.formats import SEPARATORS, PromptFormat, RenderedExample, pick_exemplars, render
-from flanlab.sources.splits import SPLITS
+from flanlab.prompts.formats import (
+    SEPARATORS,
+    PromptFormat,
+    RenderedExample,
+    cot_exemplar_pool,
+    pick_exemplars,
+    render,
+)
+from flanlab.prompts.layout import PromptLayout
+from flanlab.prompts.options import OPTION_STYLES
 from flanlab.tasks.card import TaskCard
 from flanlab.tasks.examples import Example, load_examples
 from flanlab.tasks.registry import TaskRegistry, load_registry
 
 Request = RankRequest | GenerateRequest
+SplitName = Literal["train", "validation", "test"]  # flanlab.sources.splits.SPLITS
 
 
 class EvalConfig(BaseModel):
@@ -34,36 +45,67 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "smollm2-135m"
-    tasks: list[str] = Field(default_factory=lambda: ["cluster:nli"])  # cluster:X, task:NAME or NAME
-    shots: list[int] = Field(default_factory=lambda: [0])
-    cot: bool = False  # chain-of-thought formats instead of plain ones
+    model: str = Field("smollm2-135m", description="Model: a zoo name, a folder, a .gguf file or a hub id.")
+    tasks: list[str] = Field(
+        default_factory=lambda: ["cluster:nli"], description="Task selectors: cluster:NAME, task:NAME or NAME."
+    )
+    collections: list[str] | None = Field(
+        None, description="Only tasks of these collections (default: all; cluster selectors only)."
+    )
+    strict: bool = Field(
+        False, description="Fail on a selected task whose data cannot be had instead of skipping it."
+    )
+    shots: list[int] = Field(
+        default_factory=lambda: [0], description="Shot counts, e.g. 0,3 (exemplars from the train split)."
+    )
+    cot: bool = Field(False, description="Chain-of-thought formats (generate, then extract the answer).")
     chat_template: bool = Field(
         False, description="Prompts as the user turn of the model's chat template; options scored as its reply."
     )
-    templates: list[str] = Field(default_factory=lambda: ["all"])  # template ids, or "all"
-    limit: int | None = None  # examples per template (a seeded sample of the split)
-    split: str = "test"
-    best_dev: bool = True  # also evaluate on dev_split to pick each task's best template
-    dev_split: str = "validation"
-    seed: int = 0
-    rank_by: Literal["sum", "per_token", "per_char"] = "sum"
-    options_style: str = "dash"
-    max_new_tokens: int = 64
-    cot_max_new_tokens: int = 256
-    stop: list[str] = Field(default_factory=lambda: ["\n\n"])
-    bootstrap_resamples: int = 1000
-    card_folders: list[str] = Field(default_factory=list)
+    templates: list[str] = Field(
+        default_factory=lambda: ["all"], description="'all' or template ids (inverted ones are never evaluated)."
+    )
+    limit: int | None = Field(None, description="Examples per template (a seeded sample of the split).")
+    split: SplitName = Field("test", description="The split to report.")
+    best_dev: bool = Field(True, description="Also score dev_split to pick each task's best template.")
+    dev_split: SplitName = Field("validation", description="The split that picks the best template.")
+    seed: int = Field(0, description="Seed for example sampling, few-shot exemplars and the bootstrap.")
+    rank_by: Literal["sum", "per_token", "per_char"] = Field(
+        "sum", description="Rank options by their summed log-likelihood, per token or per character."
+    )
+    options_style: str = Field("dash", description="How a classification prompt lists its options.")
+    instruction_mode: Literal["full", "name", "none"] = Field(
+        "full", description="Instructions in prompts: full templates, the dataset name only, or none (FLAN Fig. 8)."
+    )
+    layout: PromptLayout = Field(
+        default_factory=PromptLayout, description="The boundary between prompt and answer (delimiter, answer cue)."
+    )
+    max_new_tokens: int = Field(64, description="Generation length limit.")
+    cot_max_new_tokens: int = Field(256, description="Generation length limit for chain of thought.")
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Generation stops at any of these texts.")
+    bootstrap_resamples: int = Field(1000, description="Bootstrap resamples for confidence intervals.")
+    card_folders: list[str] = Field(default_factory=list, description="Extra folders of task cards.")
+    precision: Precision = Field(
+        "auto",
+        description="fp32, bf16 (autocast: bf16 matrix products, fp32 residual stream and output head), or auto: "
+        "bf16 where the device computes it natively (CPU with AVX512-BF16/AMX, CUDA with bf16), else fp32",
+    )
+    near_tie_nats: float = Field(
+        NEAR_TIE_NATS,
+        ge=0,
+        description="under bf16, requests whose leading options are closer than this (summed log-likelihood, "
+        "nats) are scored again in fp32, so bf16 predicts what fp32 would; 0 never rescores",
+    )
     # speed only: never changes a number
-    batch_size: int = 16
-    use_cache: bool = True
-    write_samples: bool = True
+    batch_size: int = Field(16, description="Sequences per forward pass (changes speed, never scores).")
+    use_cache: bool = Field(True, description="Reuse cached answers of the same model to the same prompts.")
+    write_samples: bool = Field(True, description="Write samples.jsonl.")
 
-    @field_validator("split", "dev_split")
+    @field_validator("options_style")
     @classmethod
-    def _known_split(cls, value: str) -> str:
-        if value not in SPLITS:
-            raise ValueError(f"unknown split {value!r}; expected one of {SPLITS}")
+    def _known_style(cls, value: str) -> str:
+        if value not in OPTION_STYLES:
+            raise ValueError(f"unknown options style {value!r}; known: {', '.join(OPTION_STYLES)}")
         return value
 
     @field_validator("shots")
@@ -75,7 +117,9 @@ class EvalConfig(BaseModel):
 
     def formats(self) -> list[PromptFormat]:
         kinds = [("cot" if self.cot else "fewshot" if k else "zeroshot", k) for k in self.shots]
-        return [PromptFormat.parse(f"{kind}:{k}" if k else kind, options_style=self.options_style) for kind, k in kinds]
+        settings = {"options_style": self.options_style, "instruction_mode": self.instruction_mode}
+        settings.update(self.layout.model_dump())
+        return [PromptFormat.parse(f"{kind}:{k}" if k else kind, **settings) for kind, k in kinds]
 
 
 @dataclass
@@ -87,20 +131,52 @@ class Evaluated:
     request: Request
 
 
-def select_cards(registry: TaskRegistry, selectors: Sequence[str]) -> list[TaskCard]:
+def select_cards(
+    registry: TaskRegistry, selectors: Sequence[str], collections: Sequence[str] | None = None
+) -> list[TaskCard]:
+    """The cards the selectors name; ``collections`` narrows cluster selectors (named tasks always count)."""
     chosen: dict[str, TaskCard] = {}
+    registry.check_collections(collections or ())
     for selector in selectors:
-        kind, _, value = selector.partition(":") if ":" in selector else ("task", "", selector)
+        kind, value = _selector(selector)
         if kind == "cluster":
-            cards = registry.select(clusters=[value])
+            registry.check_cluster(value)
+            cards = registry.select(clusters=[value], collections=collections)
             if not cards:
-                raise FlanlabError(f"no task in cluster {value!r}; clusters with tasks: {registry.clusters()}")
+                where = f" of collections {list(collections)}" if collections else ""
+                raise FlanlabError(f"no task{where} in cluster {value!r}; clusters with tasks: {registry.clusters()}")
         elif kind == "task":
             cards = [registry.get(value)]
         else:
             raise FlanlabError(f"bad task selector {selector!r}; expected cluster:NAME or task:NAME")
         chosen.update((card.name, card) for card in cards)
     return [chosen[name] for name in sorted(chosen)]
+
+
+def _selector(selector: str) -> tuple[str, str]:
+    kind, _, value = selector.partition(":") if ":" in selector else ("task", "", selector)
+    return kind, value
+
+
+def available_cards(cards: list[TaskCard], config: EvalConfig) -> tuple[list[TaskCard], dict[str, str]]:
+    """The cards whose data can be had, and the skipped ones with why.
+
+    A task named on its own (task:NAME) or ``config.strict`` turns unavailable data into the error.
+    """
+    named = {value for kind, value in map(_selector, config.tasks) if kind == "task"}
+    usable, skipped = [], {}
+    for card in cards:
+        try:
+            load_examples(card, config.split)
+        except DataUnavailable as error:
+            if config.strict or card.name in named:
+                raise
+            skipped[card.name] = error.message
+            continue
+        usable.append(card)
+    if not usable:
+        raise FlanlabError(f"nothing to evaluate: no selected task has data here ({next(iter(skipped.values()))})")
+    return usable, skipped
 
 
 def evaluate(
@@ -110,11 +186,13 @@ def evaluate(
     out: str | Path | None = None,
     loaded: tuple[Any, Any] | None = None,
     progress: bool = True,
+    on_skipped: Callable[[dict[str, str]], None] | None = None,
 ) -> dict[str, Any]:
     """Run an evaluation; returns the results (results.json's content, plus a ``timing`` entry).
 
     ``loaded`` reuses an already loaded (model, tokenizer); ``out`` writes results.json,
-    samples.jsonl, results.md and timing.json there.
+    samples.jsonl, results.md and timing.json there. ``on_skipped`` hears, before any scoring,
+    which selected tasks were skipped because their data cannot be had (results.json keeps them).
     """
     from flanlab.evaluate.backend import HFBackend
     from flanlab.evaluate.results import build_results, write_outputs
@@ -122,22 +200,35 @@ def evaluate(
 
     started = time.perf_counter()
     registry = registry or load_registry([Path(p) for p in config.card_folders])
-    cards = select_cards(registry, config.tasks)
+    cards, skipped = available_cards(select_cards(registry, config.tasks, config.collections), config)
+    if on_skipped and skipped:
+        on_skipped(skipped)
     model, tokenizer = loaded or load_model(config.model)
     fingerprint = model_fingerprint(config.model)
-    backend = HFBackend(model, tokenizer, batch_size=config.batch_size)
+    precision = resolve_precision(config.precision, next(model.parameters()).device.type)
+    backend = HFBackend(
+        model, tokenizer, batch_size=config.batch_size, precision=precision, rank_by=config.rank_by,
+        near_tie_nats=config.near_tie_nats,
+    )
     count_tokens = _token_counter(tokenizer)
     chat = _chat_template(config, tokenizer, backend.is_seq2seq)
 
     plans = plan_requests(cards, config, count_tokens, chat)
     all_requests = [item.request for _, items in plans for item in items]
-    answers, stats = _answer(all_requests, backend, config, fingerprint, str(model.dtype), progress)
+    settings = {"dtype": str(model.dtype), "precision": precision}
+    if precision == "bf16":  # which requests were settled in fp32 depends on these two
+        settings.update(near_tie_nats=config.near_tie_nats, rank_by=config.rank_by)
+    answers, stats = _answer(all_requests, backend, config, fingerprint, settings, progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
-    results = build_results(config, runs, fingerprint=fingerprint, model_kind="seq2seq" if backend.is_seq2seq else "causal")
+    kind = "seq2seq" if backend.is_seq2seq else "causal"
+    results = build_results(config, runs, fingerprint=fingerprint, model_kind=kind, precision=precision)
+    results["skipped"] = skipped
     test_examples = sum(len(run.items) for run in runs if run.split == config.split)
     elapsed = time.perf_counter() - started
     results["timing"] = {
         **stats,
+        "precision": precision,
+        "near_ties_rescored_fp32": backend.rescored_fp32,
         "seconds_total": round(elapsed, 3),
         "examples": sum(len(run.items) for run in runs),
         "test_examples": test_examples,
@@ -179,20 +270,24 @@ def plan_requests(
     for fmt in config.formats():
         for card in cards:
             templates = _templates(card, config.templates)
-            train_pool = _exemplar_pool(card, fmt) if fmt.shots else []
+            train_pool, card_fmt = _exemplar_pool(card, fmt) if fmt.shots else ((), fmt)
             for split in splits:
                 examples = load_examples(card, split)
                 if not examples:
                     continue
+                pool = train_pool or (examples if fmt.shots else ())  # no train split: leave-one-out
                 chosen = _sample_indices(len(examples), config.limit, config.seed, card.name, split)
                 for template in templates:
                     items = [
-                        _evaluated(card, template, examples[i], i, fmt, train_pool, config, count_tokens, chat)
+                        _evaluated(card, template, examples[i], i, card_fmt, pool, config, count_tokens, chat)
                         for i in chosen
                     ]
                     classification = bool(items[0].rendered.options)
                     names = M.metrics_for(card.metrics, classification=classification, where=card.where())
-                    run = TemplateRun(card.name, card.cluster, fmt.name, fmt.shots, split, template.id, names)
+                    exemplars = card_fmt.cot_exemplars if fmt.cot and fmt.shots else None
+                    run = TemplateRun(
+                        card.name, card.cluster, fmt.name, fmt.shots, split, template.id, names, cot_exemplars=exemplars
+                    )
                     plans.append((run, items))
     if not plans:
         raise FlanlabError(f"nothing to evaluate: the selected tasks have no {config.split} examples")
@@ -210,12 +305,16 @@ def _templates(card: TaskCard, wanted: list[str]) -> list:
     return chosen
 
 
-def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Example, ...]:
+def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Sequence[Example], PromptFormat]:
+    """The train examples exemplars come from (a task without a train split, scored whole, uses the
+    evaluated split itself, never the query: see `_evaluated`), and the format to render with:
+    chain-of-thought on a task without rationales falls back to direct-answer exemplars (recorded in
+    the results)."""
     pool = load_examples(card, "train")
-    if fmt.cot:
-        with_rationale = tuple(example for example in pool if example.get("rationale"))
-        return with_rationale or pool
-    return pool
+    if not fmt.cot:
+        return pool, fmt
+    chosen, kind = cot_exemplar_pool(pool)
+    return chosen, fmt.model_copy(update={"cot_exemplars": kind})
 
 
 def _evaluated(
@@ -229,16 +328,19 @@ def _evaluated(
     count_tokens: Callable[[str], int],
     chat: ChatTemplate | None = None,
 ) -> Evaluated:
+    leave_one_out = index < len(pool) and pool[index] is example  # the pool is the evaluated split
     exemplars = pick_exemplars(
-        pool, fmt.shots, seed=config.seed, query_key=stable_hash(example), exclude_text=str(example.get("input", ""))
-    )
+        pool, fmt.shots + leave_one_out, seed=config.seed, query_key=stable_hash(example),
+        exclude_text=str(example.get("input", "")),
+    )  # fmt: skip
+    exemplars = [exemplar for exemplar in exemplars if exemplar is not example][: fmt.shots]
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
     ranked = bool(rendered.options) and not fmt.cot
     prompt = rendered.inputs
     if chat is not None:  # the template is checked with the replies this example can get
         prompt = chat.context(prompt, rendered.options if ranked else (rendered.targets,))
     if ranked:
-        request: Request = RankRequest(prompt, rendered.options, chat=chat is not None)
+        request: Request = RankRequest(prompt, rendered.options, rendered.delimiter, chat=chat is not None)
     else:
         stop = tuple(dict.fromkeys([*config.stop, SEPARATORS[fmt.separator]])) if fmt.shots else tuple(config.stop)
         limit = config.cot_max_new_tokens if fmt.cot else config.max_new_tokens
@@ -247,13 +349,13 @@ def _evaluated(
 
 
 def _answer(
-    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, dtype: str, show: bool
+    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, settings: dict[str, str], show: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Answers for every request (request key -> OptionScores | str), from the cache or the model."""
     from flanlab.evaluate.cache import AnswerCache, default_cache_path
 
     unique = {request.cache_key(): request for request in requests}
-    cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings={"dtype": dtype}) if config.use_cache else None
+    cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings) if config.use_cache else None
     cached = cache.get_many(unique) if cache else {}
     answers: dict[str, Any] = {
         key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value for key, value in cached.items()
@@ -292,7 +394,14 @@ class _progress_bar:
     def __enter__(self) -> Callable[[int], None]:
         if not self.show:
             return lambda _: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         from flanlab.cli.common import console
 
@@ -320,10 +429,12 @@ def _scored(item: Evaluated, answer: Any, config: EvalConfig) -> M.Scored:
     if isinstance(answer, OptionScores):
         ranked = answer.by(config.rank_by)
         best = max(range(len(ranked)), key=lambda k: (ranked[k], -k))  # ties go to the first option
-        return M.Scored(rendered.options[best], references, best, rendered.answer_index, tuple(ranked), len(ranked))
+        options = tuple(rendered.options)
+        return M.Scored(options[best], references, best, rendered.answer_index, tuple(ranked), len(ranked), options)
     if rendered.options:  # chain of thought over a classification task
         answer_text = M.extract_cot_answer(answer)
         predicted = M.match_option(answer_text, rendered.options)
-        return M.Scored(answer_text, references, predicted, rendered.answer_index, (), len(rendered.options))
+        options = tuple(rendered.options)
+        return M.Scored(answer_text, references, predicted, rendered.answer_index, (), len(options), options)
     prediction = M.extract_cot_answer(answer) if rendered.format.startswith("cot") else answer
     return M.Scored(prediction, references)

@@ -1,19 +1,21 @@
 """Experiment configs: one YAML per study of FLAN_METHOD section 7, with tiny/default/paper scales.
 
-A config names its study (which decides the arms), the model, the held-out cluster, the evaluation
-shots, and per scale the knobs that set its cost. `--scale tiny` runs in CI on a tiny random model,
-`default` fits a workstation hour on the embedded model, `paper` records the papers' settings.
+A config names its study (which decides the arms), the model, the held-out clusters, the evaluation
+shots, the study's typed `params` and, per scale, the knobs that set its cost. `--scale tiny` runs in
+CI on a tiny random model; `default` is sized in optimizer steps and evaluation examples to finish
+in under 40 minutes on a 2-core CPU (docs/experiments.md gives each study's estimate); `paper`
+records the papers' settings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from flanlab.configio import read_yaml_mapping, validate
-from flanlab.errors import FlanlabError
+from flanlab.configio import read_yaml_mapping, validate, validation_message
+from flanlab.errors import FlanlabError, closest
 
 Study = Literal[
     "base_vs_tuned",
@@ -27,6 +29,7 @@ Study = Literal[
     "single_task",
 ]
 ScaleName = Literal["tiny", "default", "paper"]
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class ScaleSettings(BaseModel):
@@ -37,17 +40,99 @@ class ScaleSettings(BaseModel):
     model: str | None = None  # overrides the experiment's model (tiny: a random model)
     mixture_size: int = 2000  # training examples per mixture
     max_steps: int | None = None
-    max_minutes: float | None = None
+    max_minutes: float | None = None  # a wall-clock cap (flanlab run's --budget); studies size by steps
     batch_size: int = 8
     max_length: int = 512  # input tokens (targets get a quarter of it)
     learning_rate: float | None = None
     eval_limit: int | None = 16  # examples per (dataset, template); None = the whole split
     eval_templates: int | None = None  # first N templates of each dataset; None = all
-    eval_tasks: list[str] | None = None  # restrict evaluation to these task names
+    eval_tasks: list[str] | None = None  # restrict held-out evaluation to these task names
+    cot_max_new_tokens: int | None = None  # chain-of-thought generation budget (None: the evaluator's 256)
     clusters: list[str] | None = None  # restrict studies that sweep over clusters
     train_clusters: list[str] | None = None  # restrict the clusters mixtures draw from
     shots: list[int] | None = None  # overrides the experiment's evaluation shots
-    params: dict[str, Any] = Field(default_factory=dict)  # per-scale study parameters
+    params: dict[str, Any] = Field(default_factory=dict)  # per-scale overrides of the study's params
+
+
+class MixtureDefaults(BaseModel):
+    """Mixture settings every arm of a study starts from (unset: the mixture recipe's defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fewshot_share: Share | None = None  # share of few-shot rows among the non-CoT ones
+    cot_share: Share | None = None  # share of CoT formats, for rows that carry a rationale
+    inversion_rate: Share | None = None
+
+
+class StudyParams(BaseModel):
+    """Parameters every study takes; each study's own model below adds its knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    study: str = Field(default="", exclude=True)  # copied from the config: picks the params model
+    collections: list[str] = Field(default_factory=lambda: ["core"])  # what arms train and evaluate on
+    mixture: MixtureDefaults = Field(default_factory=MixtureDefaults)
+    best_dev: bool = True  # also score each task's best template on the validation split (FLAN's best-dev)
+
+
+class PlainParams(StudyParams):
+    study: Literal["base_vs_tuned", "instruction_ablation", "leave_one_cluster_out"] = Field(exclude=True)
+
+
+class NumClustersParams(StudyParams):
+    study: Literal["num_clusters"] = Field(exclude=True)
+    counts: list[int] | None = None  # training-cluster counts to train (default: 1..N)
+
+
+class FewShotParams(StudyParams):
+    study: Literal["zero_vs_few_shot"] = Field(exclude=True)
+    few_shot: int = Field(default=3, ge=1)  # exemplars in the few-shot evaluation
+
+
+class FewshotShareParams(StudyParams):
+    study: Literal["fewshot_share"] = Field(exclude=True)
+    few_shot: int = Field(default=3, ge=1)
+    shares: list[Share] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
+
+
+class PromptTuningParams(StudyParams):
+    study: Literal["prompt_tuning"] = Field(exclude=True)
+    low_resource_examples: int = Field(default=32, ge=1)
+    prompt_tuning: dict[str, Any] = Field(default_factory=dict)  # training overrides (num_virtual_tokens, ...)
+
+
+class MethodAblationsParams(StudyParams):
+    """Flan 2022 Table 1: the recipe (source weights, a CoT source) and its evaluation suites."""
+
+    study: Literal["method_ablations"] = Field(exclude=True)
+    few_shot: int = Field(default=3, ge=1)
+    sources: dict[str, float] = Field(default_factory=lambda: {"core": 0.46, "natural_instructions": 0.25, "cot": 0.02})
+    cot_source: str = "cot"  # the collection whose rows are all chain of thought
+    held_in_per_cluster: int = Field(default=1, ge=1)  # held-in suite: tasks per trained cluster (dev split)
+    cot_tasks: list[str] | None = None  # CoT suite (default: the CoT source's tasks)
+    bbh_tasks: list[str] | None = None  # BBH suite (default: every offline BBH card)
+
+
+class SingleTaskParams(StudyParams):
+    """Flan 2022 section 4: finetune one held-out task from the base and from the tuned model."""
+
+    study: Literal["single_task"] = Field(exclude=True)
+    tasks: list[str] | None = None  # default: the first held-out task
+    single_task_train: dict[str, Any] = Field(default_factory=dict)  # training overrides (method, lr, ...)
+    dropout: Share = 0.1
+    validate_every: int = Field(default=10, ge=1)  # steps between validation scores (and kept checkpoints)
+
+
+AnyStudyParams = Annotated[
+    PlainParams
+    | NumClustersParams
+    | FewShotParams
+    | FewshotShareParams
+    | PromptTuningParams
+    | MethodAblationsParams
+    | SingleTaskParams,
+    Field(discriminator="study"),
+]
 
 
 class ExperimentConfig(BaseModel):
@@ -64,8 +149,33 @@ class ExperimentConfig(BaseModel):
     held_out: list[str] = Field(default_factory=lambda: ["nli"])
     shots: list[int] = Field(default_factory=lambda: [0])
     seed: int = 0
-    params: dict[str, Any] = Field(default_factory=dict)  # study-specific (see studies.py)
+    params: AnyStudyParams
     scales: dict[ScaleName, ScaleSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag_params(cls, data: Any) -> Any:
+        """The study picks the params model: copy it into ``params`` as the union's discriminator."""
+        if isinstance(data, dict) and "study" in data:
+            params = data.get("params")
+            params = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+            data = {**data, "params": {**params, "study": data["study"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _check_scale_params(self) -> ExperimentConfig:
+        for scale in self.scales:
+            try:
+                self.params_at(scale)
+            except ValidationError as error:
+                raise ValueError(f"scales.{scale}.params: {validation_message(error, 'field')}") from None
+        return self
+
+    def params_at(self, scale: ScaleName) -> StudyParams:
+        """The study's params with the scale's overrides on top (a top-level key replaces the whole value)."""
+        overrides = self.scales[scale].params if scale in self.scales else {}
+        merged = {**self.params.model_dump(), **overrides, "study": self.study}
+        return type(self.params).model_validate(merged)
 
     def at_scale(self, scale: ScaleName) -> ResolvedExperiment:
         settings = self.scales.get(scale, ScaleSettings())
@@ -75,7 +185,7 @@ class ExperimentConfig(BaseModel):
             settings=settings,
             model=settings.model or self.model,
             shots=settings.shots or self.shots,
-            params={**self.params, **settings.params},
+            params=self.params_at(scale),
         )
 
 
@@ -87,7 +197,7 @@ class ResolvedExperiment(BaseModel):
     settings: ScaleSettings
     model: str
     shots: list[int]
-    params: dict[str, Any]
+    params: Any  # the study's params model (a StudyParams subclass), overrides applied
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -107,5 +217,7 @@ def resolve_experiment(name_or_path: str | Path) -> ExperimentConfig:
     if not path.exists() and (BUILTIN_CONFIGS / f"{name_or_path}.yaml").exists():
         path = BUILTIN_CONFIGS / f"{name_or_path}.yaml"
     if not path.exists():
-        raise FlanlabError(f"no such experiment config; built-in: {', '.join(builtin_config_names())}", where=str(name_or_path))
+        names = builtin_config_names()
+        hint = closest(str(name_or_path), names)
+        raise FlanlabError(f"no such experiment config{hint}; built-in: {', '.join(names)}", where=str(name_or_path))
     return load_experiment(path)

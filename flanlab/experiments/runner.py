@@ -16,23 +16,17 @@ from typing import Any
 from rich.console import Console
 
 from flanlab.experiments.config import ResolvedExperiment
-from flanlab.experiments.studies import BASE, Arm, EvalSpec, experiment_collections, plan
-from flanlab.experiments.units import Unit, UnitStore
+from flanlab.experiments.selection import train_with_selection
+from flanlab.experiments.studies import BASE, Arm, ArmMixture, EvalSpec, experiment_collections, plan
+from flanlab.experiments.units import ModelRef, Unit, UnitStore
 from flanlab.io import write_json
 from flanlab.models.zoo import model_fingerprint
+from flanlab.prompts.layout import PromptLayout
 from flanlab.tasks.registry import TaskRegistry, load_registry
 
 console = Console(stderr=True)
 # Guard against every held-out / eval-only task whose data is local.
-GUARD_COLLECTIONS = ["core", "bbh", "bigbench", "natural_instructions"]
-
-
-@dataclass
-class ModelRef:
-    """A model to start from or evaluate: where it is, and an identity for cache keys."""
-
-    location: str
-    identity: str
+GUARD_COLLECTIONS = ["core", "cot", "bbh", "bigbench", "natural_instructions"]
 
 
 @dataclass
@@ -47,31 +41,47 @@ class ExperimentRun:
         self.store = UnitStore(self.out)
 
 
-def mixture_recipe(exp: ResolvedExperiment, settings: dict[str, Any]) -> dict[str, Any]:
-    """flanlab's neutral mixture keys (see studies.py) as a mixture recipe."""
+def mixture_recipe(exp: ResolvedExperiment, mixture: ArmMixture) -> dict[str, Any]:
+    """An arm's mixture (flanlab's neutral terms, see studies.py) as a mixture recipe."""
     recipe: dict[str, Any] = {
         "name": exp.config.name,
-        "collections": experiment_collections(exp),
+        "collections": None if mixture.tasks else (mixture.collections or experiment_collections(exp)),
         "guard_collections": GUARD_COLLECTIONS,
-        "held_out": settings.get("held_out", []),
-        "total_size": settings["size"],
+        "held_out": list(mixture.held_out),
+        "total_size": mixture.size,
         "seed": exp.config.seed,
         "max_prompt_tokens": min(960, exp.settings.max_length),
         # A training text equal to a held-out evaluation input is dropped and reported in the
         # mixture's stats.json rather than failing the experiment (the guard itself still runs).
         "on_contamination": "remove",
+        # Written out so a unit cached under another default layout is never reused.
+        "layout": PromptLayout().model_dump(),
     }
-    for key, target in (("clusters", "clusters"), ("tasks", "tasks"), ("inversion_rate", "inversion_rate"), ("instruction_mode", "instruction_mode")):
-        if key in settings:
-            recipe[target] = settings[key]
-    if "tasks" in settings:
-        recipe["collections"] = None
-    if "fewshot_share" in settings or "cot_share" in settings:
-        few, cot = settings.get("fewshot_share", 0.5), settings.get("cot_share", 0.1)
-        recipe["format_ratios"] = {"zero_shot": (1 - cot) * (1 - few), "few_shot": (1 - cot) * few, "cot": cot / 2, "cot_few_shot": cot / 2}
-    if settings.get("balanced") is False:
-        recipe["max_rate"] = 1_000_000_000  # plain examples-proportional: no maximum mixing rate
+    for key in ("tasks", "clusters", "inversion_rate", "instruction_mode"):
+        if getattr(mixture, key) is not None:
+            recipe[key] = getattr(mixture, key)
+    if mixture.fewshot_share is not None or mixture.cot_share is not None:
+        few = 0.5 if mixture.fewshot_share is None else mixture.fewshot_share
+        recipe["format_ratios"] = format_ratios(few, 0.1 if mixture.cot_share is None else mixture.cot_share)
+    if mixture.source_weights:
+        recipe["sources"] = {name: {"weight": weight} for name, weight in mixture.source_weights.items()}
+    if mixture.cot_source and mixture.cot_source in recipe.get("sources", {}):
+        few_shot_cot = 0.0 if mixture.fewshot_share == 0 else 1.0
+        ratios = {"zero_shot": 0.0, "few_shot": 0.0, "cot": 1.0, "cot_few_shot": few_shot_cot}
+        recipe["sources"][mixture.cot_source]["format_ratios"] = ratios
     return recipe
+
+
+def format_ratios(fewshot_share: float, cot_share: float) -> dict[str, float]:
+    """Format shares: ``cot_share`` of the rows that have a rationale are CoT (half few-shot CoT, none
+    when ``fewshot_share`` is 0: zero-shot only), the rest zero- or few-shot by ``fewshot_share``."""
+    cot_few = cot_share / 2 if fewshot_share > 0 else 0.0
+    return {
+        "zero_shot": (1 - cot_share) * (1 - fewshot_share),
+        "few_shot": (1 - cot_share) * fewshot_share,
+        "cot": cot_share - cot_few,
+        "cot_few_shot": cot_few,
+    }
 
 
 def train_settings(exp: ResolvedExperiment, arm: Arm) -> dict[str, Any]:
@@ -96,20 +106,33 @@ def train_settings(exp: ResolvedExperiment, arm: Arm) -> dict[str, Any]:
     return settings
 
 
-def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path]:
+def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path, dict[str, Any]]:
+    """Build (or reuse) the mixture; returns its unit key, folder and what its rows really are."""
     from flanlab.mixture import build_mixture, recipe_from_dict
+    from flanlab.mixture.stats import MixtureStats
 
     unit = Unit("mix", {"recipe": recipe})
 
     def work(folder: Path) -> dict[str, Any]:
-        stats = build_mixture(recipe_from_dict(recipe, where=f"{run.exp.config.name} mixture"), run.registry, folder / "mixture")
+        stats = build_mixture(
+            recipe_from_dict(recipe, where=f"{run.exp.config.name} mixture"), run.registry, folder / "mixture"
+        )
         return {"mixture": "mixture", "rows": stats.total_rows}
 
     folder, outputs = run.store.run(unit, work)
-    return unit.key, folder / outputs["mixture"]
+    stats = MixtureStats.read(folder / outputs["mixture"] / "stats.json")
+    summary = {
+        "rows": stats.total_rows,
+        "formats": {share.name: share.examples for share in stats.formats},
+        "collections": {share.name: share.examples for share in stats.collections},
+        "notes": stats.notes,
+    }
+    return unit.key, folder / outputs["mixture"], summary
 
 
-def _run_training(run: ExperimentRun, start: ModelRef, mixture_key: str, mixture: Path, settings: dict[str, Any]) -> tuple[ModelRef, dict[str, Any]]:
+def _run_training(
+    run: ExperimentRun, start: ModelRef, mixture_key: str, mixture: Path, settings: dict[str, Any]
+) -> tuple[ModelRef, dict[str, Any]]:
     from flanlab.train import TrainConfig, train
 
     unit = Unit("train", {"model": start.identity, "mixture": mixture_key, "train": settings})
@@ -134,29 +157,76 @@ def _run_training(run: ExperimentRun, start: ModelRef, mixture_key: str, mixture
     return model, {**outputs, "log": str(relative / outputs["log"]), "unit": unit.key}
 
 
-def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, Any]:
-    from flanlab.evaluate import EvalConfig, evaluate
-
-    scale = run.exp.settings
-    eval_fields: dict[str, Any] = {
+def eval_fields(exp: ResolvedExperiment, spec: EvalSpec) -> dict[str, Any]:
+    """The EvalConfig fields of one evaluation (the model aside): the spec at the experiment's scale."""
+    scale = exp.settings
+    fields: dict[str, Any] = {
         "tasks": list(spec.tasks),
         "shots": list(spec.shots),
         "limit": scale.eval_limit,
-        "seed": run.exp.config.seed,
-        "best_dev": bool(run.exp.params.get("best_dev", False)),
+        "seed": exp.config.seed,
+        # FLAN reports the best-dev template beside the template mean; a config may turn it off.
+        "best_dev": exp.params.best_dev and spec.split != "validation",
+        "split": spec.split,
+        "cot": spec.cot,
+        "instruction_mode": spec.instruction_mode,
+        "layout": PromptLayout().model_dump(),  # the layout the mixtures were rendered with
     }
-    if run.exp.config.chat_template:
-        eval_fields["chat_template"] = True
+    if exp.config.chat_template:  # set only when on, so the units of plain-text runs keep their keys
+        fields["chat_template"] = True
     if scale.eval_templates:
-        eval_fields["templates"] = [f"t{index:02d}" for index in range(1, scale.eval_templates + 1)]
-    unit = Unit("eval", {"model": model.identity, **eval_fields})
+        fields["templates"] = [f"t{index:02d}" for index in range(1, scale.eval_templates + 1)]
+    if spec.cot and scale.cot_max_new_tokens:
+        fields["cot_max_new_tokens"] = scale.cot_max_new_tokens
+    return fields
+
+
+def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, Any]:
+    from flanlab.evaluate import EvalConfig, evaluate
+
+    fields = eval_fields(run.exp, spec)
+    unit = Unit("eval", {"model": model.identity, **fields})
 
     def work(folder: Path) -> dict[str, Any]:
-        evaluate(EvalConfig(model=model.location, **eval_fields), out=folder, registry=run.registry)
+        evaluate(EvalConfig(model=model.location, **fields), out=folder, registry=run.registry)
         return {"results": "results.json"}
 
     folder, outputs = run.store.run(unit, work)
-    return {"tasks": list(spec.tasks), "shots": list(spec.shots), "results": str(folder.relative_to(run.out) / outputs["results"]), "unit": unit.key}
+    results = str(folder.relative_to(run.out) / outputs["results"])
+    return {
+        "tasks": list(spec.tasks),
+        "shots": list(spec.shots),
+        "suite": spec.suite,
+        "split": spec.split,
+        "cot": spec.cot,
+        "instruction_mode": spec.instruction_mode,
+        "variant": spec.variant,
+        "results": results,
+        "unit": unit.key,
+    }
+
+
+def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each arm against its ``compare_to`` arm, on the evaluations both ran (same tasks and shots)."""
+    from flanlab.evaluate.compare import compare_evaluations
+
+    by_name = {record["name"]: record for record in records}
+    comparisons = []
+    for arm in arms:
+        if arm.compare_to is None:
+            continue
+        pairs = [
+            (run.out / Path(mine["results"]).parent, run.out / Path(theirs["results"]).parent)
+            for mine in by_name[arm.name]["evals"]
+            for theirs in by_name[arm.compare_to]["evals"]
+            if (mine["tasks"], mine["shots"]) == (theirs["tasks"], theirs["shots"])
+        ]
+        if pairs:
+            folders_a, folders_b = (list(side) for side in zip(*pairs))
+            seed = run.exp.config.seed
+            comparison = compare_evaluations(folders_a, folders_b, a=arm.name, b=arm.compare_to, seed=seed)
+            comparisons.append(comparison.model_dump(mode="json"))
+    return comparisons
 
 
 def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[dict[str, Any]]) -> None:
@@ -176,27 +246,44 @@ def _base_model(exp: ResolvedExperiment) -> ModelRef:
     return ModelRef(exp.model, f"{exp.model}@{model_fingerprint(exp.model)}")
 
 
+def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> dict[str, Any]:
+    exp = run.exp
+    model, train_record, mixture_record = trained[arm.init], None, None
+    if arm.mixture is not None:
+        mixture_key, mixture, mixture_record = _run_mixture(run, mixture_recipe(exp, arm.mixture))
+        settings = train_settings(exp, arm)
+        if arm.select_by is not None:
+            model, train_record = train_with_selection(
+                run, model, mixture_key, mixture, settings, eval_fields(exp, arm.select_by)
+            )
+        else:
+            model, train_record = _run_training(run, model, mixture_key, mixture, settings)
+        trained[arm.name] = model
+    evals = [_run_eval(run, model, spec) for spec in arm.evals]
+    if train_record is not None and evals:
+        _card_evaluation(run, model, evals)
+    return {
+        "name": arm.name,
+        "label": arm.label,
+        "series": arm.series,
+        "x": arm.x,
+        "init": arm.init,
+        "mixture": mixture_record,
+        "train": train_record,
+        "evals": evals,
+    }
+
+
 def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegistry | None = None) -> Path:
     """Run (or finish) every arm of the experiment into ``out``; return the experiment.json path."""
     run = ExperimentRun(exp=exp, out=Path(out), registry=registry or load_registry())
     arms = plan(exp, run.registry)
-    base = _base_model(exp)
-    trained: dict[str, ModelRef] = {BASE: base}
+    trained: dict[str, ModelRef] = {BASE: _base_model(exp)}
     records = []
     for index, arm in enumerate(arms, start=1):
         elapsed = time.monotonic() - run.started
         console.print(f"[bold]arm {index}/{len(arms)}[/bold] {arm.name} ({arm.label}) · {elapsed / 60:.1f} min elapsed")
-        model, train_record = trained[arm.init], None
-        if arm.mixture is not None:
-            mixture_key, mixture = _run_mixture(run, mixture_recipe(exp, arm.mixture))
-            model, train_record = _run_training(run, model, mixture_key, mixture, train_settings(exp, arm))
-            trained[arm.name] = model
-        evals = [_run_eval(run, model, spec) for spec in arm.evals]
-        if train_record is not None and evals:
-            _card_evaluation(run, model, evals)
-        records.append(
-            {"name": arm.name, "label": arm.label, "series": arm.series, "x": arm.x, "init": arm.init, "train": train_record, "evals": evals}
-        )
+        records.append(_run_arm(run, arm, trained))
     record = {
         "name": exp.config.name,
         "study": exp.config.study,
@@ -212,6 +299,7 @@ def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegis
         "units_run": len(run.store.ran),
         "units_reused": len(run.store.reused),
         "arms": records,
+        "comparisons": _comparisons(run, arms, records),
     }
     path = run.out / "experiment.json"
     write_json(path, record)

@@ -19,6 +19,14 @@ from flanlab.io import stable_hash, write_json
 DONE_FILE = "unit.json"
 
 
+@dataclass
+class ModelRef:
+    """A model to start from or evaluate: where it is, and an identity for cache keys."""
+
+    location: str
+    identity: str
+
+
 @dataclass(frozen=True)
 class Unit:
     kind: str  # "mix", "train", "eval"

@@ -9,12 +9,34 @@ from typing import Literal
 from flanlab.errors import FlanlabError
 from flanlab.io import write_text
 from flanlab.mixture.guard import ContaminationReport, EvalIndex, build_eval_index
-from flanlab.mixture.plan import MixturePlan, apportion, default_total, intended_weights, plan_mixture
-from flanlab.mixture.pools import TaskPool, load_pools
+from flanlab.mixture.plan import (
+    MixturePlan,
+    apportion,
+    default_total,
+    intended_weights,
+    plan_mixture,
+)
+from flanlab.mixture.pools import TaskPool, contamination_report, grown, load_pools
 from flanlab.mixture.recipe import FORMAT_KINDS, MixtureRecipe
 from flanlab.mixture.sampling import PLAIN_KINDS, generate_blocks
-from flanlab.mixture.stats import MixtureStats, Share, StatsCounter, TaskShare, format_shares, group_shares
-from flanlab.mixture.writer import PREVIEW, RECIPE, SHARDS, STATS, ShardWriter, preview_line, rows_to_table, staged_folder
+from flanlab.mixture.stats import (
+    MixtureStats,
+    Share,
+    StatsCounter,
+    TaskShare,
+    format_shares,
+    group_shares,
+)
+from flanlab.mixture.writer import (
+    PREVIEW,
+    RECIPE,
+    SHARDS,
+    STATS,
+    ShardWriter,
+    preview_line,
+    rows_to_table,
+    staged_folder,
+)
 from flanlab.prompts.formats import TokenCounter, estimate_tokens
 from flanlab.tasks.registry import TaskRegistry
 
@@ -50,17 +72,19 @@ def build_mixture(
     guard = build_eval_index(
         plan.guard_tasks, min_chars=recipe.contamination_min_chars, on_unavailable=recipe.on_unavailable, progress=_stage(progress, "guard")
     )
-    report = ContaminationReport()
-    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, report, recipe.on_unavailable, progress=_stage(progress, "pools"))
-    if report.total() and recipe.on_contamination == "error":
-        raise FlanlabError(report.message())
+    on_pools = _stage(progress, "pools")
+    pools, skipped = load_pools(plan.tasks, recipe.seed, guard, recipe.on_unavailable, progress=on_pools)
     if not pools:
         raise FlanlabError(f"none of the {len(plan.tasks)} tasks has usable train examples: {skipped}")
     plan.tasks = [pool.task for pool in pools]
-    sizes = {pool.task.name: len(pool) for pool in pools}
+    sizes = {pool.task.name: len(pool) for pool in pools}  # min(usable, cap, rate): all a weight needs
     weights = intended_weights(plan, sizes)
     total = recipe.total_size or default_total(plan, sizes)
     counts = apportion(total, weights)
+    pools = [grown(pool, counts[pool.task.name], recipe.seed, guard) for pool in pools]
+    report = contamination_report(pools)
+    if report.total() and recipe.on_contamination == "error":
+        raise FlanlabError(report.message())
     resolved = recipe.model_copy(update={"total_size": total})
     counter = StatsCounter(len(pools))
     with staged_folder(Path(out_dir)) as stage:
@@ -119,6 +143,8 @@ def _stats(
         _task_share(pool, weights[pool.task.name], counter.examples[i], counter.input_tokens[i], counter.target_tokens[i], total)
         for i, pool in enumerate(pools)
     ]
+    for task, positions in zip(tasks, counter.gold_positions):
+        task.gold_positions = positions
     stats = _base_stats(plan, tasks, total, format_shares(counter, _intended_formats(plan.recipe, pools, weights), total))
     stats.token_counter = token_counter_name
     stats.shards = [f"{SHARDS}/{name}" for name in shards]
@@ -162,6 +188,7 @@ def _base_stats(plan: MixturePlan, tasks: list[TaskShare], total: int, formats: 
         collections=group_shares(tasks, lambda t: t.collection, total),
         formats=formats,
         excluded=plan.excluded,
+        notes=plan.notes,
         guarded_tasks=len(plan.guard_tasks),
     )
 
@@ -190,11 +217,11 @@ def _dry_run_stats(plan: MixturePlan) -> MixtureStats:
 
 def _intended_formats(recipe: MixtureRecipe, pools: list[TaskPool], weights: dict[str, float]) -> dict[str, float]:
     """Expected format shares: inverted rows and rows without a rationale take zero-/few-shot only."""
-    ratios = recipe.format_ratios.as_dict()
-    every = _normalised_kinds({kind: ratios[kind] for kind in FORMAT_KINDS})
-    plain = _normalised_kinds({kind: ratios[kind] for kind in PLAIN_KINDS})
     expected = {kind: 0.0 for kind in FORMAT_KINDS}
     for pool in pools:
+        ratios = recipe.ratios_for(pool.task.card.collection).as_dict()
+        every = _normalised_kinds({kind: ratios[kind] for kind in FORMAT_KINDS})
+        plain = _normalised_kinds({kind: ratios[kind] for kind in PLAIN_KINDS}) or {"zero_shot": 1.0}
         inverted = 1.0 if not pool.original else (recipe.inversion_rate if pool.inverted else 0.0)
         with_rationale = (1 - inverted) * len(pool.with_rationale) / len(pool)
         for kind in FORMAT_KINDS:
@@ -204,5 +231,6 @@ def _intended_formats(recipe: MixtureRecipe, pools: list[TaskPool], weights: dic
 
 
 def _normalised_kinds(ratios: dict[str, float]) -> dict[str, float]:
+    """Shares summing to one; empty when every share is zero."""
     total = sum(ratios.values())
-    return {kind: value / total for kind, value in ratios.items()}
+    return {kind: value / total for kind, value in ratios.items()} if total else {}

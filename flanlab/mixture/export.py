@@ -4,8 +4,9 @@ Two schemas, one row per mixture row, in mixture order, with flanlab's provenanc
 
 - ``messages``: ``[{"role": "user", "content": inputs}, {"role": "assistant", "content": targets}]``,
   the conversational form (`flanlab.prompts.chat.as_messages`, the same turns `--chat-template` trains on);
-- ``prompt-completion``: ``prompt`` = inputs, ``completion`` = TARGET_DELIMITER + targets, so that
-  prompt + completion is exactly the plain text flanlab trains on.
+- ``prompt-completion``: ``prompt`` = inputs, ``completion`` = the row's delimiter + targets (its
+  prompt layout's join, `flanlab.prompts.layout`), so that prompt + completion is exactly the plain
+  text flanlab trains on.
 
 The export folder::
 
@@ -31,11 +32,12 @@ from flanlab.io import write_json, write_text
 from flanlab.mixture.reader import Mixture, read_mixture
 from flanlab.mixture.writer import SCHEMA, staged_folder
 from flanlab.prompts.chat import as_messages
-from flanlab.prompts.formats import TARGET_DELIMITER
+from flanlab.prompts.layout import LEGACY_DELIMITER
 
 ExportFormat = Literal["messages", "prompt-completion"]
 EXPORT_FORMATS: tuple[str, ...] = ("messages", "prompt-completion")
 PROVENANCE = ("task", "cluster", "collection", "source", "template_id", "format", "shots", "inverted", "options_style")
+DELIMITER = "delimiter"  # the mixture column holding each row's inputs/targets join
 JSONL, PARQUET, MANIFEST, LLAMA_FACTORY = "train.jsonl", "train.parquet", "export.json", "dataset_info.json"
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 TEXT_COLUMNS: dict[str, list[tuple[str, pa.DataType]]] = {
@@ -71,7 +73,10 @@ def schema(fmt: ExportFormat) -> pa.Schema:
 
 
 def _write_rows(mixture: Mixture, stage: Path, fmt: ExportFormat, batch_rows: int) -> int:
-    columns = ["inputs", "targets", *PROVENANCE]
+    shards = mixture.shard_paths
+    # rows of a mixture written before rows recorded their delimiter were joined with LEGACY_DELIMITER
+    has_delimiter = bool(shards) and DELIMITER in pq.read_schema(shards[0]).names
+    columns = ["inputs", "targets", *([DELIMITER] if has_delimiter else []), *PROVENANCE]
     table_schema = schema(fmt)
     rows = 0
     parquet = pq.ParquetWriter(stage / PARQUET, table_schema, compression="zstd")
@@ -88,10 +93,11 @@ def _converted(batches: Iterator[pa.RecordBatch], fmt: ExportFormat) -> Iterator
         records = []
         for row in batch.to_pylist():
             inputs, targets = row.pop("inputs"), row.pop("targets")
+            delimiter = row.pop(DELIMITER, LEGACY_DELIMITER)
             if fmt == "messages":
                 text: dict[str, Any] = {"messages": as_messages(inputs, targets)}
             else:
-                text = {"prompt": inputs, "completion": TARGET_DELIMITER + targets}
+                text = {"prompt": inputs, "completion": delimiter + targets}
             records.append({**text, **row})
         yield records
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.sources.splits import text_hash
 from flanlab.tasks.card import TaskCard, pattern_fields
 from flanlab.tasks.examples import Example, load_examples
@@ -116,13 +116,10 @@ def build_eval_index(
             progress(number - 1, len(ordered))  # done so far
         try:
             examples = [example for split in EVAL_SPLITS for example in load_examples(card, split)]
-        except FlanlabError as error:
+        except DataUnavailable as error:
             if on_unavailable != "skip":
-                raise FlanlabError(
-                    f"cannot check contamination against {card.name}: {error} "
-                    "(on_unavailable: skip / --skip-unavailable leaves it unchecked)"
-                ) from None
-            index.unchecked[card.name] = str(error)
+                raise FlanlabError(f"cannot check contamination against {card.name}: {error}") from None
+            index.unchecked[card.name] = error.message
             continue
         index.add(card, examples, min_chars)
     if progress:
@@ -153,5 +150,5 @@ class ContaminationReport:
         return (
             f"{self.total()} training examples equal evaluation inputs of held-out or eval-only tasks: "
             + "; ".join(parts)
-            + " (on_contamination: remove / --remove-contaminated drops and reports them)"
+            + " (on_contamination: remove drops and reports them)"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import FlanlabError, closest
 from flanlab.mixture.recipe import MixtureRecipe
 from flanlab.tasks.card import TaskCard
 from flanlab.tasks.clusters import CLUSTERS, EVAL_ONLY_CLUSTERS, held_out_closure
@@ -54,13 +54,15 @@ def plan_mixture(recipe: MixtureRecipe, registry: TaskRegistry) -> MixturePlan:
     excluded.update({name: "excluded by the recipe" for name in recipe.exclude_tasks if name in {c.name for c in chosen}})
     tasks = [_planned(card, recipe) for card in chosen if card.name not in excluded]
     guard = [card for card in registry.select(collections=recipe.guard_collections) if card.name in reasons]
+    weights, notes = _source_weights(recipe, tasks, registry)
     return MixturePlan(
         recipe=recipe,
         tasks=tasks,
         excluded=dict(sorted(excluded.items())),
         held_out_clusters=held_out,
         guard_tasks=guard,
-        source_weights=_source_weights(recipe, tasks, registry),
+        source_weights=weights,
+        notes=notes,
     )
 
 
@@ -69,7 +71,8 @@ def _check_clusters(recipe: MixtureRecipe, registry: TaskRegistry) -> None:
     for field_name, names in (("held_out", recipe.held_out), ("clusters", recipe.clusters or [])):
         unknown = sorted(set(names) - known)
         if unknown:
-            raise FlanlabError(f"recipe field {field_name}: unknown clusters {unknown}; known: {sorted(known)}")
+            hint = closest(unknown[0], known)
+            raise FlanlabError(f"recipe field {field_name}: unknown clusters {unknown}{hint}; known: {sorted(known)}")
 
 
 def _exclusion_reasons(registry: TaskRegistry, held_out: frozenset[str], asked: frozenset[str]) -> dict[str, str]:
@@ -97,18 +100,30 @@ def _planned(card: TaskCard, recipe: MixtureRecipe) -> PlannedTask:
     return PlannedTask(card=card, cap=cap, rate=rate)
 
 
-def _source_weights(recipe: MixtureRecipe, tasks: list[PlannedTask], registry: TaskRegistry) -> dict[str, float] | None:
-    unknown = sorted(set(recipe.sources) - set(registry.collections()))
+def _source_weights(
+    recipe: MixtureRecipe, tasks: list[PlannedTask], registry: TaskRegistry
+) -> tuple[dict[str, float] | None, list[str]]:
+    """Normalised weights of the collections that have tasks, and a note for weighted ones that have none.
+
+    A source the recipe names in ``collections`` may lack cards (P3 before its PromptSource bridge
+    is run): its weight is then spread over the others in proportion, and the note says so.
+    """
+    unknown = sorted(set(recipe.sources) - set(registry.collections()) - set(recipe.collections or ()))
     if unknown:
         raise FlanlabError(f"recipe field sources: unknown collections {unknown}; known: {registry.collections()}")
     weighted = {name: mix.weight for name, mix in recipe.sources.items() if mix.weight is not None}
     if not weighted:
-        return None
+        return None, []
     used = sorted({task.card.collection for task in tasks})
     missing = [name for name in used if name not in weighted]
     if missing:
         raise FlanlabError(f"recipe field sources: collections {missing} need a weight (the others have one)")
-    return _normalised({name: weighted[name] for name in used})
+    absent = {name: weight for name, weight in weighted.items() if name not in used and weight > 0}
+    notes = []
+    if absent:
+        listed = ", ".join(f"{name} ({weight:g})" for name, weight in sorted(absent.items()))
+        notes.append(f"weighted sources without tasks: {listed}; their share is spread over the others in proportion")
+    return _normalised({name: weighted[name] for name in used}), notes
 
 
 def _normalised(weights: Mapping[str, float]) -> dict[str, float]:

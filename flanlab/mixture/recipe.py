@@ -14,24 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from flanlab.configio import read_yaml_mapping, validate
 from flanlab.prompts.formats import SEPARATORS
+from flanlab.prompts.layout import PromptLayout
 from flanlab.prompts.options import OPTION_STYLES
-
-
-class SourceMix(BaseModel):
-    """Flan 2022 style settings for one collection ("source") of tasks; unset fields fall back to the recipe's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    weight: float | None = Field(default=None, ge=0, description="Share of the mixture for this collection (relative).")
-    cap: int | None = Field(default=None, ge=1, description="Per-dataset cap for tasks of this collection.")
-    rate: int | None = Field(default=None, ge=1, description="Maximum mixing rate for tasks of this collection.")
 
 
 class FormatRatios(BaseModel):
     """Relative shares of the prompt formats (normalised; they need not sum to one).
 
     Chain-of-thought formats are only used for examples that carry a rationale; for the others the
-    chain-of-thought share is spread over zero-shot and few-shot in proportion.
+    chain-of-thought share is spread over zero-shot and few-shot in proportion. With zero_shot and
+    few_shot both 0 (a chain-of-thought source), rows that cannot take a CoT format (inverted ones,
+    examples without a rationale) are zero-shot.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -43,12 +36,26 @@ class FormatRatios(BaseModel):
 
     @model_validator(mode="after")
     def _some_format(self) -> FormatRatios:
-        if self.zero_shot + self.few_shot <= 0:
-            raise ValueError("zero_shot + few_shot must be positive (examples without rationales need a format)")
+        if self.zero_shot + self.few_shot + self.cot + self.cot_few_shot <= 0:
+            raise ValueError("at least one format needs a positive share")
         return self
 
     def as_dict(self) -> dict[str, float]:
         return {"zero_shot": self.zero_shot, "few_shot": self.few_shot, "cot": self.cot, "cot_few_shot": self.cot_few_shot}
+
+
+class SourceMix(BaseModel):
+    """Flan 2022 style settings for one collection ("source") of tasks; unset fields fall back to the recipe's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float | None = Field(default=None, ge=0, description="Share of the mixture for this collection (relative).")
+    cap: int | None = Field(default=None, ge=1, description="Per-dataset cap for tasks of this collection.")
+    rate: int | None = Field(default=None, ge=1, description="Maximum mixing rate for tasks of this collection.")
+    format_ratios: FormatRatios | None = Field(
+        default=None, description="Format shares for this collection's rows (Flan 2022's CoT source: CoT formats only)."
+    )
+
 
 
 FORMAT_KINDS = ("zero_shot", "few_shot", "cot", "cot_few_shot")
@@ -74,7 +81,9 @@ class MixtureRecipe(BaseModel):
     max_rate: int = Field(default=3_000, ge=1, description="Examples-proportional mixing: weight = min(size, max_rate).")
     sources: dict[str, SourceMix] = Field(
         default_factory=dict,
-        description="Per-collection weight / cap / rate. With any weight set, every collection drawn from needs one.",
+        description="Per-collection weight / cap / rate / format_ratios. With any weight set, every collection drawn "
+        "from needs one; a weighted collection listed in `collections` that has no tasks gives its share to the "
+        "others.",
     )
     total_size: int | None = Field(
         default=None, ge=1, description="Rows in the mixture (default: the sum of min(size, rate) over the tasks)."
@@ -104,17 +113,22 @@ class MixtureRecipe(BaseModel):
         description="Relative weights of the separators between few-shot exemplars.",
     )
     max_prompt_tokens: int = Field(default=960, ge=16, description="Few-shot prompts drop exemplars until they fit.")
-    # --- safety and output ---
-    on_contamination: Literal["error", "remove"] = Field(
-        default="error", description="Training inputs equal to an evaluation input: fail, or drop and report them."
+    layout: PromptLayout = Field(
+        default_factory=PromptLayout,
+        description="The inputs/targets boundary (delimiter and answer cue); evaluate with the same layout.",
     )
-    on_unavailable: Literal["error", "skip"] = Field(
-        default="error", description="A task whose data cannot be loaded: fail, or skip it and record it in stats."
+    # --- safety and output ---
+    on_contamination: Literal["remove", "error"] = Field(
+        default="remove",
+        description="A training example equal to an evaluation input: drop it and report it (remove), or fail (error).",
+    )
+    on_unavailable: Literal["skip", "error"] = Field(
+        default="skip",
+        description="A task whose data cannot be had (no hub and no local copy, a missing file): skip it and record "
+        "it in stats.json (skip; guarded tasks are listed as unchecked), or fail (error).",
     )
     guard_collections: list[str] | None = Field(
-        default=None,
-        description="Only guard against held-out / eval-only tasks of these collections (default: all). "
-        "Offline, name the collections whose data is local (e.g. core, bbh) instead of skipping hub tasks unchecked.",
+        default=None, description="Only guard against held-out / eval-only tasks of these collections (default: all)."
     )
     contamination_min_chars: int = Field(
         default=20, ge=1, description="Single evaluation input fields shorter than this are not hashed on their own."
@@ -141,6 +155,11 @@ class MixtureRecipe(BaseModel):
     def _known_separators(cls, value: dict[str, float]) -> dict[str, float]:
         _check_weights(value, SEPARATORS, "separator")
         return value
+
+    def ratios_for(self, collection: str) -> FormatRatios:
+        """The format shares rows of ``collection`` use: its source's own, else the recipe's."""
+        source = self.sources.get(collection)
+        return source.format_ratios if source and source.format_ratios else self.format_ratios
 
     def dump(self) -> str:
         """The recipe as YAML, every field written out (what `recipe.yaml` in a mixture holds)."""

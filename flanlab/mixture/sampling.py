@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from flanlab.mixture.pools import TaskPool
-from flanlab.mixture.recipe import FORMAT_KINDS, MixtureRecipe
+from flanlab.mixture.recipe import FORMAT_KINDS, FormatRatios, MixtureRecipe
 from flanlab.prompts.formats import PromptFormat, RenderedExample, TokenCounter, render
 from flanlab.tasks.examples import Example
 
@@ -71,13 +71,19 @@ def block_slots(counts: Sequence[int], total: int, start: int, end: int, rng: ra
     return slots
 
 
+def format_choices(ratios: FormatRatios) -> tuple[Weighted, Weighted]:
+    """(any kind, plain kind) choosers; a source with no zero-/few-shot share renders plain rows zero-shot."""
+    shares = ratios.as_dict()
+    plain = [shares[kind] for kind in PLAIN_KINDS]
+    any_kind = Weighted(FORMAT_KINDS, [shares[kind] for kind in FORMAT_KINDS])
+    return any_kind, Weighted(PLAIN_KINDS, plain if sum(plain) else [1, 0])
+
+
 class RowRenderer:
     """Draws one row's template, format, options style and exemplars, and renders it."""
 
     def __init__(self, recipe: MixtureRecipe, count_tokens: TokenCounter) -> None:
-        ratios = recipe.format_ratios.as_dict()
-        self.any_kind = Weighted(FORMAT_KINDS, [ratios[kind] for kind in FORMAT_KINDS])
-        self.plain_kind = Weighted(PLAIN_KINDS, [ratios[kind] for kind in PLAIN_KINDS])
+        self._kinds: dict[str, tuple[Weighted, Weighted]] = {}  # per collection
         self.options_style = Weighted(list(recipe.options_styles), list(recipe.options_styles.values()))
         self.separator = Weighted(list(recipe.separators), list(recipe.separators.values()))
         self.recipe = recipe
@@ -91,7 +97,8 @@ class RowRenderer:
         inverted = bool(pool.inverted) and (not pool.original or rng.random() < recipe.inversion_rate)
         templates = pool.inverted if inverted else pool.original
         template = templates[rng.randrange(len(templates))] if len(templates) > 1 else templates[0]
-        kind = (self.any_kind if example.get("rationale") and not inverted else self.plain_kind).pick(rng)
+        any_kind, plain_kind = self._kind_choices(pool.task.card.collection)
+        kind = (any_kind if example.get("rationale") and not inverted else plain_kind).pick(rng)
         cot = kind in ("cot", "cot_few_shot")
         shots = rng.choice(recipe.few_shot_counts) if kind in ("few_shot", "cot_few_shot") else 0
         style = "none"
@@ -105,6 +112,11 @@ class RowRenderer:
         exemplars = _exemplars(rng, pool, index, shots, cot) if shots else ()
         return render(pool.task.card, template, example, fmt, exemplars=exemplars, count_tokens=self.count_tokens), kind
 
+    def _kind_choices(self, collection: str) -> tuple[Weighted, Weighted]:
+        if collection not in self._kinds:
+            self._kinds[collection] = format_choices(self.recipe.ratios_for(collection))
+        return self._kinds[collection]
+
     def _format(self, shots: int, cot: bool, style: str, position: str, separator: str) -> PromptFormat:
         key = (shots, cot, style, position, separator)
         fmt = self._formats.get(key)
@@ -117,6 +129,8 @@ class RowRenderer:
                 separator=separator,
                 max_prompt_tokens=self.recipe.max_prompt_tokens,
                 instruction_mode=self.recipe.instruction_mode,
+                delimiter=self.recipe.layout.delimiter,
+                answer_cue=self.recipe.layout.answer_cue,
             )
             self._formats[key] = fmt
         return fmt

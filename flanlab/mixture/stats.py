@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from flanlab.errors import FlanlabError
 from flanlab.mixture.recipe import FORMAT_KINDS
 from flanlab.prompts.formats import RenderedExample, TokenCounter
+from flanlab.tasks.option_order import add_position
 
 
 class Share(BaseModel):
@@ -32,8 +33,9 @@ class TaskShare(Share):
     family: str
     cap: int
     rate: int
-    pool: int | None = None  # usable train examples after cap and contamination guard (None: dry run)
+    pool: int | None = None  # train examples read into the pool (up to min(cap, max(rate, rows))); None: dry run
     epochs: float | None = None  # rows / pool: above 1 means examples repeat (with other templates/formats)
+    gold_positions: list[int] = Field(default_factory=list)  # classification rows per gold option position
 
 
 class MixtureStats(BaseModel):
@@ -51,6 +53,7 @@ class MixtureStats(BaseModel):
     options_shown_share: float | None = None  # among rows of classification examples with original templates
     inverted_share: float | None = None  # among rows of tasks that have inverted templates
     excluded: dict[str, str] = Field(default_factory=dict)  # task -> why it may not be trained on
+    notes: list[str] = Field(default_factory=list)  # what the plan decided that a reader should know
     skipped: dict[str, str] = Field(default_factory=dict)  # task -> why it had no usable data
     contamination_removed: dict[str, dict[str, int]] = Field(default_factory=dict)  # train task -> eval task -> rows
     guarded_tasks: int = 0  # held-out and eval-only tasks whose evaluation inputs were hashed
@@ -84,6 +87,7 @@ class StatsCounter:
         self.kind_target_tokens = {kind: 0 for kind in FORMAT_KINDS}
         self.options_eligible = self.options_shown = 0
         self.inversion_eligible = self.inverted = 0
+        self.gold_positions: list[list[int]] = [[] for _ in range(n_tasks)]
 
     def add(self, task: int, kind: str, row: RenderedExample, can_invert: bool, count_tokens: TokenCounter) -> None:
         input_tokens, target_tokens = count_tokens(row.inputs), count_tokens(row.targets)
@@ -96,6 +100,8 @@ class StatsCounter:
         if row.options:
             self.options_eligible += 1
             self.options_shown += row.options_style != "none"
+            if row.answer_index is not None:
+                add_position(self.gold_positions[task], row.answer_index)
         if can_invert:
             self.inversion_eligible += 1
             self.inverted += row.inverted

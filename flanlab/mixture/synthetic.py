@@ -35,6 +35,7 @@ class SyntheticTask:
     inverted: bool = False
     rationales: bool = False  # gen and choice shapes: every record carries a rationale
     eval_only: bool = False
+    curated: bool = False  # hand-written templates (studies score held-in suites on curated cards only)
     train: int = 40
     validation: int = 10
     test: int = 10
@@ -74,6 +75,7 @@ def _card_data(task: SyntheticTask, folder: Path) -> dict[str, Any]:
         "cluster": task.cluster,
         "family": task.family,
         "eval_only": task.eval_only,
+        "curated": task.curated,
         "source": {"kind": "jsonl", "locator": str(folder / task.name / "{split}.jsonl")},
         "description": f"A made-up {task.shape} task for tests.",
     }

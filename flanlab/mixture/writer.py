@@ -40,6 +40,7 @@ _ARROW_TYPES = {
     "options": pa.list_(pa.string()),
     "answer_index": pa.int32(),
     "references": pa.list_(pa.string()),
+    "delimiter": pa.string(),  # the row's inputs/targets join (training reads it)
 }
 ROW_FIELDS = tuple(field.name for field in dataclasses.fields(RenderedExample))  # RenderedExample.to_row() keys
 EXTRA_FIELDS = ("collection",)  # the Flan 2022 "source" a task belongs to (RenderedExample.source is its data source)

@@ -1,6 +1,7 @@
 """Model names flanlab knows, and how each becomes an HF folder that loads in a second.
 
 * embedded GGUF models from PyPI wheels: converted once to fp32 safetensors in the cache;
+* any ``.gguf`` file a user gives: converted the same way, once, cached by the file's hash;
 * ``tiny-llama`` / ``tiny-t5``: random models made in code, for tests;
 * any local HF folder, and any hub id (loaded by transformers as usual).
 """
@@ -13,18 +14,21 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import FlanlabError, closest
+from flanlab.hub import hub_offline_reason
 from flanlab.io import file_sha256, stable_hash, write_json
 from flanlab.paths import cache_dir
 
 MANIFEST = "flanlab_model.json"
 ADAPTER_CONFIG = "adapter_config.json"
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
+GGUF_COST = "~20 s for a 135M model on 2 CPU cores, ~60 s for 270M, mostly the tokenizer; 0.3 s to reload"
 
 
 @dataclass(frozen=True)
@@ -89,31 +93,53 @@ def prepare_model(name: str, *, accept_licence: bool = False, quiet: bool = Fals
             f"{name} is distributed under the {spec.licence}. Read the terms, then rerun with "
             "--accept-licence to install and prepare it"
         )
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
     if spec.tiny_kind:
         from flanlab.models.tiny import make_tiny_model
 
-        make_tiny_model(spec.tiny_kind, staging)
         manifest = {"name": name, "source": "made in code", "seed": 0}
-    else:
-        gguf_path = _locate_gguf(spec, quiet)
-        if not quiet:
-            print(f"Converting {gguf_path.name} to fp32 safetensors (once, ~20-60 s) ...", file=sys.stderr)
-        _convert_gguf(gguf_path, staging)
-        manifest = {"name": name, "source": str(gguf_path), "gguf_sha256": file_sha256(gguf_path)}
-    manifest["weights_sha256"] = file_sha256(staging / "model.safetensors")
-    write_json(staging / MANIFEST, manifest)
+        return _materialise(target, lambda staging: make_tiny_model(spec.tiny_kind, staging), manifest)
+    gguf_path = _locate_gguf(spec, quiet)
+    return _from_gguf(gguf_path, target, file_sha256(gguf_path), quiet=quiet, name=name)
+
+
+def _materialise(target: Path, build: Callable[[Path], Any], manifest: dict[str, Any]) -> Path:
+    """Build a model folder in a staging folder, add the manifest, then move it into place."""
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    build(staging)
+    write_json(staging / MANIFEST, {**manifest, "weights_sha256": file_sha256(staging / "model.safetensors")})
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
+
+
+def _from_gguf(gguf_path: Path, target: Path, sha256: str, *, quiet: bool, name: str = "") -> Path:
+    if not quiet:
+        print(f"Converting {gguf_path} to fp32 safetensors once ({GGUF_COST}); cached in {target}", file=sys.stderr)
+    manifest = {"name": name or gguf_path.name, "source": str(gguf_path), "gguf_sha256": sha256}
+    return _materialise(target, lambda staging: _convert_gguf(gguf_path, staging, quiet), manifest)
+
+
+def gguf_model_dir(gguf_path: Path, *, quiet: bool = False) -> Path:
+    """A .gguf file as a model folder: converted once, cached by the file's sha256.
+
+    A zoo model already converted from the same bytes is reused.
+    """
+    sha256 = file_sha256(gguf_path)
+    target = cache_dir("models", "gguf") / sha256[:24]
+    for folder in [target, *sorted(cache_dir("models").iterdir())]:
+        manifest = folder / MANIFEST
+        if manifest.exists() and json.loads(manifest.read_text()).get("gguf_sha256") == sha256:
+            return folder
+    return _from_gguf(gguf_path, target, sha256, quiet=quiet)
 
 
 def _zoo_entry(name: str) -> ZooModel:
     try:
         return MODEL_ZOO[name]
     except KeyError:
-        raise FlanlabError(f"unknown model {name!r}; known: {', '.join(MODEL_ZOO)} (or a local folder / hub id)") from None
+        known = f"{', '.join(MODEL_ZOO)} (or a folder, .gguf file or hub id)"
+        raise FlanlabError(f"unknown model {name!r}{closest(name, MODEL_ZOO)}; known: {known}") from None
 
 
 def _locate_gguf(spec: ZooModel, quiet: bool) -> Path:
@@ -148,8 +174,8 @@ def _assemble_parts(spec: ZooModel, path: Path) -> None:
     module.assemble(str(path))
 
 
-def _convert_gguf(gguf_path: Path, out: Path) -> None:
-    """GGUF -> fp32 safetensors + tokenizer.
+def _convert_gguf(gguf_path: Path, out: Path, quiet: bool = False) -> None:
+    """GGUF -> fp32 safetensors + tokenizer, with a step-by-step progress bar.
 
     transformers refuses to save a GGUF-loaded model, so the weights are moved into a fresh model
     built from the same config (minus the quantisation marker) and that one is saved.
@@ -158,35 +184,101 @@ def _convert_gguf(gguf_path: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf_path.parent), gguf_path.name
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    config = loaded.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    fresh.load_state_dict(loaded.state_dict())
-    out.mkdir(parents=True, exist_ok=True)
-    fresh.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with _steps(quiet, ["dequantising the weights", "converting the tokenizer", "saving safetensors"]) as step:
+        try:
+            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+            step()
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        except (ValueError, OSError, KeyError) as error:  # an architecture or file transformers cannot read
+            problem = f"transformers cannot read this GGUF file ({_first_line(error)})"
+            raise FlanlabError(problem, where=str(gguf_path)) from None
+        step()
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        fresh.load_state_dict(loaded.state_dict())
+        out.mkdir(parents=True, exist_ok=True)
+        fresh.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        step()
+
+
+@contextmanager
+def _steps(quiet: bool, names: list[str]) -> Iterator[Callable[[], None]]:
+    """A progress bar over named steps (silent when ``quiet``); yields 'the current step is done'."""
+    if quiet:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(names[0], total=len(names))
+
+        def advance() -> None:
+            progress.advance(task)
+            done = int(progress.tasks[0].completed)
+            progress.update(task, description=names[done] if done < len(names) else "converted")
+
+        yield advance
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def resolve_model_path(name_or_path: str | Path) -> str:
-    """A zoo name (prepared on first use), an existing folder, or else a hub id passed through."""
+    """A zoo name (prepared on first use), a .gguf file (converted once), an existing folder, or a hub id."""
     text = str(name_or_path)
     if text in MODEL_ZOO:
         return str(prepare_model(text))
     path = Path(text).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return str(gguf_model_dir(path))
     if path.is_dir():
         if not (path / "config.json").exists() and not (path / ADAPTER_CONFIG).exists():
             raise FlanlabError("not a Hugging Face model folder (no config.json or adapter_config.json)", where=str(path))
         return str(path)
     if path.suffix or text.startswith((".", "/", "~")):
-        raise FlanlabError(f"no such model folder; known names: {', '.join(MODEL_ZOO)}", where=text)
-    return text  # a hub id: transformers resolves it (and explains a network failure itself)
+        known = ", ".join(MODEL_ZOO)
+        raise FlanlabError(f"no such model file or folder{closest(text, MODEL_ZOO)}; known names: {known}", where=text)
+    return text  # a hub id: transformers resolves it (offline: from its local cache)
+
+
+def check_model_folder(folder: Path) -> None:
+    """A folder must name its architecture and hold weights; say which is missing, in one line."""
+    config_path = folder / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise FlanlabError(f"unreadable config.json ({_first_line(error)})", where=str(config_path)) from None
+    if not isinstance(config, dict) or not config.get("model_type"):
+        problem = "config.json has no model_type, so transformers cannot tell the architecture"
+        raise FlanlabError(problem, where=str(config_path))
+    if not any(next(folder.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+        problem = f"no weights in the model folder (expected {' or '.join(WEIGHT_PATTERNS)})"
+        raise FlanlabError(problem, where=str(folder))
 
 
 def is_seq2seq(config: Any) -> bool:
     return bool(getattr(config, "is_encoder_decoder", False))
+
+
+# Causal architectures whose logits are exactly lm_head(base_model(...)) (no soft-capping or scaling
+# after the head): for these, callers may run the large output projection at chosen positions only.
+PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def has_plain_head(config: Any) -> bool:
+    return not is_seq2seq(config) and getattr(config, "model_type", "") in PLAIN_HEAD_MODEL_TYPES
 
 
 def load_model(
@@ -201,18 +293,35 @@ def load_model(
     if (adapter_dir / ADAPTER_CONFIG).exists():
         return _load_adapter(adapter_dir, dtype=dtype, device=device, attn_implementation=attn_implementation)
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+    )
 
     location = resolve_model_path(name_or_path)
+    if Path(location).is_dir():
+        check_model_folder(Path(location))
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
         config = AutoConfig.from_pretrained(location)
         model_class = AutoModelForSeq2SeqLM if is_seq2seq(config) else AutoModelForCausalLM
         model = model_class.from_pretrained(location, dtype=dtype or torch.float32, **extra)
         tokenizer = AutoTokenizer.from_pretrained(location)
-    except OSError as error:
-        raise FlanlabError(f"could not load model ({error})", where=location) from None
+    except (OSError, ValueError) as error:
+        raise FlanlabError(_load_failure(location, error), where=location) from None
     return _ready(model, tokenizer, device)
+
+
+def _load_failure(location: str, error: BaseException) -> str:
+    """Why a model did not load, in one line; a name that is neither local nor reachable says so."""
+    if not Path(location).exists():
+        offline = hub_offline_reason()
+        if offline is not None:
+            hint = closest(location, MODEL_ZOO)
+            return f"not a zoo name{hint}, a local folder or a cached hub model, and no hub ({offline})"
+    return f"could not load model ({_first_line(error)})"
 
 
 def _ready(model: Any, tokenizer: Any, device: str | None) -> tuple[Any, Any]:

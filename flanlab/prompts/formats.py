@@ -1,8 +1,9 @@
 """Prompt formats: a rendered example is a pure function of (card, template, example, format, exemplars).
 
-The text the model sees is ``inputs``; its answer is ``targets``; training and scoring join them
-with ``TARGET_DELIMITER`` (one space), and exemplars inside few-shot prompts use the same join.
-Neither side carries whitespace at the join: inputs never end with it, targets never start with it.
+The text the model sees is ``inputs``; its answer is ``targets``. The format's `PromptLayout`
+(flanlab/prompts/layout.py) closes the inputs with its answer cue and says how the two are joined;
+each rendered example carries that join (``delimiter``), so training, scoring, exemplars and the
+lm-eval export all join it the same way. Neither side carries whitespace at the join.
 
 Formats (Flan 2022, section 5 of FLAN_METHOD.md):
 - zero-shot: [instruction] + input (+ options block);
@@ -10,29 +11,33 @@ Formats (Flan 2022, section 5 of FLAN_METHOD.md):
   as input + delimiter + target, then the query; a template's separate instruction goes once,
   before or after the exemplars; exemplars are dropped from the end until the prompt fits the
   token budget (the query is never cut);
-- chain-of-thought: the query ends with a trigger; targets are ``<rationale> So the answer is X.``
-  (or just the answer phrase when the data has no rationale), which `extract_cot_answer` reads back;
+- chain-of-thought: the query ends with a trigger (which stands in for the answer cue); targets are
+  ``<rationale> So the answer is X.`` (or just the answer phrase when the data has no rationale),
+  which `extract_cot_answer` reads back. With ``cot_exemplars=direct`` the exemplars are shown as
+  plain question/answer pairs: for tasks whose train split has no rationales, an exemplar with the
+  trigger and no reasoning would not be chain-of-thought prompting;
 - options block in several styles, or none; label styles make the target the option's label;
 - input inversion: inverted templates (given the answer, write the input) get no options block.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from flanlab.errors import FlanlabError
+from flanlab.prompts.layout import DEFAULT_LAYOUT, PromptLayout
 from flanlab.prompts.options import OPTION_STYLES, OptionStyle
 from flanlab.prompts.templates import as_text, fill, ordered_fields
 from flanlab.tasks.card import Template, TaskCard
 from flanlab.tasks.examples import Example
 
-TARGET_DELIMITER = " "
 COT_TRIGGER = "Let's think step by step."
 ANSWER_PHRASE = "So the answer is"
 INSTRUCTION_GAP = "\n\n"  # between a zero-shot instruction and its input, and before an options block
@@ -62,7 +67,9 @@ class PromptFormat(BaseModel):
     max_prompt_tokens: int = Field(default=960, ge=1)  # the whole prompt (inputs), exemplars included
     instruction_mode: Literal["full", "name", "none"] = "full"  # FLAN's instruction ablation
     exemplar_options: bool = True  # show the options block in exemplars too
-    answer_cue: str = ""  # e.g. "Answer:": a last line before the target (FLAN puts none)
+    delimiter: str = DEFAULT_LAYOUT.delimiter  # the layout's join (see PromptLayout)
+    answer_cue: str = DEFAULT_LAYOUT.answer_cue  # the layout's last prompt line ("" for none)
+    cot_exemplars: Literal["rationale", "direct"] = "rationale"  # direct: exemplars without reasoning
 
     @field_validator("options_style")
     @classmethod
@@ -77,6 +84,16 @@ class PromptFormat(BaseModel):
         if value not in SEPARATORS:
             raise ValueError(f"unknown separator {value!r}; known: {sorted(SEPARATORS)}")
         return value
+
+    @field_validator("delimiter", "answer_cue")
+    @classmethod
+    def _valid_layout(cls, value: str, info: ValidationInfo) -> str:
+        PromptLayout(**{info.field_name: value})  # the layout's own checks, one field at a time
+        return value.strip() if info.field_name == "answer_cue" else value
+
+    @property
+    def layout(self) -> PromptLayout:
+        return _layout(self.delimiter, self.answer_cue)
 
     @property
     def name(self) -> str:
@@ -126,6 +143,11 @@ def _first_error(error: ValueError) -> str:
     return str(error)
 
 
+@functools.lru_cache(maxsize=64)
+def _layout(delimiter: str, answer_cue: str) -> PromptLayout:
+    return PromptLayout(delimiter=delimiter, answer_cue=answer_cue)
+
+
 ZERO_SHOT = PromptFormat()
 
 
@@ -146,6 +168,7 @@ class RenderedExample:
     options: tuple[str, ...] = ()  # scored continuations; empty for generation
     answer_index: int | None = None
     references: tuple[str, ...] = ()  # every accepted answer, in the form the target takes
+    delimiter: str = DEFAULT_LAYOUT.separator  # the text between inputs and targets (or each option)
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -198,6 +221,7 @@ def render(
         options=tuple(style.scored(example["options"])) if has_options else (),
         answer_index=example.get("answer_index") if has_options else None,
         references=answers,
+        delimiter=fmt.layout.separator,
     )
 
 
@@ -241,8 +265,8 @@ def _body_and_target(
     if fmt.cot and not template.inverted:
         body = f"{body}{INSTRUCTION_GAP}{COT_TRIGGER}"
         answer = _cot_target(example.get("rationale"), answer)
-    if fmt.answer_cue:
-        body = f"{body}\n{fmt.answer_cue.strip()}"
+    else:
+        body = fmt.layout.close(body)
     return body, answer.strip(), answers
 
 
@@ -257,10 +281,13 @@ def _correct_indices(card: TaskCard, example: Example, options: list[str]) -> li
 
 
 def _cot_target(rationale: Any, answer: str) -> str:
-    answer = answer.strip()
-    ending = "" if answer.endswith((".", "!", "?")) else "."
-    phrase = f"{ANSWER_PHRASE} {answer}{ending}"
-    return f"{str(rationale).strip()} {phrase}" if rationale else phrase
+    phrase = f"{ANSWER_PHRASE} {_sentence_end(answer.strip())}"
+    return f"{_sentence_end(str(rationale).strip())} {phrase}" if rationale else phrase
+
+
+def _sentence_end(text: str) -> str:
+    """The text ending in sentence punctuation (a rationale such as "divide 1 by 0.04" gets a period)."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 _COT_PHRASE = re.compile(re.escape(ANSWER_PHRASE), re.IGNORECASE)
@@ -299,8 +326,9 @@ def _exemplar_text(
     card: TaskCard, template: Template, example: Example, fmt: PromptFormat, style: OptionStyle, where: str
 ) -> str:
     values = template_values(card, example)
-    body, target, _ = _body_and_target(card, template, example, values, fmt, style, fmt.exemplar_options, where)
-    return f"{body}{TARGET_DELIMITER}{target}"
+    shown = fmt.model_copy(update={"cot": False}) if fmt.cot and fmt.cot_exemplars == "direct" else fmt
+    body, target, _ = _body_and_target(card, template, example, values, shown, style, fmt.exemplar_options, where)
+    return fmt.layout.join(body, target)
 
 
 def _assemble(instruction: str, exemplars: list[str], query: str, fmt: PromptFormat) -> str:
@@ -318,7 +346,7 @@ def pick_exemplars(pool: Sequence[Example], k: int, *, seed: int, query_key: str
     """``k`` exemplars from ``pool`` (the train split), the same for the same (seed, query) every time.
 
     ``exclude_text`` keeps an example whose ``input`` equals the query's out of its own prompt.
-    Costs O(k), not O(len(pool)). For chain-of-thought, pass `rationale_pool(train)`.
+    Costs O(k), not O(len(pool)). For chain-of-thought, draw from `cot_exemplar_pool(train)`.
     """
     if k <= 0 or not pool:
         return []
@@ -332,3 +360,10 @@ def pick_exemplars(pool: Sequence[Example], k: int, *, seed: int, query_key: str
 def rationale_pool(pool: Sequence[Example]) -> list[Example]:
     """The examples that carry a rationale (chain-of-thought exemplars)."""
     return [example for example in pool if example.get("rationale")]
+
+
+def cot_exemplar_pool(pool: Sequence[Example]) -> tuple[Sequence[Example], Literal["rationale", "direct"]]:
+    """Chain-of-thought exemplars: the examples with rationales, or, when none has one, every
+    example shown as a direct answer (the format's ``cot_exemplars=direct``)."""
+    with_rationale = rationale_pool(pool)
+    return (with_rationale, "rationale") if with_rationale else (pool, "direct")

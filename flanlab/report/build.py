@@ -2,6 +2,8 @@
 
 Every table states the model, held-out clusters, shots and seed; every figure has a title, axis
 labels with units, and the template spread (standard deviation across templates) as error bars.
+Score figures draw each classification dataset's chance and majority lines; the differences figure
+draws every paired comparison with its 95% bootstrap CI (see report/comparisons.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ from statistics import mean
 from typing import Any
 
 from flanlab.io import write_text
-from flanlab.report.collect import TaskScore, load_experiment_record, loss_curves, task_scores
+from flanlab.report.collect import (
+    TaskScore,
+    comparisons,
+    cot_direct_exemplars,
+    load_experiment_record,
+    loss_curves,
+    task_scores,
+    validation_curves,
+)
+from flanlab.report.comparisons import comparison_markdown, plot_differences, reference_markdown
 
 X_LABELS = {
     "num_clusters": "number of instruction-tuning clusters",
@@ -32,8 +43,10 @@ def _context(record: dict[str, Any]) -> str:
     return f"model {record['model']} · held-out: {held} · seed {record['seed']} · scale {record['scale']}"
 
 
-def _cell(mean_value: float, std: float) -> str:
-    return f"{mean_value:.1f} ± {std:.1f}"
+def _cell(mean_value: float, std: float, best_dev: float | None = None) -> str:
+    """``mean ± template std``, then the best-dev template's test score when it was selected."""
+    cell = f"{mean_value:.1f} ± {std:.1f}"
+    return cell if best_dev is None else f"{cell} (best-dev {best_dev:.1f})"
 
 
 def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
@@ -53,6 +66,7 @@ def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
                 "arm": key[0],
                 "label": group[0].label,
                 "series": group[0].series,
+                "suite": group[0].suite,
                 "x": group[0].x,
                 "shots": key[1],
                 "mean": mean(s.mean for s in group),
@@ -64,29 +78,46 @@ def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
     return rows
 
 
+def _dataset_cell(score: TaskScore | None) -> str:
+    return "-" if score is None else _cell(score.mean, score.std, score.best_dev_test)
+
+
 def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
     shots_list = sorted({s.shots for s in scores})
-    lines = [f"**{_context(record)}**", "", "Scores are 0-100, the mean over a dataset's templates ± their standard deviation.", ""]
+    explained = (
+        "Scores are 0-100, the mean over a dataset's templates ± their standard deviation; in brackets, the test "
+        "score of the template that was best on the dev split (FLAN's best-dev)."
+    )
+    lines = [f"**{_context(record)}**", "", explained, ""]
     header = ["arm"] + [f"{_shots_label(k)} (mean ± template std)" for k in shots_list] + ["datasets"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     summary = summary_rows(scores)
     for arm in dict.fromkeys(row["arm"] for row in summary):
         cells = {row["shots"]: row for row in summary if row["arm"] == arm}
         first = next(iter(cells.values()))
-        values = [_cell(cells[k]["mean"], cells[k]["std"]) if k in cells else "-" for k in shots_list]
+        values = [
+            _cell(cells[k]["mean"], cells[k]["std"], cells[k]["best_dev"]) if k in cells else "-" for k in shots_list
+        ]
         lines.append("| " + " | ".join([first["label"], *values, str(first["n_tasks"])]) + " |")
     lines += ["", f"Per dataset ({_context(record)}):", ""]
     columns = list(dict.fromkeys((s.arm, s.label, s.shots) for s in scores))
-    header = ["dataset", "metric"] + [f"{label} {_shots_label(k)}" for _, label, k in columns]
+    header = ["dataset", "metric"] + [f"{label} {_shots_label(k)}" for _, label, k in columns] + ["chance", "majority"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     by_task: dict[str, dict[tuple[str, int], TaskScore]] = defaultdict(dict)
     for score in scores:
         by_task[score.task][(score.arm, score.shots)] = score
     for task, cells in by_task.items():
         metric = next(iter(cells.values())).metric
-        values = [_cell(cells[(arm, k)].mean, cells[(arm, k)].std) if (arm, k) in cells else "-" for arm, _, k in columns]
-        lines.append("| " + " | ".join([task, metric, *values]) + " |")
+        values = [_dataset_cell(cells.get((arm, k))) for arm, _, k in columns]
+        lines.append("| " + " | ".join([task, metric, *values, *_reference_cells(cells.values())]) + " |")
+    lines += ["", "Chance and majority are accuracies (0-100) of input-blind answering; '-' for generation tasks."]
     return "\n".join(lines) + "\n"
+
+
+def _reference_cells(cells: Any) -> list[str]:
+    """A dataset's chance and majority lines (the same for every arm: they come from the split)."""
+    lines = next((cell.lines for cell in cells if cell.lines is not None), None)
+    return [f"{lines.chance:.1f}", f"{lines.majority:.1f}"] if lines else ["-", "-"]
 
 
 def _pyplot():
@@ -126,11 +157,33 @@ def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: 
         errors = [lookup[(t, arm, shots)].std if (t, arm, shots) in lookup else 0.0 for t in tasks]
         name = label if len({b[2] for b in bars}) == 1 else f"{label}, {_shots_label(shots)}"
         axis.bar(positions + (index - (len(bars) - 1) / 2) * width, heights, width, yerr=errors, capsize=3, label=name)
+    _draw_reference_lines(axis, tasks, scores)
     axis.set_xticks(positions, [t.removeprefix("bb_") for t in tasks], rotation=30, ha="right", fontsize=8)
     metrics = ", ".join(sorted({s.metric for s in scores}))
     axis.set_ylabel(f"score (0-100; {metrics}), mean over templates")
     axis.set_xlabel("dataset (error bars: std across templates)")
     return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+
+
+def _draw_reference_lines(axis: Any, tasks: list[str], scores: Sequence[TaskScore]) -> None:
+    """Each classification dataset's chance (dashed) and majority (dotted) line across its bar group."""
+    lines = {s.task: s.lines for s in scores if s.lines is not None}
+    for position, task in enumerate(tasks):
+        if task not in lines:
+            continue
+        first = position == min(tasks.index(t) for t in lines)  # one legend entry each
+        axis.hlines(lines[task].chance, position - 0.45, position + 0.45, colors="black", linestyles="--",
+                    linewidth=1, label="chance" if first else None)
+        axis.hlines(lines[task].majority, position - 0.45, position + 0.45, colors="dimgray", linestyles=":",
+                    linewidth=1.5, label="majority class" if first else None)
+
+
+def _mean_chance(scores: Sequence[TaskScore]) -> float | None:
+    """The summary's chance line: the mean over datasets, when every dataset is a classification one."""
+    by_task = {s.task: s.lines for s in scores}
+    if not by_task or any(lines is None for lines in by_task.values()):
+        return None
+    return mean(lines.chance for lines in by_task.values())  # type: ignore[union-attr]
 
 
 def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
@@ -145,11 +198,7 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
     figure, axis = plt.subplots(figsize=(7, 4.5))
     line_study = all(row["x"] is not None for row in rows) and record["study"] in X_LABELS
     if line_study:
-        for shots in sorted({row["shots"] for row in rows}):
-            points = sorted((row["x"], row["mean"], row["std"]) for row in rows if row["shots"] == shots)
-            xs, ys, sds = (np.array(values) for values in zip(*points))
-            axis.plot(xs, ys, marker="o", label=_shots_label(shots))
-            axis.fill_between(xs, ys - sds, ys + sds, alpha=0.2)
+        _plot_lines(axis, rows)
         axis.set_xlabel(X_LABELS[record["study"]])
     else:
         labels = list(dict.fromkeys(row["label"] for row in rows))
@@ -163,8 +212,53 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
             axis.bar(offsets, heights, width, yerr=errors, capsize=3, label=_shots_label(shots))
         axis.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         axis.set_xlabel("arm (error bars: mean std across templates)")
+    chance = _mean_chance(scores)
+    if chance is not None:
+        axis.axhline(chance, color="black", linestyle="--", linewidth=1, label="chance (mean over datasets)")
     axis.set_ylabel("held-out score (0-100), mean over datasets")
     return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+
+
+def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
+    """One line per (suite, shots) over the arms' x, template std shaded; with several suites (FLAN
+    Fig. 6's held-out clusters) also their average."""
+    import numpy as np
+
+    suites = list(dict.fromkeys(row["suite"] for row in rows))
+    for shots in sorted({row["shots"] for row in rows}):
+        lines = {
+            suite: sorted((r["x"], r["mean"], r["std"]) for r in rows if r["shots"] == shots and r["suite"] == suite)
+            for suite in suites
+        }
+        for suite, points in lines.items():
+            xs, ys, sds = (np.array(values) for values in zip(*points))
+            name = _shots_label(shots) if len(suites) == 1 else f"{suite}, {_shots_label(shots)}"
+            axis.plot(xs, ys, marker="o", label=name, linewidth=1 if len(suites) > 1 else 1.5)
+            axis.fill_between(xs, ys - sds, ys + sds, alpha=0.15)
+        if len(suites) > 1:
+            xs = sorted(set.intersection(*({x for x, _, _ in points} for points in lines.values())))
+            means = [mean(y for points in lines.values() for x, y, _ in points if x == at) for at in xs]
+            label = f"average of held-out clusters, {_shots_label(shots)}"
+            axis.plot(xs, means, marker="s", color="black", linewidth=2.5, label=label)
+
+
+def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+    """Validation score vs optimizer steps (Flan 2022 single-task finetuning), best step marked."""
+    if not curves:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for label, points in curves.items():
+        steps, scores = zip(*points)
+        line = axis.plot(steps, scores, marker="o", label=label)[0]
+        best = max(points, key=lambda point: (point[1], -point[0]))
+        axis.plot([best[0]], [best[1]], marker="*", markersize=14, color=line.get_color())
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("optimizer step (star: the checkpoint kept and tested)")
+    axis.set_ylabel("validation score (0-100), mean over templates")
+    return _finish(figure, axis, f"Validation score during finetuning\n{_context(record)}", path)
 
 
 def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
@@ -189,19 +283,34 @@ def build_report(folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     record = load_experiment_record(folder)
     scores = task_scores(folder, record)
+    paired = comparisons(record)
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
     figures = {
         "summary": plot_summary(record, scores, figures_dir / "summary.png"),
         "per_dataset": plot_per_dataset(record, scores, figures_dir / "per_dataset.png"),
+        "differences": plot_differences(record, paired, figures_dir / "differences.png", _pyplot()),
         "loss": plot_losses(record, loss_curves(folder, record), figures_dir / "loss.png"),
+        "validation": plot_validation(record, validation_curves(record), figures_dir / "validation.png"),
     }
     figures = {name: path for name, path in figures.items() if path is not None}
-    tables = markdown_tables(record, scores)
+    labels = {arm["name"]: arm["label"] for arm in record["arms"]}
+    sections = [markdown_tables(record, scores), comparison_markdown(paired, labels), reference_markdown(scores)]
+    tables = "\n".join(section for section in sections if section) + _cot_notes(cot_direct_exemplars(folder, record))
     markdown = _markdown(record, tables, figures, folder)
     write_text(folder / "report.md", markdown)
     write_text(folder / "report.html", _html(record, tables, figures))
     return {"markdown": folder / "report.md", "html": folder / "report.html", **figures}
+
+
+def _cot_notes(fallbacks: dict[str, list[str]]) -> str:
+    """Say where chain-of-thought few-shot had no rationale exemplars to show."""
+    lines = [
+        f"Note: {label}: chain-of-thought few-shot used direct-answer exemplars (no rationales in the train split) "
+        f"for {', '.join(tasks)}."
+        for label, tasks in fallbacks.items()
+    ]
+    return "\n" + "\n\n".join(lines) + "\n" if lines else ""
 
 
 def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], folder: Path) -> str:
@@ -219,9 +328,26 @@ def _provenance(record: dict[str, Any]) -> str:
     lines = ["## Provenance", "", f"- experiment `{record['name']}` (study `{record['study']}`, scale `{record['scale']}`)"]
     for arm in record["arms"]:
         train = arm.get("train") or {}
-        detail = f", trained {train['steps']} steps, final loss {train['final_loss']:.3f}" if train.get("steps") else ""
-        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}")
+        detail = ""
+        if train.get("steps"):
+            loss = f", final loss {train['final_loss']:.3f}" if train.get("final_loss") is not None else ""
+            detail = f", trained {train['steps']} steps{loss}"
+        if train.get("best_step") is not None:
+            detail += f", kept step {train['best_step']} (validation {train['best_validation']:.1f})"
+        mixture = _mixture_line(arm.get("mixture"))
+        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}{mixture}")
     return "\n".join(lines) + "\n"
+
+
+def _mixture_line(mixture: dict[str, Any] | None) -> str:
+    """What the arm's mixture really held: rows, chain-of-thought rows, rows per source."""
+    if not mixture:
+        return ""
+    formats = mixture.get("formats", {})
+    cot, cot_few = formats.get("cot", 0), formats.get("cot_few_shot", 0)
+    sources = ", ".join(f"{name} {count}" for name, count in mixture.get("collections", {}).items())
+    cot_rows = f"{cot + cot_few} CoT ({cot} zero-shot, {cot_few} few-shot)"
+    return f"; mixture {mixture['rows']} rows, {cot_rows}, by source: {sources}"
 
 
 def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:
@@ -252,6 +378,8 @@ def _markdown_tables_to_html(text: str) -> list[str]:
             rows = []
         if line.startswith("## "):
             out.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("### "):
+            out.append(f"<h3>{html.escape(line[4:])}</h3>")
         elif line.startswith("- "):
             out.append(f"<li>{html.escape(line[2:].replace('`', ''))}</li>")
         elif line.strip():

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from flanlab.errors import FlanlabError
+from flanlab.evaluate.baselines import AnswerSpread, DatasetLines
+from flanlab.evaluate.compare import Comparison
 
 RESULTS_SCHEMA = "flanlab.eval.results"
 SUPPORTED_RESULTS_VERSION = 1
@@ -36,6 +38,10 @@ class TaskScore:
     n_templates: int
     n_examples: int
     best_dev_test: float | None
+    metric_means: dict[str, float | None]  # template mean of every metric (balanced accuracy beside accuracy)
+    lines: DatasetLines | None  # chance and majority (classification only)
+    answers: AnswerSpread | None  # the arm's most frequent answer
+    suite: str = "held-out"  # the evaluation suite (held-in, CoT, BBH, a held-out cluster...)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -64,15 +70,17 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
     """Every (arm, dataset, format) score of the experiment, in arm order."""
     rows: list[TaskScore] = []
     for arm in record["arms"]:
+        several_suites = len({evaluation.get("suite", "held-out") for evaluation in arm["evals"]}) > 1
         for evaluation in arm["evals"]:
             results = read_results(Path(folder) / evaluation["results"])
+            key, label = _arm_key(arm, evaluation, several_suites)
             for task in results["tasks"]:
                 if task.get("template_mean") is None:
                     continue
                 rows.append(
                     TaskScore(
-                        arm=arm["name"],
-                        label=arm["label"],
+                        arm=key,
+                        label=label,
                         series=arm.get("series") or arm["label"],
                         x=arm.get("x"),
                         task=task["task"],
@@ -85,9 +93,44 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
                         n_templates=task["n_templates"],
                         n_examples=task["n_examples"],
                         best_dev_test=(task.get("best_dev") or {}).get("test_score"),
+                        metric_means=task.get("metric_means") or {},
+                        lines=DatasetLines.model_validate(task["lines"]) if task.get("lines") else None,
+                        answers=AnswerSpread.model_validate(task["answers"]) if task.get("answers") else None,
+                        suite=evaluation.get("suite", "held-out"),
                     )
                 )
     return rows
+
+
+def comparisons(record: dict[str, Any]) -> list[Comparison]:
+    """The paired comparisons the runner stored (none in records written before they existed)."""
+    return [Comparison.model_validate(entry) for entry in record.get("comparisons") or []]
+def _arm_key(arm: dict[str, Any], evaluation: dict[str, Any], several_suites: bool) -> tuple[str, str]:
+    """The row key and label of one evaluation of an arm: the arm's, plus its suite when the arm has
+    several, plus its variant (e.g. prompts with the dataset name) when it has one."""
+    key, label = arm["name"], arm["label"]
+    if several_suites:
+        key, label = f"{key}@{evaluation['suite']}", f"{label} · {evaluation['suite']}"
+    if evaluation.get("variant"):
+        key, label = f"{key}/{evaluation['variant']}", f"{label} ({evaluation['variant']})"
+    return key, label
+
+
+def validation_curves(record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """Each arm's (step, validation score) pairs, for arms that kept their best checkpoint."""
+    return {
+        arm["label"]: [(int(point["step"]), float(point["score"])) for point in arm["train"]["validation"]]
+        for arm in record["arms"]
+        if (arm.get("train") or {}).get("validation")
+    }
+def cot_direct_exemplars(folder: Path, record: dict[str, Any]) -> dict[str, list[str]]:
+    """Per arm label, the datasets whose chain-of-thought exemplars fell back to direct answers."""
+    found: dict[str, dict[str, None]] = {}  # label -> tasks, in first-seen order
+    for arm in record["arms"]:
+        for evaluation in arm["evals"]:
+            tasks = read_results(Path(folder) / evaluation["results"]).get("cot_direct_exemplars") or []
+            found.setdefault(arm["label"], {}).update(dict.fromkeys(tasks))
+    return {label: list(tasks) for label, tasks in found.items() if tasks}
 
 
 def loss_curves(folder: Path, record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:

@@ -15,10 +15,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.io import atomic_open, write_json
 from flanlab.paths import cache_dir
-from flanlab.sources.base import Record, SourceSpec, SplitRecords, split_by_hash
+from flanlab.sources.base import RawRecords, Record, SourceSpec
 
 VERSION = "1.0.0"
 TASKS_PREFIX = "bigbench/benchmark_tasks/"
@@ -133,7 +133,7 @@ def read_task_json(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except FileNotFoundError:
-        raise FlanlabError("no such BIG-bench task file", where=str(path)) from None
+        raise DataUnavailable("no such BIG-bench task file", where=str(path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise FlanlabError(f"corrupt or truncated task.json ({error})", where=str(path)) from None
     if not isinstance(data, dict):
@@ -213,6 +213,5 @@ def normalise_example(example: Any, index: int, where: str) -> Record | None:
     return record
 
 
-def load_bigbench_source(spec: SourceSpec) -> SplitRecords:
-    records = list(load_task_records(spec.locator))
-    return split_by_hash(records, spec.split_key, where=f"bigbench:{spec.locator}")
+def load_bigbench_source(spec: SourceSpec) -> RawRecords:
+    return RawRecords(where=f"bigbench:{spec.locator}", records=load_task_records(spec.locator))

@@ -10,14 +10,14 @@ import csv
 import json
 from pathlib import Path
 
-from flanlab.errors import FlanlabError
-from flanlab.sources.base import Record, SourceSpec, SplitRecords, split_by_hash
+from flanlab.errors import DataUnavailable, FlanlabError
+from flanlab.sources.base import RawRecords, Record, SourceSpec, SplitRecords
 from flanlab.sources.splits import SPLITS
 
 
 def read_records(path: Path, kind: str) -> list[Record]:
     if not path.exists():
-        raise FlanlabError(f"no such {kind} file", where=str(path))
+        raise DataUnavailable(f"no such {kind} file", where=str(path))
     readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
     return readers[kind](path)
 
@@ -52,14 +52,13 @@ def _read_parquet(path: Path) -> list[Record]:
         raise FlanlabError(f"unreadable Parquet file ({error})", where=str(path)) from None
 
 
-def load_file_source(spec: SourceSpec) -> SplitRecords:
+def load_file_source(spec: SourceSpec) -> RawRecords:
     if "{split}" in spec.locator:
         grouped: SplitRecords = {}
         for split in SPLITS:
             path = Path(spec.locator.format(split=spec.splits.get(split, split)))
             grouped[split] = read_records(path, spec.kind) if path.exists() else []
         if not any(grouped.values()):
-            raise FlanlabError(f"no split files found for pattern {spec.locator!r}")
-        return grouped
-    records = read_records(Path(spec.locator), spec.kind)
-    return split_by_hash(records, spec.split_key, where=spec.locator)
+            raise DataUnavailable(f"no split files found for pattern {spec.locator!r}")
+        return RawRecords(where=spec.locator, grouped=grouped)
+    return RawRecords(where=spec.locator, records=read_records(Path(spec.locator), spec.kind))

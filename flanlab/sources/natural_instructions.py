@@ -17,8 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flanlab.errors import FlanlabError
-from flanlab.sources.base import Record, SourceSpec, SplitRecords, split_by_hash
+from flanlab.errors import DataUnavailable, FlanlabError
+from flanlab.sources.base import RawRecords, Record, SourceSpec
 
 if TYPE_CHECKING:
     from flanlab.tasks.card import TaskCard
@@ -72,7 +72,7 @@ def _read_task_file_cached(path: str) -> NaturalInstructionsTask:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FlanlabError("no such Natural Instructions task file", where=path) from None
+        raise DataUnavailable("no such Natural Instructions task file", where=path) from None
     except json.JSONDecodeError as error:
         raise FlanlabError(f"invalid JSON ({error})", where=path) from None
     if not isinstance(data, dict) or "Definition" not in data or "Instances" not in data:
@@ -87,10 +87,10 @@ def _read_task_file_cached(path: str) -> NaturalInstructionsTask:
     )
 
 
-def load_natural_instructions_source(spec: SourceSpec) -> SplitRecords:
-    """The instances of a task file, split by the hash of their input text."""
+def load_natural_instructions_source(spec: SourceSpec) -> RawRecords:
+    """The instances of a task file (split by the hash of their input text)."""
     task = read_task_file(spec.locator)
-    return split_by_hash([dict(record) for record in task.instances], spec.split_key, where=spec.locator)
+    return RawRecords(where=spec.locator, records=[dict(record) for record in task.instances])
 
 
 def card_data(path: Path | str, *, collection: str = "flan2022", max_examples: int | None = None) -> dict[str, Any]:
@@ -100,6 +100,7 @@ def card_data(path: Path | str, *, collection: str = "flan2022", max_examples: i
         "name": "niv2_" + re.sub(r"[^a-z0-9_]+", "_", task.name.lower()),
         "collection": collection,
         "cluster": cluster_for(task.categories),
+        "family": source_dataset_family(task.name),
         "source": {"kind": "natural_instructions", "locator": str(path)},
         "description": f"Super-Natural-Instructions {task.name} ({', '.join(task.categories) or 'uncategorised'}).",
         "instruction": task.definition,
@@ -133,6 +134,13 @@ def positive_examples(card: TaskCard) -> tuple[dict[str, Any], ...]:
     task = read_task_file(card.source.locator)
     built = (build_example(card, dict(record), index) for index, record in enumerate(task.positive_examples))
     return tuple(example for example in built if example is not None)
+
+
+def source_dataset_family(task_name: str) -> str:
+    """One family per source dataset: ``task001_quoref_question_generation`` -> ``niv2_quoref``, so
+    every task built on QuoRef is held out with the others (NIv2 names tasks ``taskNNN_<dataset>_...``)."""
+    words = task_name.lower().split("_")
+    return "niv2_" + re.sub(r"[^a-z0-9]+", "", words[1] if len(words) > 1 else words[0])
 
 
 def cluster_for(categories: tuple[str, ...]) -> str:

@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
+from flanlab.metric_names import UnknownMetric, canonical_metric
+from flanlab.errors import closest
 from flanlab.sources.base import SourceSpec
+from flanlab.tasks.clusters import CLUSTERS
 
 # Placeholders every task example provides after `build_examples` (besides the record's own fields).
 STANDARD_FIELDS = ("answer", "options", "answer_index", "references", "rationale")
+# Placeholders the prompt layer adds from the card itself when it renders (`template_values`).
+RENDER_FIELDS = ("task_name", "task_instruction")
 
 
 class Template(BaseModel):
@@ -85,13 +90,32 @@ class TaskCard(BaseModel):
     instruction: str = ""  # the task's own written instruction, for collections that come with one
     fields: dict[str, str | FieldRule] = Field(default_factory=dict)
     options: list[str] | None = None  # fixed answer options; otherwise each record's own `options`
+    # Shuffle the options (see flanlab/tasks/option_order.py)? None: only per-record options that differ.
+    shuffle_options: bool | None = None
     answer_map: dict[str, str] = Field(default_factory=dict)  # raw label -> option text shown
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     templates: list[Template]
     curated: bool = False
     eval_only: bool = False  # never trained on (BIG-Bench Hard, MMLU)
     max_examples: int | None = None  # cap on records read per split (huge sources)
+    # The manual step the data needs (a form, a licence, an export), if any: see `flanlab.tasks.manual`.
+    manual_download: str | None = None
     path: Path | None = Field(default=None, exclude=True)  # the file the card was read from
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        """Every metric in the vocabulary (``flanlab.metric_names``), stored under its canonical name."""
+        try:
+            return list(dict.fromkeys(canonical_metric(name) for name in names))
+        except UnknownMetric as error:
+            raise ValueError(f"card {info.data.get('name', '?')}: {error}") from None
+    @field_validator("cluster")
+    @classmethod
+    def _known_cluster(cls, value: str) -> str:
+        if value not in CLUSTERS:
+            raise ValueError(f"unknown cluster {value!r}{closest(value, CLUSTERS)}; known: {', '.join(CLUSTERS)}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> TaskCard:

@@ -2,18 +2,29 @@
 
 A task example is a dict holding every placeholder a template may use: the mapped fields, the
 record's own keys, and the standard ones (`answer`, `options`, `answer_index`, `references`,
-`rationale`). Classification tasks carry `options` and `answer_index`.
+`rationale`). Classification tasks carry `options` and `answer_index`, in the order shown and
+scored (per-record multiple choice is shuffled: flanlab/tasks/option_order.py).
 """
 
 from __future__ import annotations
 
+import random
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from flanlab.errors import FlanlabError
-from flanlab.sources.base import Record, load_split_records, resolve_path
+from flanlab.sources.base import (
+    Record,
+    load_raw_records,
+    load_split_records,
+    record_split,
+    resolve_path,
+)
 from flanlab.sources.splits import SPLITS
 from flanlab.tasks.card import FieldRule, TaskCard
+from flanlab.tasks.manual import data_source, skip_reason
+from flanlab.tasks.option_order import arrange_options, placed_by_own_hash, shuffles_options
 
 Example = dict[str, Any]
 
@@ -94,15 +105,66 @@ _EXAMPLE_CACHE: dict[str, dict[str, tuple[Example, ...]]] = {}
 
 
 def _split_examples(card: TaskCard) -> dict[str, tuple[Example, ...]]:
-    grouped = load_split_records(card.source)
-    result: dict[str, tuple[Example, ...]] = {}
+    # An evaluation-only task without splits of its own is scored whole: every record is test data.
+    grouped = load_split_records(data_source(card), unsplit_is_test=card.eval_only)
+    result: dict[str, list[Example]] = {}
     for split in SPLITS:
         records = grouped.get(split, [])
         if card.max_examples is not None:
             records = records[: card.max_examples]
         built = (build_example(card, record, index) for index, record in enumerate(records))
-        result[split] = tuple(example for example in built if example is not None)
-    return result
+        result[split] = [example for example in built if example is not None]
+    return order_options(card, result)
+
+
+def order_options(card: TaskCard, grouped: dict[str, list[Example]]) -> dict[str, tuple[Example, ...]]:
+    """The examples of every split with their options in the order shown (shuffled or the card's)."""
+    every = (example for examples in grouped.values() for example in examples)
+    return arrange_options(grouped, shuffles_options(card.shuffle_options, card.options is not None, every))
+
+
+def quick_unavailable(card: TaskCard) -> str | None:
+    """Why a task's data surely cannot be had here, from a quick look (no data is read); else None.
+
+    Manual downloads not yet made, and hub datasets with no hub and nothing in the local caches;
+    loading decides for real.
+    """
+    manual = skip_reason(card)
+    if manual is not None:
+        return manual
+    if card.source.kind == "huggingface":
+        from flanlab.sources.huggingface import hub_copy_missing
+
+        return hub_copy_missing(card.source)
+    return None
+
+
+def iter_examples(card: TaskCard, split: str, order_seed: str) -> Iterator[tuple[int, Example]]:
+    """(position, example) for the examples of one split, in an order seeded by ``order_seed``.
+
+    For a source without splits of its own, the records are visited in a seeded order and each one
+    is hash-split and built only when reached, so a caller that stops early (a mixture pool that
+    needs 3,000 of 50,000 examples) pays for what it reads. Other sources shuffle the loaded split.
+    """
+    spec = card.source
+    raw = load_raw_records(spec)
+    if raw.grouped is not None or spec.split == "all" or card.eval_only or card.max_examples is not None:
+        examples = load_examples(card, split)
+        order = list(range(len(examples)))
+        random.Random(order_seed).shuffle(order)
+        yield from ((position, examples[position]) for position in order)
+        return
+    # Read lazily, a split is never seen whole, so per-record options are shuffled example by example
+    # (each gold placed by the example's own hash) rather than balanced across the split.
+    may_shuffle = card.shuffle_options is not False and card.options is None
+    order = list(range(len(raw.records)))
+    random.Random(order_seed).shuffle(order)
+    for position in order:
+        record = raw.records[position]
+        if record_split(record, spec.split_key, position, raw.where, spec.split_pattern) == split:
+            example = build_example(card, record, position)
+            if example is not None:
+                yield position, placed_by_own_hash(example) if may_shuffle else example
 
 
 def load_examples(card: TaskCard, split: str) -> tuple[Example, ...]:

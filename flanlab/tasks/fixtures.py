@@ -24,7 +24,8 @@ def fixture_spec(card: TaskCard) -> SourceSpec | None:
     folder = fixture_dir(card)
     if not folder.is_dir():
         return None
-    return card.source.model_copy(update={"kind": "huggingface", "locator": str(folder), "config": None, "splits": {}})
+    update = {"kind": "huggingface", "locator": str(folder), "config": None, "revision": None, "splits": {}}
+    return card.source.model_copy(update=update)
 
 
 def with_fixture_source(card: TaskCard) -> TaskCard | None:
@@ -32,6 +33,6 @@ def with_fixture_source(card: TaskCard) -> TaskCard | None:
     spec = fixture_spec(card)
     if spec is None:
         return None
-    copy = card.model_copy(update={"source": spec})
+    copy = card.model_copy(update={"source": spec, "manual_download": None})  # the fixture is the data
     copy.path = card.path
     return copy

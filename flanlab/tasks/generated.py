@@ -11,10 +11,11 @@ few generic ones written for this collection, one of them inverted. Rules:
 - BIG-Bench Hard tasks (`BBH_TASKS`) are generated eval-only in cluster ``bbh``, never trainable.
 - The cluster comes from `assign_cluster`: dataset names first (`NAME_CLUSTERS`), then the task's
   keywords in the order its authors listed them (`KEYWORD_CLUSTERS`), else ``misc``.
-- The family is the parent task for BIG-bench subtasks (``list_functions/c001`` -> the family
-  ``bigbench_list_functions``) and the source dataset for Natural Instructions subtasks
-  (``subtask002_quoref_answer_generation`` -> ``ni_quoref``), so siblings are held out together.
-  A sibling of a locator a YAML card covers takes that card's family.
+- The family is the source dataset (`dataset_key`): the parent task for BIG-bench subtasks
+  (``list_functions/c001`` -> ``bigbench_list_functions``), and inside the BIG-bench tasks that bundle
+  several datasets (`BUNDLES`) the dataset itself: ``subtask002_quoref_answer_generation`` ->
+  ``ni_quoref``, ``gem/mlsum_de`` -> ``bigbench_gem_mlsum``. Siblings are held out together; a
+  sibling of a locator a YAML card covers takes that card's family.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ BIGBENCH = "bigbench"
 NATURAL_INSTRUCTIONS = "natural_instructions"
 NI_PREFIX = "natural_instructions/"
 MIN_EXAMPLES = 20
+# BIG-bench tasks whose subtasks come from different source datasets: a subtask's siblings are the
+# subtasks of its dataset (for Natural Instructions the word after the number, else the first word),
+# not the whole bundle, so holding out one dataset does not drag unrelated ones along.
+BUNDLES = frozenset({NATURAL_INSTRUCTIONS, "gem", "linguistic_mappings"})
 
 # The 23 BIG-Bench Hard tasks by their BIG-bench locator (a task or the parent of subtasks).
 # boolean_expressions, multistep_arithmetic and web_of_lies exist in the archive only as generator
@@ -167,7 +172,7 @@ _METRICS = {
     "multiple_choice_grade": "accuracy",
     "exact_str_match": "exact_match",
     "bleu": "bleu",
-    "rouge": "rouge",
+    "rouge": "rouge_l",
     "sequence_f1": "f1",
     "macro_f1": "f1",
 }
@@ -202,7 +207,7 @@ def cards_from_index(entries: Iterable[dict[str, Any]], covered: CoveredSources)
         locator = entry["name"]
         if (BIGBENCH, locator) in covered or skip_reason(entry) is not None:
             continue
-        yield card_for_task(entry, family=families.get(parent_task(locator)))
+        yield card_for_task(entry, family=families.get(dataset_key(locator)))
 
 
 def skip_reason(entry: dict[str, Any]) -> str | None:
@@ -216,6 +221,17 @@ def skip_reason(entry: dict[str, Any]) -> str | None:
 
 def parent_task(locator: str) -> str:
     return locator.split("/", 1)[0]
+
+
+def dataset_key(locator: str) -> str:
+    """The source dataset a locator belongs to, which decides its family: the parent task, or
+    inside a bundle the dataset (``natural_instructions/subtask002_quoref_x`` -> ``natural_instructions/quoref``)."""
+    parent, _, subtask = locator.partition("/")
+    if parent not in BUNDLES or not subtask:
+        return parent
+    words = subtask.split("_")
+    word = words[1] if parent == NATURAL_INSTRUCTIONS and len(words) > 1 else words[0]
+    return f"{parent}/{word}"
 
 
 def is_bbh(locator: str) -> bool:
@@ -278,16 +294,18 @@ def assign_cluster(locator: str, keywords: Iterable[str]) -> str:
 
 
 def _default_family(locator: str) -> str | None:
+    key = dataset_key(locator)
+    if key == locator:
+        return None  # a task without siblings is its own family
     if locator.startswith(NI_PREFIX):
-        dataset = locator[len(NI_PREFIX) :].split("_")[1]
-        return None if dataset.startswith("misc") else f"ni_{dataset}"
-    parent = parent_task(locator)
-    return f"bigbench_{parent}" if parent != locator else None
+        return "ni_" + key[len(NI_PREFIX) :]
+    return "bigbench_" + key.replace("/", "_")
 
 
 def _covered_families(covered: CoveredSources) -> dict[str, str]:
-    """Parent task -> family of the YAML card covering one of its subtasks."""
-    return {parent_task(locator): family for (kind, locator), family in sorted(covered.items()) if kind == BIGBENCH and "/" in locator}
+    """Source dataset (`dataset_key`) -> family of the YAML card covering one of its subtasks."""
+    covered_subtasks = ((locator, family) for (kind, locator), family in sorted(covered.items()) if kind == BIGBENCH)
+    return {dataset_key(locator): family for locator, family in covered_subtasks if "/" in locator}
 
 
 def _metrics(names: Iterable[str], multiple_choice: bool) -> list[str]:

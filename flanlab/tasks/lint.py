@@ -9,6 +9,10 @@ what the target says (as text, and as a label in a label style).
 
 Cards with a hub source are checked on their offline fixture (`flanlab.tasks.fixtures`), or
 statically only, with a note, when they have none.
+
+Multiple-choice cards also get their gold-position distribution (after the option shuffle of
+`flanlab.tasks.option_order`): on the sampled examples, or on every example with ``full_data``; one
+position holding more than 60% of the golds is a warning (a note), not a problem.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import yaml
 
 from flanlab.errors import FlanlabError
-from flanlab.prompts.formats import PromptFormat, TARGET_DELIMITER, render, template_values
+from flanlab.prompts.formats import PromptFormat, render, template_values
 from flanlab.prompts.options import OPTION_STYLES
 from flanlab.prompts.templates import as_text, parse_pattern
 from flanlab.sources import bigbench
@@ -31,9 +35,10 @@ from flanlab.sources.base import Record, load_split_records
 from flanlab.sources.splits import SPLITS
 from flanlab.tasks.card import Template, TaskCard, card_from_dict
 from flanlab.tasks.clusters import CLUSTERS, EVAL_ONLY_CLUSTERS
-from flanlab.tasks.examples import Example, build_example
+from flanlab.tasks.examples import Example, build_example, load_examples, order_options
 from flanlab.tasks.fixtures import with_fixture_source
 from flanlab.tasks.generated import is_bbh
+from flanlab.tasks.option_order import gold_position_counts, position_bias
 from flanlab.tasks.registry import builtin_folders, card_files, covered_sources, generated_cards
 
 CURATED_MAX_INVERTED = 3  # FLAN: of ten templates per dataset, up to three are inverted
@@ -64,6 +69,7 @@ class LintReport:
     problems: list[LintProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     n_cards: int = 0
+    gold_positions: dict[str, list[int]] = field(default_factory=dict)  # task -> golds per option position
 
     @property
     def ok(self) -> bool:
@@ -101,6 +107,7 @@ def lint_collection(
     report.problems.extend(sub.problems)
     report.notes.extend(sub.notes)
     report.n_cards = sub.n_cards
+    report.gold_positions = sub.gold_positions
     return report
 
 
@@ -118,7 +125,8 @@ def load_card_for_lint(path: Path) -> tuple[TaskCard | None, list[LintProblem]]:
         card = card_from_dict(data, where=where, path=path)
     except FlanlabError as error:
         if not problems:
-            problems.append(LintProblem(where, None, f"card does not load: {_one_line(error)}"))
+            reason = _one_line(error).removeprefix(f"{where}: ")  # the problem line names the file already
+            problems.append(LintProblem(where, None, f"card does not load: {reason}"))
         return None, problems
     return card, problems
 
@@ -128,7 +136,14 @@ def lint_cards(
 ) -> LintReport:
     report = LintReport(n_cards=len(cards))
     for card in _with_progress(cards, progress):
-        problems, notes = lint_card(card, per_split=per_split, full_data=full_data)
+        examples, problems, notes = _sampled(card, per_split, full_data)
+        problems += lint_card(card, examples)[0]
+        counts = gold_position_counts(_position_examples(card, examples, full_data))
+        if counts:
+            report.gold_positions[card.name] = counts
+            bias = position_bias(counts)
+            if bias:
+                notes.append(f"{where_of(card)}: warning: {bias}")
         report.problems.extend(problems)
         report.notes.extend(notes)
     return report
@@ -144,14 +159,31 @@ def lint_card(
         problems.extend(LintProblem(where, template.id, message) for message in pattern_problems(template))
     notes: list[str] = []
     if examples is None:
-        examples, load_problems, note = sample_examples(card, per_split, full_data=full_data)
-        problems.extend(LintProblem(where, None, message) for message in load_problems)
-        if note:
-            notes.append(f"{where}: {note}")
+        examples, load_problems, notes = _sampled(card, per_split, full_data)
+        problems.extend(load_problems)
     for template in filter(_parses, card.templates):
         messages = _unique(message for example in examples for message in rendered_problems(card, template, example, examples))
         problems.extend(LintProblem(where, template.id, message) for message in messages)
     return problems, notes
+
+
+def _sampled(card: TaskCard, per_split: int, full_data: bool) -> tuple[list[Example], list[LintProblem], list[str]]:
+    """A sample of the card's examples, the problems met building it, and a note when there is no data here."""
+    examples, load_problems, note = sample_examples(card, per_split, full_data=full_data)
+    where = where_of(card)
+    problems = [LintProblem(where, None, message) for message in load_problems]
+    return examples, problems, [f"{where}: {note}"] if note else []
+
+
+def _position_examples(card: TaskCard, sampled: list[Example], full_data: bool) -> Sequence[Example]:
+    """Every example of the card with ``full_data`` (when its data loads), else the sample."""
+    data = with_fixture_source(card) if card.source.kind == "huggingface" else card
+    if not full_data or data is None:
+        return sampled
+    try:
+        return [example for split in SPLITS for example in load_examples(data, split)]
+    except FlanlabError:
+        return sampled  # the sample's loading problems are reported already
 
 
 def _parses(template: Template) -> bool:
@@ -272,11 +304,12 @@ def sample_examples(card: TaskCard, per_split: int, *, full_data: bool = False) 
             grouped = load_split_records(card.source)
     except FlanlabError as error:
         return [], [f"cannot load data: {_one_line(error)}"], None
-    examples: list[Example] = []
+    built: dict[str, list[Example]] = {}
     problems: list[str] = []
     tried = 0
     for split in SPLITS:
         records = grouped.get(split) or []
+        built[split] = []
         for index in _spaced(len(records), per_split):
             tried += 1
             try:
@@ -285,7 +318,8 @@ def sample_examples(card: TaskCard, per_split: int, *, full_data: bool = False) 
                 problems.append(f"{split} record {index}: {_one_line(error)}")
                 continue
             if example is not None:
-                examples.append(example)
+                built[split].append(example)
+    examples = [example for split_examples in order_options(card, built).values() for example in split_examples]
     if tried and not examples and not problems:
         problems.append(f"the field rules match none of {tried} sampled records")
     return examples, problems, None
@@ -372,7 +406,7 @@ def rendered_problems(card: TaskCard, template: Template, example: Example, pool
     if not rendered.inputs.strip():
         problems.append("rendered input is empty")
     if rendered.inputs != rendered.inputs.rstrip() or rendered.targets != rendered.targets.lstrip():
-        problems.append(f"whitespace at the prompt/target join is not exactly {TARGET_DELIMITER!r}")
+        problems.append("whitespace at the prompt/target join (the layout's delimiter alone joins them)")
     if rendered.options:
         problems.extend(_option_problems(card, template, example, rendered.targets))
     others = [other for other in pool if other is not example][:2]

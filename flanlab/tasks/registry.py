@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from flanlab.errors import FlanlabError
+from flanlab.errors import FlanlabError, closest
 from flanlab.tasks.card import TaskCard, load_card
+from flanlab.tasks.clusters import CLUSTERS
 
 BUILTIN_CARDS = Path(__file__).parent / "cards"
 
@@ -49,7 +50,20 @@ class TaskRegistry:
         try:
             return self.cards[name]
         except KeyError:
-            raise FlanlabError(f"unknown task {name!r} (see `flanlab tasks list`)") from None
+            hint = closest(name, self.cards.keys())
+            raise FlanlabError(f"unknown task {name!r}{hint} (see `flanlab tasks list`)") from None
+
+    def check_cluster(self, name: str) -> None:
+        """An unknown cluster name is an error that lists the known ones."""
+        known = set(CLUSTERS) | set(self.clusters())
+        if name not in known:
+            raise FlanlabError(f"unknown cluster {name!r}{closest(name, known)}; known: {', '.join(sorted(known))}")
+
+    def check_collections(self, names: Iterable[str]) -> None:
+        known = self.collections()
+        for name in names:
+            if name not in known:
+                raise FlanlabError(f"unknown collection {name!r}{closest(name, known)}; known: {', '.join(known)}")
 
     def select(
         self,

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
+from flanlab.models.precision import Precision
 
 
 class TrainConfig(BaseModel):
@@ -16,50 +17,77 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "smollm2-135m"  # zoo name, HF folder or hub id
-    mixture: Path  # a mixture folder holding shards/*.parquet (columns inputs, targets)
-    out: Path  # the run folder
+    model: str = Field("smollm2-135m", description="Model to train: a zoo name, a Hugging Face folder or a hub id.")
+    mixture: Path = Field(description="A mixture folder holding shards/*.parquet (columns inputs, targets).")
+    out: Path = Field(description="The run folder (model, logs, checkpoints).")
 
     # what is trained
-    method: Literal["full", "lora", "prompt_tuning"] = "full"
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0  # PEFT's default; on CPU, 0.05 spends ~a third of a LoRA step drawing dropout masks
-    lora_target_modules: list[str] | str = "all-linear"
-    num_virtual_tokens: int = 10  # FLAN's prompt tuning study uses a soft prompt of length 10
-    merge_lora: bool = True  # export the LoRA run as a plain merged model
+    method: Literal["full", "lora", "prompt_tuning"] = Field("full", description="What is trained.")
+    lora_rank: int = Field(16, description="LoRA rank.")
+    lora_alpha: int = Field(32, description="LoRA alpha (the update is scaled by alpha / rank).")
+    lora_dropout: float = Field(
+        0.0, description="LoRA dropout (PEFT's default 0; on CPU 0.05 costs about a third of a LoRA step)."
+    )
+    lora_target_modules: list[str] | str = Field(
+        "all-linear", description="Modules LoRA adapts: 'all-linear' or a list of module names."
+    )
+    num_virtual_tokens: int = Field(10, description="Soft prompt length for prompt tuning (FLAN's study uses 10).")
+    merge_lora: bool = Field(True, description="Export a LoRA run as a plain merged model.")
+    dropout: float | None = Field(
+        None,
+        description="Dropout while training (attention and the model's dropout layers; Flan 2022's single-task "
+        "finetuning uses 0.1); unset keeps the model's own. Not saved with the model.",
+    )
 
     # data: lengths from the FLAN paper (inputs 1024, targets 256)
-    max_input_tokens: int = 1024
-    max_target_tokens: int = 256
-    packing: bool = True
+    max_input_tokens: int = Field(1024, description="Inputs are cut to this many tokens.")
+    max_target_tokens: int = Field(256, description="Targets are cut to this many tokens.")
+    packing: bool = Field(True, description="Pack several examples into one row (attention kept apart).")
     chat_template: bool = Field(
         False, description="Train in the model's chat template: inputs as the user turn, loss on the assistant turn."
     )
-    pack_length: int | None = None  # packed row length; default max_input_tokens + max_target_tokens
-    micro_batch_size: int = 8  # rows (packed sequences) per process per forward pass
-    gradient_accumulation_steps: int = 1
+    pack_length: int | None = Field(
+        None, description="Packed row length (default: max_input_tokens + max_target_tokens)."
+    )
+    micro_batch_size: int = Field(8, description="Rows (packed sequences) per process per forward pass.")
+    gradient_accumulation_steps: int = Field(1, description="Micro-batches per optimizer step.")
 
     # optimisation
-    optimizer: Literal["adafactor", "adamw"] = "adafactor"
-    learning_rate: float = 3e-5
-    weight_decay: float = 0.0
-    schedule: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = 0
-    max_grad_norm: float | None = 1.0
-    max_steps: int = 1000
-    max_minutes: float | None = None  # a time budget; training stops at whichever limit comes first
-    seed: int = 0
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on a GPU that supports it, else fp32
-    attn_implementation: Literal["sdpa", "eager"] = "sdpa"
-    gradient_checkpointing: bool = False
+    optimizer: Literal["adafactor", "adamw"] = Field("adafactor", description="Optimizer.")
+    learning_rate: float = Field(3e-5, description="Peak learning rate.")
+    weight_decay: float = Field(0.0, description="Weight decay.")
+    schedule: Literal["constant", "linear", "cosine"] = Field("constant", description="Learning-rate schedule.")
+    warmup_steps: int = Field(0, description="Linear warm-up steps.")
+    max_grad_norm: float | None = Field(1.0, description="Gradient clipping norm (null: no clipping).")
+    max_steps: int = Field(1000, description="Optimizer steps.")
+    max_minutes: float | None = Field(
+        None, description="A time budget; training stops at whichever limit comes first."
+    )
+    seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
+    precision: Precision = Field(
+        "auto",
+        description="fp32, bf16 (autocast: bf16 matrix products; fp32 master weights, gradients and optimizer state), "
+        "or auto: bf16 where the device computes it natively (CPU with AVX512-BF16/AMX, CUDA with bf16), else fp32",
+    )
+    attn_implementation: Literal["sdpa", "eager"] = Field("sdpa", description="Attention implementation.")
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        "auto",
+        description="recompute each layer in the backward pass instead of keeping its activations (~a third more "
+        "compute, a fraction of the memory); auto: only when the memory plan needs it",
+    )
+    memory_limit_gb: float | None = Field(
+        None,
+        description="memory training may use on this machine, all processes together; default: what is available "
+        "when training starts (MemAvailable, or the cgroup limit if lower). The plan lowers the micro-batch (same "
+        "effective batch) or turns on checkpointing to fit, or stops with what to change",
+    )
 
     # bookkeeping
-    checkpoint_every: int = 100  # optimizer steps; 0 disables intermediate checkpoints
-    keep_checkpoints: int = 2
-    log_every: int = 1
-    resume: bool = False
-    progress: bool = True
+    checkpoint_every: int = Field(100, description="Optimizer steps between checkpoints (0: none in between).")
+    keep_checkpoints: int = Field(2, description="How many checkpoints to keep.")
+    log_every: int = Field(1, description="Optimizer steps between log lines.")
+    resume: bool = Field(False, description="Continue from the run folder's latest checkpoint.")
+    progress: bool = Field(True, description="Show a progress bar.")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -82,6 +110,10 @@ class TrainConfig(BaseModel):
             raise ValueError("learning_rate must be positive")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError("max_minutes must be positive")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.memory_limit_gb is not None and self.memory_limit_gb <= 0:
+            raise ValueError("memory_limit_gb must be positive")
         return self
 
     @property

@@ -1,19 +1,21 @@
 """Mixture shards -> token ids, cached by a hash of (mixture files, tokenizer, lengths, model kind).
 
-Causal LMs see ``inputs + TARGET_DELIMITER + targets`` then EOS: inputs and (delimiter + targets)
-are tokenised separately and their ids concatenated, so the boundary between context and answer is
-exact (no marker token to search for). In the chat format (`flanlab.prompts.chat`) they see the
-model's chat template instead: the context is the templated text up to the assistant's reply, the
-target is the reply plus the template's closing up to EOS. Seq2seq models get inputs on the encoder,
-targets on the decoder. Too-long inputs lose their LEFT side (the oldest context, e.g. the first
-few-shot exemplars; in the chat format the left of the user's text, never the template around it);
-a target is never cut: an example whose target alone exceeds the target budget is dropped. Both are
-counted.
+Causal LMs see ``inputs + delimiter + targets`` then EOS, where each row's ``delimiter`` column is
+the join its prompt layout rendered it for (flanlab/prompts/layout.py): inputs and (delimiter +
+targets) are tokenised separately and their ids concatenated, so the boundary between context and
+answer is exact (no marker token to search for) and is the one evaluation scores. In the chat format
+(`flanlab.prompts.chat`) they see the model's chat template instead (the row's delimiter is not
+used): the context is the templated text up to the assistant's reply, the target is the reply plus
+the template's closing up to EOS. Seq2seq models get inputs on the encoder, targets on the decoder.
+Too-long inputs lose their LEFT side (the oldest context, e.g. the first few-shot exemplars; in the
+chat format the left of the user's text, never the template around it); a target is never cut: an
+example whose target alone exceeds the target budget is dropped. Both are counted.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,12 +28,13 @@ from flanlab.errors import FlanlabError
 from flanlab.io import atomic_open, file_sha256, stable_hash, write_json
 from flanlab.paths import cache_dir
 from flanlab.prompts.chat import ChatTemplate
-from flanlab.prompts.formats import TARGET_DELIMITER
+from flanlab.prompts.layout import LEGACY_DELIMITER
 
 ModelKind = Literal["causal", "seq2seq"]
 REQUIRED_COLUMNS = ("inputs", "targets")
+DELIMITER_COLUMN = "delimiter"  # optional: rows without it were written with LEGACY_DELIMITER
 TOKENIZE_CHUNK = 2000
-CACHE_VERSION = 1  # bump when the tokenisation rules below change
+CACHE_VERSION = 2  # bump when the tokenisation rules below change
 
 
 @dataclass
@@ -67,10 +70,11 @@ def mixture_shards(mixture: str | Path) -> list[Path]:
     return shards
 
 
-def read_mixture(mixture: str | Path) -> tuple[list[str], list[str]]:
-    """The ``inputs`` and ``targets`` strings of every shard, in shard-name order."""
+def read_mixture(mixture: str | Path) -> tuple[list[str], list[str], list[str]]:
+    """The ``inputs``, ``targets`` and ``delimiter`` strings of every shard, in shard-name order."""
     inputs: list[str] = []
     targets: list[str] = []
+    delimiters: list[str] = []
     for shard in mixture_shards(mixture):
         try:
             schema = pq.read_schema(shard)
@@ -81,14 +85,18 @@ def read_mixture(mixture: str | Path) -> tuple[list[str], list[str]]:
                 raise FlanlabError(f"missing column {column!r} (have {schema.names})", where=str(shard))
             if not pa.types.is_string(schema.field(column).type) and not pa.types.is_large_string(schema.field(column).type):
                 raise FlanlabError(f"column {column!r} must hold strings, not {schema.field(column).type}", where=str(shard))
-        table = pq.read_table(shard, columns=list(REQUIRED_COLUMNS))
-        for column, sink in (("inputs", inputs), ("targets", targets)):
+        has_delimiter = DELIMITER_COLUMN in schema.names
+        table = pq.read_table(shard, columns=[*REQUIRED_COLUMNS, *([DELIMITER_COLUMN] if has_delimiter else [])])
+        for column, sink in (("inputs", inputs), ("targets", targets), (DELIMITER_COLUMN, delimiters)):
+            if column == DELIMITER_COLUMN and not has_delimiter:
+                delimiters.extend([LEGACY_DELIMITER] * table.num_rows)
+                continue
             values = table.column(column).to_pylist()
             if any(value is None for value in values):
                 row = values.index(None)
                 raise FlanlabError(f"row {row}: column {column!r} is null", where=str(shard))
             sink.extend(values)
-    return inputs, targets
+    return inputs, targets, delimiters
 
 
 def mixture_fingerprint(mixture: str | Path) -> str:
@@ -115,8 +123,7 @@ def tokenized_cache_key(
             "kind": kind,
             "max_input_tokens": max_input_tokens,
             "max_target_tokens": max_target_tokens,
-            "delimiter": TARGET_DELIMITER,
-            "chat_template": chat.template if chat else None,
+            **({"chat_template": chat.template} if chat else {}),
         }
     )
 
@@ -137,9 +144,10 @@ def load_tokenized_mixture(
     tokens_path, stats_path = folder / "tokens.parquet", folder / "stats.json"
     if tokens_path.exists() and stats_path.exists():
         return _read_tokens(tokens_path, json.loads(stats_path.read_text()))
-    inputs, targets = read_mixture(mixture)
+    inputs, targets, delimiters = read_mixture(mixture)
     tokenized = tokenize_examples(
-        inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, chat=chat, progress=progress
+        inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, delimiters=delimiters, chat=chat,
+        progress=progress,
     )
     tokenized.stats.update(cache_key=key, mixture=str(mixture))
     _write_tokens(tokens_path, tokenized)
@@ -155,10 +163,16 @@ def tokenize_examples(
     max_input_tokens: int,
     max_target_tokens: int,
     *,
+    delimiters: Sequence[str] | str,
     chat: ChatTemplate | None = None,
     progress: bool = False,
 ) -> TokenizedMixture:
-    """Tokenise (inputs, targets) pairs with the rules in the module docstring."""
+    """Tokenise (inputs, targets) pairs with the rules in the module docstring.
+
+    ``delimiters``: each row's join (one string: the same for every row), as rendered.
+    """
+    if isinstance(delimiters, str):
+        delimiters = [delimiters] * len(inputs)
     eos = tokenizer.eos_token_id
     if eos is None:
         raise FlanlabError(f"the tokenizer of {tokenizer.name_or_path} has no EOS token; training needs one")
@@ -170,7 +184,8 @@ def tokenize_examples(
     kept_rows: list[int] = []
     counts = {"examples": len(inputs), "truncated_examples": 0, "truncated_tokens": 0, "dropped_long_target": 0, "dropped_empty_input": 0}
     for start in _progress_range(len(inputs), progress):
-        pairs = encoder.pairs(inputs[start : start + TOKENIZE_CHUNK], targets[start : start + TOKENIZE_CHUNK])
+        chunk = slice(start, start + TOKENIZE_CHUNK)
+        pairs = encoder.pairs(inputs[chunk], targets[chunk], delimiters[chunk])
         for offset, (input_ids, target_ids) in enumerate(pairs):
             if not target_ids or target_ids[-1] != eos:
                 target_ids = [*target_ids, eos]
@@ -195,19 +210,21 @@ def tokenize_examples(
 
 
 class _PlainPairs:
-    """inputs (with the tokenizer's special tokens) | TARGET_DELIMITER + targets; seq2seq: encoder | decoder."""
+    """inputs (with the tokenizer's special tokens) | the row's delimiter + targets; seq2seq: encoder | decoder."""
 
     def __init__(self, tokenizer: Any, kind: ModelKind) -> None:
         self.tokenizer, self.kind = tokenizer, kind
         self.prefix, self.suffix = _special_affixes(tokenizer)
 
-    def pairs(self, inputs: list[str], targets: list[str]) -> list[tuple[list[int], list[int]]]:
-        input_batch = self.tokenizer(inputs, add_special_tokens=True)["input_ids"]
+    def pairs(
+        self, inputs: Sequence[str], targets: Sequence[str], delimiters: Sequence[str]
+    ) -> list[tuple[list[int], list[int]]]:
+        input_batch = self.tokenizer(list(inputs), add_special_tokens=True)["input_ids"]
         if self.kind == "causal":
-            delimited = [TARGET_DELIMITER + text for text in targets]
-            target_batch = self.tokenizer(delimited, add_special_tokens=False)["input_ids"]
+            joined = [delimiter + text for delimiter, text in zip(delimiters, targets)]
+            target_batch = self.tokenizer(joined, add_special_tokens=False)["input_ids"]
         else:
-            target_batch = self.tokenizer(targets, add_special_tokens=True)["input_ids"]
+            target_batch = self.tokenizer(list(targets), add_special_tokens=True)["input_ids"]
         return list(zip(input_batch, target_batch))
 
     def cut(self, ids: list[int], limit: int, text: str) -> list[int]:
@@ -222,7 +239,10 @@ class _ChatPairs:
         self.closing = chat.closing_ids(eos)
         self.before_user, self.before_reply = chat.encode(chat.before_user), chat.encode(chat.before_reply)
 
-    def pairs(self, inputs: list[str], targets: list[str]) -> list[tuple[list[int], list[int]]]:
+    def pairs(
+        self, inputs: Sequence[str], targets: Sequence[str], delimiters: Sequence[str]
+    ) -> list[tuple[list[int], list[int]]]:
+        """``delimiters`` is not used: the template's own text separates the turns."""
         turns = [self.chat.split(user, reply) for user, reply in zip(inputs, targets)]
         contexts = self.chat.encode_many([t.context for t in turns])
         replies = self.chat.encode_many([t.reply for t in turns])

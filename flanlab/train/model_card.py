@@ -16,7 +16,6 @@ from typing import Any
 
 from flanlab.errors import FlanlabError
 from flanlab.io import write_text
-from flanlab.prompts.formats import TARGET_DELIMITER
 
 CARD_NAME = "README.md"
 EVAL_HEADING = "## Evaluation"
@@ -166,7 +165,8 @@ def _dataset_id(task: str, source: str) -> str:
 def _body(facts: TrainingFacts, base: str, mixture: MixtureSummary | None) -> str:
     prompt = (
         "the base model's chat template: inputs as the user turn, targets as the assistant turn"
-        if facts.chat_template else f"plain text: inputs + {TARGET_DELIMITER!r} + targets + EOS"
+        if facts.chat_template
+        else "plain text: inputs + delimiter + targets + EOS (each row's delimiter: its prompt layout's join)"
     )
     lines = [
         f"# {base} instruction-tuned with flanlab",

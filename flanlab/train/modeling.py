@@ -24,15 +24,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from flanlab.models.zoo import PLAIN_HEAD_MODEL_TYPES, has_plain_head
 from flanlab.train.attention import SEGMENTED_SDPA, register_segmented_attention, segment_spans
 from flanlab.train.batching import IGNORE_INDEX, PAD_SEGMENT
 
 SHARED_SEGMENT = -2  # the soft prompt: visible to every example in the row
-# Causal architectures whose logits are exactly lm_head(base_model(...)): for these only the
-# target positions go through the (large) output projection.
-PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
-# Their attention layers hand extra forward keyword arguments (the packed spans) to the attention function.
+# For plain-head architectures (flanlab.models.zoo.PLAIN_HEAD_MODEL_TYPES) only the target positions
+# go through the (large) output projection. Their attention layers also hand extra forward keyword
+# arguments (the packed spans) to the attention function.
 PER_EXAMPLE_ATTENTION_MODEL_TYPES = PLAIN_HEAD_MODEL_TYPES
+LOGITS_CHUNK_ELEMENTS = 1 << 24  # logits computed at once in the loss (64 MiB in fp32)
 
 
 def block_causal_mask(segment_ids: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
@@ -54,9 +55,43 @@ def block_causal_mask(segment_ids: torch.Tensor, attn_implementation: str, dtype
     return blocked.masked_fill_(~allowed, torch.finfo(dtype).min)
 
 
+def set_dropout(model: nn.Module, rate: float) -> int:
+    """Use ``rate`` in every dropout layer and in attention-probability dropout (kept as a float
+    ``attention_dropout`` attribute by Llama-style attention); returns how many places changed.
+
+    Only the loaded modules change, not the config, so an exported model keeps its own setting.
+    """
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = rate
+            changed += 1
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = rate
+            changed += 1
+    return changed
+
+
 def summed_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Sum (not mean) of cross-entropy over the given positions; the caller divides globally."""
     return nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
+
+
+def chunked_head_loss(head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, chunk: int) -> torch.Tensor:
+    """``summed_token_loss(head(hidden), labels)``, ``chunk`` positions at a time.
+
+    Each chunk's logits live only while its loss is computed: checkpointing recomputes them in the
+    backward pass, so memory holds one chunk of positions x vocabulary, not all target positions
+    (1,600 targets x 151,936 logits would be ~1 GB in fp32, three times over with the log-softmax
+    and the gradient). The recomputation costs one more head product on the target positions.
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    if hidden.shape[0] <= chunk:
+        return summed_token_loss(head(hidden), labels)
+    piece = lambda h, y: summed_token_loss(head(h), y)  # noqa: E731
+    parts = [checkpoint(piece, h, y, use_reentrant=False) for h, y in zip(hidden.split(chunk), labels.split(chunk))]
+    return torch.stack(parts).sum()
 
 
 class TargetLossModel(nn.Module):
@@ -73,7 +108,8 @@ class TargetLossModel(nn.Module):
         self.num_virtual_tokens = num_virtual_tokens
         config = self.hf_model.config
         model_type = getattr(config, "model_type", "")
-        self.plain_head = not seq2seq and model_type in PLAIN_HEAD_MODEL_TYPES
+        self.plain_head = has_plain_head(config)
+        self.logits_chunk_positions = max(1, LOGITS_CHUNK_ELEMENTS // max(int(getattr(config, "vocab_size", 1)), 1))
         self.per_example_attention = (
             per_example_attention and not seq2seq and not num_virtual_tokens and attn_implementation == "sdpa" and model_type in PER_EXAMPLE_ATTENTION_MODEL_TYPES
         )
@@ -117,10 +153,11 @@ class TargetLossModel(nn.Module):
         selected = next_labels != IGNORE_INDEX
         if self.plain_head:
             hidden = model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).last_hidden_state
-            logits = model.get_output_embeddings()(hidden[:, :-1][selected])
-        else:
-            logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).logits[:, :-1][selected]
-        return summed_token_loss(logits, next_labels[selected]), selected.sum()
+            head, targets = model.get_output_embeddings(), next_labels[selected]
+            loss = chunked_head_loss(head, hidden[:, :-1][selected], targets, self.logits_chunk_positions)
+            return loss, selected.sum()
+        logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).logits
+        return summed_token_loss(logits[:, :-1][selected], next_labels[selected]), selected.sum()
 
     def _seq2seq_loss(self, input_ids, attention_mask, labels):
         model = self.hf_model

@@ -21,19 +21,23 @@ from pydantic import BaseModel
 
 from flanlab.errors import FlanlabError
 from flanlab.io import write_json, write_text
+from flanlab.models.precision import Resolved, autocast, resolve_precision
 from flanlab.prompts.chat import ChatTemplate
-from flanlab.train import checkpoints
+from flanlab.train import checkpoints, memory
 from flanlab.train.adapters import apply_method, export_model, num_virtual_tokens
 from flanlab.train.batching import Batch, causal_batch, seq2seq_batch
 from flanlab.train.config import TrainConfig
 from flanlab.train.data import load_tokenized_mixture
 from flanlab.train.model_card import TrainingFacts, mixture_summary, write_model_card
-from flanlab.train.modeling import TargetLossModel
+from flanlab.train.modeling import TargetLossModel, set_dropout
 from flanlab.train.packing import RowPlan
 from flanlab.train.run_log import LOG_NAME, RunLog
 
 # fields that may change between a run and its resumption; anything else must match
-RESUMABLE_CHANGES = {"resume", "max_steps", "max_minutes", "progress", "checkpoint_every", "keep_checkpoints", "log_every"}
+RESUMABLE_CHANGES = {
+    "resume", "max_steps", "max_minutes", "progress", "checkpoint_every", "keep_checkpoints", "log_every",
+    "memory_limit_gb", "gradient_checkpointing",  # memory only: the same gradients either way
+}
 
 
 class TrainingDiverged(FlanlabError):
@@ -52,6 +56,8 @@ class TrainResult(BaseModel):
     stopped_by: str  # max_steps / max_minutes
     elapsed_s: float
     tokenization: dict[str, Any]
+    precision: Resolved  # what config.precision resolved to on this machine
+    memory_plan: memory.MemoryPlan  # micro-batch, accumulation and checkpointing as run, with the estimate
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -59,9 +65,10 @@ def train(config: TrainConfig) -> TrainResult:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    accelerator = Accelerator(
-        gradient_accumulation_steps=config.gradient_accumulation_steps, mixed_precision=_mixed_precision(config), cpu=_cpu_only_launch()
-    )
+    precision = _precision(config)
+    # bf16 is applied here as torch.autocast around the forward pass (fp32 weights, gradients and optimizer
+    # state), not through accelerate's process-wide mixed_precision, which cannot change within a process
+    accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps, cpu=_cpu_only_launch())
     _check_world(accelerator.num_processes)
     run_dir = config.out
     resume_from = _prepare_run_dir(config, accelerator.is_main_process)
@@ -76,11 +83,18 @@ def train(config: TrainConfig) -> TrainResult:
             chat=chat, progress=config.progress and accelerator.is_main_process,
         )
     packing = config.packing and not seq2seq  # encoder-decoder rows hold one example (see docs/training.md)
+    wrapper = TargetLossModel(
+        trainable, seq2seq=seq2seq, attn_implementation=config.attn_implementation,
+        num_virtual_tokens=num_virtual_tokens(config),
+    )
+    memory_plan = _plan_memory(config, wrapper, data, precision, accelerator)
+    if memory_plan.gradient_checkpointing:
+        wrapper.hf_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    accelerator.gradient_accumulation_steps = memory_plan.gradient_accumulation_steps
     plan = RowPlan(
         data.lengths("seq2seq" if seq2seq else "causal"), data.target_lengths(), config.row_length, packing, config.seed,
-        config.micro_batch_size, config.gradient_accumulation_steps, accelerator.num_processes,
+        memory_plan.micro_batch_size, memory_plan.gradient_accumulation_steps, accelerator.num_processes,
     )
-    wrapper = TargetLossModel(trainable, seq2seq=seq2seq, attn_implementation=config.attn_implementation, num_virtual_tokens=num_virtual_tokens(config))
     optimizer = _optimizer(config, [p for p in wrapper.parameters() if p.requires_grad])
     scheduler = _scheduler(config, optimizer)
     model, optimizer = accelerator.prepare(wrapper, optimizer)
@@ -96,7 +110,10 @@ def train(config: TrainConfig) -> TrainResult:
     if accelerator.is_main_process:
         write_text(run_dir / "config.yaml", config.to_yaml())
         write_json(run_dir / "tokenization.json", data.stats)
-    loop = _Loop(config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters)
+        write_json(run_dir / "memory_plan.json", {"precision": precision, **memory_plan.model_dump(mode="json")})
+    loop = _Loop(
+        config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters, precision
+    )
     try:
         stopped_by, final_loss = loop.run()
     finally:
@@ -110,7 +127,7 @@ def train(config: TrainConfig) -> TrainResult:
         run_dir=run_dir, model_dir=model_dir, exported=exported, steps=counters["step"], final_loss=final_loss,
         real_tokens=counters["real_tokens"], target_tokens=counters["target_tokens"],
         packing_efficiency=counters["real_tokens"] / max(counters["total_tokens"], 1), stopped_by=stopped_by,
-        elapsed_s=counters["elapsed_s"], tokenization=data.stats,
+        elapsed_s=counters["elapsed_s"], tokenization=data.stats, precision=precision, memory_plan=memory_plan,
     )
     if accelerator.is_main_process:
         write_json(run_dir / "train_result.json", result.model_dump(mode="json"))
@@ -133,8 +150,10 @@ def _card_facts(config: TrainConfig, result: TrainResult) -> TrainingFacts:
 class _Loop:
     """One optimizer step at a time, with logging, checkpoints, the NaN guard and the time budget."""
 
-    def __init__(self, config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters) -> None:
-        self.config, self.accelerator, self.model = config, accelerator, model
+    def __init__(
+        self, config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters, precision
+    ) -> None:
+        self.config, self.accelerator, self.model, self.precision = config, accelerator, model, precision
         self.optimizer, self.scheduler, self.plan, self.data = optimizer, scheduler, plan, data
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.collate = seq2seq_batch if seq2seq else causal_batch
@@ -176,7 +195,10 @@ class _Loop:
 
     def _step(self, step: int, over_budget: bool) -> tuple[dict[str, float], float]:
         accelerator, config = self.accelerator, self.config
-        totals = _accumulate_gradients(accelerator, self.model, self.plan, self.data, self.collate, self.pad_id, step, self._record_order)
+        totals = _accumulate_gradients(
+            accelerator, self.model, self.plan, self.data, self.collate, self.pad_id, step, self._record_order,
+            self.precision,
+        )
         totals[4] = float(over_budget and accelerator.is_main_process)
         totals = accelerator.reduce(totals, reduction="sum")  # every process gets the same numbers
         stats = dict(zip(("loss_sum", "target_tokens", "real_tokens", "total_tokens", "stop"), totals.tolist()))
@@ -220,7 +242,10 @@ class _Loop:
         write_text(self.order_path, "".join(line + "\n" for line in kept))
 
 
-def _accumulate_gradients(accelerator, model, plan: RowPlan, data, collate, pad_id: int, step: int, on_batch=None) -> torch.Tensor:
+def _accumulate_gradients(
+    accelerator, model, plan: RowPlan, data, collate, pad_id: int, step: int, on_batch=None,
+    precision: Resolved = "fp32",
+) -> torch.Tensor:
     """Forward and backward over this process's micro-batches of ``step``; returns local sums
     [loss_sum, target_tokens, real_tokens, total_tokens, 0].
 
@@ -234,7 +259,8 @@ def _accumulate_gradients(accelerator, model, plan: RowPlan, data, collate, pad_
     for micro in range(accumulation):
         batch = collate(plan.micro_batch(step, micro, accelerator.process_index), data, pad_id)
         with accelerator.accumulate(model):
-            loss_sum, _ = model(**{key: value.to(accelerator.device) for key, value in batch.tensors.items()})
+            with autocast(precision, accelerator.device.type):
+                loss_sum, _ = model(**{key: value.to(accelerator.device) for key, value in batch.tensors.items()})
             accelerator.backward(loss_sum * scale)
         totals += torch.tensor([float(loss_sum.detach()), batch.target_tokens, batch.real_tokens, batch.total_tokens, 0.0], dtype=torch.float64, device=accelerator.device)
         if on_batch is not None:
@@ -316,12 +342,42 @@ def _check_world(processes: int) -> None:
         raise FlanlabError(f"launched as {launched} processes but accelerate set up {processes}; check the launcher's device flags")
 
 
-def _mixed_precision(config: TrainConfig) -> str:
-    if config.precision == "bf16":
-        return "bf16"
-    if config.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "no"
+def _precision(config: TrainConfig) -> Resolved:
+    device_type = "cuda" if torch.cuda.is_available() and not _cpu_only_launch() else "cpu"
+    return resolve_precision(config.precision, device_type)
+
+
+def _plan_memory(
+    config: TrainConfig, wrapper: TargetLossModel, data, precision: Resolved, accelerator
+) -> memory.MemoryPlan:
+    """Micro-batch, accumulation and checkpointing that fit the memory (see flanlab/train/memory.py).
+
+    The main process plans and every process takes its plan (or its one-line refusal), so all
+    processes agree on the accumulation even if they read the free memory at different moments.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    outcome: list[Any] = [None]
+    if accelerator.is_main_process:
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+        lengths = data.lengths("seq2seq" if wrapper.seq2seq else "causal")
+        try:
+            outcome[0] = memory.plan(
+                memory.ModelShape.of(wrapper.model), micro_batch=config.micro_batch_size,
+                accumulation=config.gradient_accumulation_steps, checkpointing=config.gradient_checkpointing,
+                budget=memory.memory_budget(config.memory_limit_gb, local_processes, accelerator.device),
+                precision=precision, optimizer=config.optimizer, row_length=config.row_length,
+                target_share=float(data.target_lengths().sum() / max(lengths.sum(), 1)),
+                head_on_targets=wrapper.plain_head, logits_chunk=wrapper.logits_chunk_positions,
+            )
+            memory.log_plan(outcome[0])
+        except FlanlabError as error:
+            outcome[0] = str(error)
+    if accelerator.num_processes > 1:
+        broadcast_object_list(outcome, from_process=0)
+    if isinstance(outcome[0], str):
+        raise FlanlabError(outcome[0])
+    return outcome[0]
 
 
 def _prepare_run_dir(config: TrainConfig, is_main: bool) -> Path | None:
@@ -363,11 +419,9 @@ def _load_trainable(config: TrainConfig) -> tuple[Any, Any, bool]:
 
     model, tokenizer = load_model(config.model, attn_implementation=config.attn_implementation)
     model.train()
+    if config.dropout is not None:
+        set_dropout(model, config.dropout)
     seq2seq = is_seq2seq(model.config)
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-        if config.method != "full":
-            model.enable_input_require_grads()
     trainable = apply_method(model, config, seq2seq=seq2seq, base_location=resolve_model_path(config.model))
     return trainable, tokenizer, seq2seq
 
