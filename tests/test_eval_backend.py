@@ -59,7 +59,7 @@ def test_options_split_over_rows_when_they_do_not_fit_together(tiny_causal):
     model, tokenizer = load_model(tiny_causal)
     separate = HFBackend(model, tokenizer, batch_size=4, max_length=100, share_prompt=False).score(REQUESTS[:4])
     tight_backend = HFBackend(model, tokenizer, batch_size=4, max_length=100)
-    ids = {(r.delimiter, o): tight_backend.option_ids(o, r.delimiter) for r in REQUESTS[:4] for o in r.options}
+    ids = {(r.delimiter, o, r.chat): tight_backend.option_ids(o, r.delimiter, r.chat) for r in REQUESTS[:4] for o in r.options}
     rows = tight_backend._rows(REQUESTS[:4], ids)
     assert len(rows) > 4  # at least one request needed several rows
     for got, want in zip(tight_backend.score(REQUESTS[:4]), separate):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import statistics
 
@@ -112,7 +113,7 @@ def test_seq2seq_model_evaluates(tiny_seq2seq, registry, isolated_home):
 
 def test_lm_eval_export_holds_our_exact_prompts(registry, tmp_path):
     out = tmp_path / "lm"
-    names = export_lm_eval(registry, EvalConfig(tasks=["task:toy_nli", "task:toy_qa"], limit=5), out)
+    names = export_lm_eval(registry, EvalConfig(tasks=["task:toy_nli", "task:toy_qa"], limit=5), out).tasks
     assert names == ["flanlab_toy_nli_a_zeroshot", "flanlab_toy_nli_b_zeroshot", "flanlab_toy_nli_c_zeroshot", "flanlab_toy_qa_q1_zeroshot"]
     spec = yaml.safe_load((out / "flanlab_toy_nli_a_zeroshot.yaml").read_text())
     assert spec["output_type"] == "multiple_choice" and spec["target_delimiter"] == " "
@@ -121,6 +122,25 @@ def test_lm_eval_export_holds_our_exact_prompts(registry, tmp_path):
     assert rows[0]["options"][rows[0]["answer_index"]] in {"yes", "it is not possible to tell", "no"}
     generation = yaml.safe_load((out / "flanlab_toy_qa_q1_zeroshot.yaml").read_text())
     assert generation["output_type"] == "generate_until" and generation["generation_kwargs"]["until"] == ["\n\n"]
+
+
+def test_lm_eval_export_writes_a_group_per_cluster_and_format(registry, tmp_path):
+    out = tmp_path / "lm"
+    exported = export_lm_eval(registry, EvalConfig(tasks=["cluster:nli", "task:toy_qa"], shots=[0, 2], limit=3), out)
+    assert sorted(exported.groups) == ["flanlab_closed_book_qa", "flanlab_closed_book_qa_fewshot2", "flanlab_nli", "flanlab_nli_fewshot2"]
+    group = yaml.safe_load((out / "flanlab_nli.yaml").read_text())
+    assert group["task"] == ["flanlab_toy_nli_a_zeroshot", "flanlab_toy_nli_b_zeroshot", "flanlab_toy_nli_c_zeroshot"]
+    assert [m["metric"] for m in group["aggregate_metric_list"]] == ["acc", "acc_norm"]
+    qa = yaml.safe_load((out / "flanlab_closed_book_qa_fewshot2.yaml").read_text())
+    assert qa["task"] == ["flanlab_toy_qa_q1_fewshot2"] and qa["aggregate_metric_list"][0]["metric"] == "exact_match"
+    if importlib.util.find_spec("lm_eval") is None:
+        pytest.skip("lm-eval is not installed (FLANLAB_WITH_PEERS=1 bash scripts/setup.sh installs it)")
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(out), include_defaults=False)
+    assert {"flanlab_nli", "flanlab_nli_fewshot2"} <= set(manager.all_groups)
+    loaded = manager.load(["flanlab_nli"])  # lm-eval itself resolves the group to its three template tasks
+    assert sorted(task.task_name for task in loaded["tasks"].values()) == group["task"]
 
 
 def _main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

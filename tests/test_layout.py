@@ -55,7 +55,7 @@ def test_training_scoring_and_export_use_the_same_join(layout, tiny_causal, tmp_
     assert tokenizer.decode(scored, skip_special_tokens=True) == expected
 
     # the lm-eval export: its prompt, target_delimiter and choice
-    [name] = export_lm_eval(registry, config, tmp_path / "lm")
+    [name] = export_lm_eval(registry, config, tmp_path / "lm").tasks
     spec = yaml.safe_load((tmp_path / "lm" / f"{name}.yaml").read_text())
     [record] = [json.loads(line) for line in open(spec["dataset_kwargs"]["data_files"]["test"])]
     assert record["prompt"] + spec["target_delimiter"] + record["options"][record["answer_index"]] == expected

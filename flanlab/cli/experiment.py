@@ -19,6 +19,9 @@ def run_cmd(
         "default", help="tiny (CI, random model) | default (embedded model) | paper (GPU cluster)."
     ),
     out: Path = typer.Option(None, help="Experiment folder (default: runs/<config name>-<scale>)."),
+    chat_template: bool | None = typer.Option(
+        None, "--chat-template/--no-chat-template", help="Train and evaluate in the model's chat template (overrides the config)."
+    ),
 ) -> None:
     """Run every arm of an experiment; a rerun skips finished units. Writes the report at the end."""
     from flanlab.experiments.config import resolve_experiment
@@ -26,6 +29,8 @@ def run_cmd(
     from flanlab.report.build import build_report
 
     experiment = resolve_experiment(config)
+    if chat_template is not None:
+        experiment = experiment.model_copy(update={"chat_template": chat_template})
     folder = out or Path("runs") / f"{experiment.name}-{scale}"
     run_experiment(experiment.at_scale(scale), folder)
     written = build_report(folder)

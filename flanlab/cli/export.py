@@ -25,7 +25,7 @@ def lm_eval(
     model: str = typer.Option(None, help="Count few-shot prompt tokens with this model's tokenizer (as `flanlab eval` does)."),
     cards: list[Path] = typer.Option([], "--cards", help="Extra folders of task cards."),
 ) -> None:
-    """Write lm-evaluation-harness task YAML over local JSON Lines files, one task per template and format."""
+    """Write lm-evaluation-harness task YAML over local JSON Lines files: a task per template and format, a group per cluster."""
     from flanlab.configio import validate
     from flanlab.evaluate import EvalConfig
     from flanlab.evaluate.lm_eval_export import export_lm_eval
@@ -44,7 +44,11 @@ def lm_eval(
         count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
     registry = load_registry(cards)
     warn = lambda gone: warn_tasks("skipped", gone)  # noqa: E731
-    names = export_lm_eval(registry, config, out, count_tokens=count_tokens, on_skipped=warn)
-    console.print(f"wrote {len(names)} lm-eval tasks to {out}/ (run: lm_eval --include_path {out} --tasks flanlab ...)")
-    for name in names:
+    exported = export_lm_eval(registry, config, out, count_tokens=count_tokens, on_skipped=warn)
+    first = exported.groups[0] if exported.groups else "flanlab ..."
+    console.print(
+        f"wrote {len(exported.tasks)} lm-eval tasks and {len(exported.groups)} cluster groups to {out}/ "
+        f"(run: lm_eval --include_path {out} --tasks {first})"
+    )
+    for name in exported.groups + exported.tasks:
         print(name)

@@ -67,6 +67,21 @@ def build(
         console.print(f"wrote {stats.total_rows:,} rows in {len(stats.shards)} shard(s) to {out}")
 
 
+@app.command("export")
+def export(
+    folder: Path = typer.Argument(..., help="A mixture folder."),
+    fmt: str = typer.Option(..., "--format", help="messages (conversational) or prompt-completion."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: train.jsonl, train.parquet, README.md, export.json."),
+) -> None:
+    """Write a mixture for other trainers (TRL, axolotl, LLaMA-Factory), provenance columns kept."""
+    from flanlab.mixture.export import EXPORT_FORMATS, export_mixture
+
+    if fmt not in EXPORT_FORMATS:
+        raise FlanlabError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+    manifest = export_mixture(folder, out, fmt)  # type: ignore[arg-type]
+    console.print(f"wrote {manifest['rows']:,} rows ({fmt}) to {out}/ as {', '.join(manifest['files'])}")
+
+
 @app.command("stats")
 def stats(
     folder: Path = typer.Argument(..., help="A mixture folder."),

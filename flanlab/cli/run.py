@@ -16,6 +16,9 @@ def run(
     model: str = typer.Option("smollm2-135m", help="Model name, local folder or hub id."),
     budget: float = typer.Option(5.0, help="Training budget in minutes (LoRA on the CPU by default)."),
     scale: ScaleName = typer.Option("default", help="tiny (random model, seconds) | default | paper."),
+    chat_template: bool = typer.Option(
+        False, "--chat-template", help="Train and evaluate in the model's chat template."
+    ),
 ) -> None:
     """Run the embedded default experiment (configs/default.yaml) and print its report."""
     from flanlab.experiments.config import resolve_experiment
@@ -24,7 +27,9 @@ def run(
 
     config = resolve_experiment("default")
     title = f"Zero-shot held-out {held_out}: base vs instruction-tuned"
-    config = config.model_copy(update={"held_out": [held_out], "model": model, "title": title})
+    title += ", in the chat template" if chat_template else ""
+    changes = {"held_out": [held_out], "model": model, "title": title, "chat_template": chat_template}
+    config = config.model_copy(update=changes)
     resolved = config.at_scale(scale)
     if scale != "tiny":
         resolved.model = model

@@ -18,7 +18,9 @@ Seq2seq models run the encoder once per prompt and reuse its output for every op
 
 Tokenisation is the one training uses: prompt and ``delimiter + option`` (the request's join, see
 flanlab/prompts/layout.py) are tokenised separately and the ids concatenated. A BOS token is
-prepended only when the tokenizer adds one by itself.
+prepended only when the tokenizer adds one by itself. A chat request (its prompt already wrapped in
+the chat template) is tokenised as `flanlab.prompts.chat` says: prompt and option as they stand, no
+special tokens added, no delimiter.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from flanlab.errors import FlanlabError
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.models.precision import Resolved, autocast
 from flanlab.models.zoo import has_plain_head
+from flanlab.prompts.chat import encode_piece
 from flanlab.prompts.layout import DEFAULT_LAYOUT
 
 Progress = Callable[[int], None]
@@ -92,15 +95,19 @@ class HFBackend:
 
     # ---- tokenisation -------------------------------------------------------------------------
 
-    def prompt_ids(self, prompt: str) -> list[int]:
-        if self.is_seq2seq:
+    def prompt_ids(self, prompt: str, chat: bool = False) -> list[int]:
+        if chat:
+            ids = encode_piece(self.tokenizer, prompt)
+        elif self.is_seq2seq:
             ids = self.tokenizer(prompt).input_ids
         else:
             ids = self._bos + self.tokenizer(prompt, add_special_tokens=False).input_ids
         # a continuation needs at least one token to be conditioned on
         return ids or [self.tokenizer.bos_token_id or self.tokenizer.eos_token_id]
 
-    def option_ids(self, option: str, delimiter: str = DEFAULT_LAYOUT.separator) -> list[int]:
+    def option_ids(self, option: str, delimiter: str = DEFAULT_LAYOUT.separator, chat: bool = False) -> list[int]:
+        if chat:
+            return encode_piece(self.tokenizer, option)  # the assistant's reply: no delimiter
         if self.is_seq2seq:
             return self.tokenizer(option).input_ids  # the decoder target, EOS included
         return self.tokenizer(delimiter + option, add_special_tokens=False).input_ids
@@ -126,7 +133,7 @@ class HFBackend:
         import torch
 
         option_ids = {
-            (request.delimiter, option): self.option_ids(option, request.delimiter)
+            (request.delimiter, option, request.chat): self.option_ids(option, request.delimiter, request.chat)
             for request in requests
             for option in request.options
         }
@@ -147,18 +154,23 @@ class HFBackend:
         return [
             OptionScores(
                 logprob=tuple(logprobs[index]),
-                num_tokens=tuple(len(option_ids[request.delimiter, option]) for option in request.options),
+                num_tokens=tuple(
+                    len(option_ids[request.delimiter, option, request.chat]) for option in request.options
+                ),
                 num_chars=tuple(len(option) for option in request.options),
             )
             for index, request in enumerate(requests)
         ]
 
-    def _rows(self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str], list[int]]) -> list[_Row]:
+    def _rows(
+        self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str, bool], list[int]]
+    ) -> list[_Row]:
         rows: list[_Row] = []
         for index, request in enumerate(requests):
-            options = [(j, option_ids[request.delimiter, option]) for j, option in enumerate(request.options)]
+            key = request.delimiter, request.chat
+            options = [(j, option_ids[key[0], option, key[1]]) for j, option in enumerate(request.options)]
             longest = max((len(ids) for _, ids in options), default=0)
-            prompt = self.prompt_ids(request.prompt)
+            prompt = self.prompt_ids(request.prompt, request.chat)
             if not self.is_seq2seq:
                 prompt = prompt[-max(1, self.max_length - longest) :]  # keep the end of an over-long prompt
             if not self.share_prompt:
@@ -324,18 +336,19 @@ class HFBackend:
                 # one batch shares its settings: group equal (stop, limit) pairs together
                 groups: dict[tuple, list[int]] = {}
                 for i in chunk:
-                    groups.setdefault((requests[i].stop, requests[i].max_new_tokens), []).append(i)
-                for (stop, limit), members in groups.items():
-                    for i, text in zip(members, self._generate_batch([requests[i].prompt for i in members], stop, limit)):
+                    groups.setdefault((requests[i].stop, requests[i].max_new_tokens, requests[i].chat), []).append(i)
+                for (stop, limit, chat), members in groups.items():
+                    prompts = [requests[i].prompt for i in members]
+                    for i, text in zip(members, self._generate_batch(prompts, stop, limit, chat)):
                         texts[i] = text
                 progress(len(chunk))
         return texts
 
-    def _generate_batch(self, prompts: list[str], stop: tuple[str, ...], limit: int) -> list[str]:
+    def _generate_batch(self, prompts: list[str], stop: tuple[str, ...], limit: int, chat: bool = False) -> list[str]:
         import torch
         from transformers import StoppingCriteriaList
 
-        encoded = [torch.tensor(self.prompt_ids(prompt)[-max(1, self.max_length - limit) :]) for prompt in prompts]
+        encoded = [torch.tensor(self.prompt_ids(prompt, chat)[-max(1, self.max_length - limit) :]) for prompt in prompts]
         ids, mask = self._pad(encoded, "left" if not self.is_seq2seq else self.padding_side)
         width = 0 if self.is_seq2seq else ids.shape[1]
         criteria = StoppingCriteriaList([_StopOnText(self.tokenizer, stop, width)]) if stop else None

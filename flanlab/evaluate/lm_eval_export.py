@@ -3,13 +3,16 @@
 Each (task, template, format) becomes one lm-eval task whose data file holds the prompts exactly
 as flanlab renders them (few-shot exemplars included, so lm-eval runs it with ``num_fewshot: 0``)
 and the same options joined with the same delimiter (the rendered examples' layout, written as
-lm-eval's ``target_delimiter``). Users can then cross-check a
-flanlab score with the tool they know.
+lm-eval's ``target_delimiter``). Each (cluster, format) also becomes an lm-eval group (``flanlab_nli``
+for zero-shot, ``flanlab_nli_fewshot3`` for 3-shot) holding all of its template tasks, so
+``lm_eval --tasks flanlab_nli`` runs a whole held-out cluster. Users can then cross-check a flanlab
+score with the tool they know.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,8 +25,19 @@ from flanlab.prompts.formats import estimate_tokens
 from flanlab.tasks.registry import TaskRegistry
 
 
+@dataclass(frozen=True)
+class LmEvalExport:
+    tasks: list[str]  # one per (task, template, format)
+    groups: list[str]  # one per (cluster, format)
+
+
 def lm_eval_task_name(task: str, template_id: str, fmt: str) -> str:
     return f"flanlab_{task}_{template_id}_{fmt.replace(':', '')}"
+
+
+def lm_eval_group_name(cluster: str, fmt: str) -> str:
+    """Zero-shot, FLAN's headline setting, gets the plain name: ``flanlab_nli``; else ``flanlab_nli_fewshot3``."""
+    return f"flanlab_{cluster}" if fmt == "zeroshot" else f"flanlab_{cluster}_{fmt.replace(':', '')}"
 
 
 def export_lm_eval(
@@ -33,8 +47,8 @@ def export_lm_eval(
     *,
     count_tokens: Callable[[str], int] = estimate_tokens,
     on_skipped: Callable[[dict[str, str]], None] | None = None,
-) -> list[str]:
-    """Write ``out/<task name>.yaml`` and ``out/data/<task name>.jsonl``; returns the task names.
+) -> LmEvalExport:
+    """Write ``out/<task name>.yaml``, ``out/data/<task name>.jsonl`` and ``out/<group name>.yaml``.
 
     ``count_tokens`` decides how many few-shot exemplars fit; pass the model's tokenizer count to
     get the very prompts `flanlab eval` scores for that model. Selected tasks whose data cannot be
@@ -46,6 +60,7 @@ def export_lm_eval(
         on_skipped(skipped)
     plans = plan_requests(cards, config, count_tokens)
     names = []
+    members: dict[str, list[tuple[str, str]]] = {}  # group -> (task name, output type)
     for run, items in plans:
         name = lm_eval_task_name(run.task, run.template_id, run.format)
         data_path = (out / "data" / f"{name}.jsonl").resolve()
@@ -55,7 +70,22 @@ def export_lm_eval(
         spec = _task_yaml(name, run.task, data_path, items[0])
         write_text(out / f"{name}.yaml", yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
         names.append(name)
-    return names
+        members.setdefault(lm_eval_group_name(run.cluster, run.format), []).append((name, spec["output_type"]))
+    for group, tasks in members.items():
+        write_text(out / f"{group}.yaml", yaml.safe_dump(_group_yaml(group, tasks), sort_keys=False))
+    return LmEvalExport(names, list(members))
+
+
+def _group_yaml(group: str, tasks: list[tuple[str, str]]) -> dict[str, Any]:
+    """A group averaging its template tasks with equal weight (lm-eval averages leaf tasks, not datasets)."""
+    metrics = {"multiple_choice": ["acc", "acc_norm"], "generate_until": ["exact_match"]}
+    wanted = dict.fromkeys(metric for _, kind in tasks for metric in metrics[kind])
+    return {
+        "group": group,
+        "task": [name for name, _ in tasks],
+        "aggregate_metric_list": [{"metric": m, "aggregation": "mean", "weight_by_size": False} for m in wanted],
+        "metadata": {"version": 1.0, "exported_by": "flanlab"},
+    }
 
 
 def _record(item: Evaluated) -> dict[str, Any]:

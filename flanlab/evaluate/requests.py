@@ -1,7 +1,9 @@
 """Evaluation requests: what the model backend is asked, independent of tasks and templates.
 
 A rank-classification request scores every option as a continuation of one prompt; a generation
-request decodes greedily from a prompt until a stop sequence or the token limit.
+request decodes greedily from a prompt until a stop sequence or the token limit. A ``chat`` request's
+prompt is already wrapped in the model's chat template (`flanlab.prompts.chat`): it is tokenised
+as it stands and its options are the assistant's reply, with no delimiter in front.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from flanlab.prompts.layout import DEFAULT_LAYOUT
 @dataclass(frozen=True)
 class RankRequest:
     prompt: str
-    options: tuple[str, ...]  # each scored as delimiter + option after the prompt
-    delimiter: str = DEFAULT_LAYOUT.separator  # the rendered example's join (see PromptLayout)
+    options: tuple[str, ...]  # each scored as delimiter + option after the prompt (chat: the option alone)
+    delimiter: str = DEFAULT_LAYOUT.separator  # the rendered example's join (see PromptLayout); unused in chat
+    chat: bool = False
 
     def cache_key(self) -> str:
-        return stable_hash(["rank", self.prompt, list(self.options), self.delimiter], length=40)
+        key = ["rank", self.prompt, list(self.options), self.delimiter, *(["chat"] if self.chat else [])]
+        return stable_hash(key, length=40)
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,11 @@ class GenerateRequest:
     prompt: str
     stop: tuple[str, ...] = ("\n\n",)
     max_new_tokens: int = 64
+    chat: bool = False
 
     def cache_key(self) -> str:
-        return stable_hash(["generate", self.prompt, list(self.stop), self.max_new_tokens], length=40)
+        key = ["generate", self.prompt, list(self.stop), self.max_new_tokens, *(["chat"] if self.chat else [])]
+        return stable_hash(key, length=40)
 
 
 @dataclass(frozen=True)

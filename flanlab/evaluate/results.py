@@ -82,7 +82,7 @@ def write_samples(path: Path, plans: list, runs: list[TemplateRun], answers: dic
                     "split": run.split,
                     "template_id": run.template_id,
                     "example_index": item.example_index,
-                    "prompt": item.rendered.inputs,
+                    "prompt": item.request.prompt,  # the chat format's prompt holds the template's text
                     "options": list(item.rendered.options),
                     "scores": _scores_row(answer) if isinstance(answer, OptionScores) else None,
                     "generation": answer if isinstance(answer, str) else None,
@@ -127,7 +127,8 @@ def _reference_lines(tasks: list[dict[str, Any]]) -> list[str]:
 def markdown_report(results: dict[str, Any]) -> str:
     """Per-template scores, the template mean/std per task, and per-cluster means, as Markdown."""
     split = results["config"]["split"]
-    lines = [f"## Evaluation of {results['model']['name']} ({results['model']['fingerprint']})", ""]
+    chat = " in its chat template" if results["config"].get("chat_template") else ""
+    lines = [f"## Evaluation of {results['model']['name']} ({results['model']['fingerprint']}){chat}", ""]
     lines += ["### Per template", "", "| task | format | template | metric | score ± se | n |", "|---|---|---|---|---|---|"]
     for r in results["templates"]:
         if r["split"] != split:

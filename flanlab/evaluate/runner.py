@@ -21,6 +21,7 @@ from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
 from flanlab.models.precision import Precision, resolve_precision
+from flanlab.prompts.chat import ChatTemplate
 from flanlab.prompts.formats import (
     SEPARATORS,
     PromptFormat,
@@ -58,6 +59,9 @@ class EvalConfig(BaseModel):
         default_factory=lambda: [0], description="Shot counts, e.g. 0,3 (exemplars from the train split)."
     )
     cot: bool = Field(False, description="Chain-of-thought formats (generate, then extract the answer).")
+    chat_template: bool = Field(
+        False, description="Prompts as the user turn of the model's chat template; options scored as its reply."
+    )
     templates: list[str] = Field(
         default_factory=lambda: ["all"], description="'all' or template ids (inverted ones are never evaluated)."
     )
@@ -207,8 +211,9 @@ def evaluate(
         near_tie_nats=config.near_tie_nats,
     )
     count_tokens = _token_counter(tokenizer)
+    chat = _chat_template(config, tokenizer, backend.is_seq2seq)
 
-    plans = plan_requests(cards, config, count_tokens)
+    plans = plan_requests(cards, config, count_tokens, chat)
     all_requests = [item.request for _, items in plans for item in items]
     settings = {"dtype": str(model.dtype), "precision": precision}
     if precision == "bf16":  # which requests were settled in fp32 depends on these two
@@ -234,6 +239,14 @@ def evaluate(
     return results
 
 
+def _chat_template(config: EvalConfig, tokenizer: Any, seq2seq: bool) -> ChatTemplate | None:
+    if not config.chat_template:
+        return None
+    if seq2seq:
+        raise FlanlabError("the chat format needs a causal (decoder-only) model; drop --chat-template")
+    return ChatTemplate(tokenizer, config.model)
+
+
 def _token_counter(tokenizer: Any) -> Callable[[str], int]:
     return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
 
@@ -246,9 +259,12 @@ def _sample_indices(n: int, limit: int | None, seed: int, task: str, split: str)
 
 
 def plan_requests(
-    cards: list[TaskCard], config: EvalConfig, count_tokens: Callable[[str], int]
+    cards: list[TaskCard], config: EvalConfig, count_tokens: Callable[[str], int], chat: ChatTemplate | None = None
 ) -> list[tuple[TemplateRun, list[Evaluated]]]:
-    """Every (format, task, split, template) to evaluate, with its rendered examples and requests."""
+    """Every (format, task, split, template) to evaluate, with its rendered examples and requests.
+
+    With ``chat`` each prompt becomes the chat template's text up to the assistant's reply.
+    """
     splits = [config.split] + ([config.dev_split] if config.best_dev and config.dev_split != config.split else [])
     plans = []
     for fmt in config.formats():
@@ -263,7 +279,7 @@ def plan_requests(
                 chosen = _sample_indices(len(examples), config.limit, config.seed, card.name, split)
                 for template in templates:
                     items = [
-                        _evaluated(card, template, examples[i], i, card_fmt, pool, config, count_tokens)
+                        _evaluated(card, template, examples[i], i, card_fmt, pool, config, count_tokens, chat)
                         for i in chosen
                     ]
                     classification = bool(items[0].rendered.options)
@@ -310,6 +326,7 @@ def _evaluated(
     pool: Sequence[Example],
     config: EvalConfig,
     count_tokens: Callable[[str], int],
+    chat: ChatTemplate | None = None,
 ) -> Evaluated:
     leave_one_out = index < len(pool) and pool[index] is example  # the pool is the evaluated split
     exemplars = pick_exemplars(
@@ -318,12 +335,16 @@ def _evaluated(
     )  # fmt: skip
     exemplars = [exemplar for exemplar in exemplars if exemplar is not example][: fmt.shots]
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
-    if rendered.options and not fmt.cot:
-        request: Request = RankRequest(rendered.inputs, rendered.options, rendered.delimiter)
+    ranked = bool(rendered.options) and not fmt.cot
+    prompt = rendered.inputs
+    if chat is not None:  # the template is checked with the replies this example can get
+        prompt = chat.context(prompt, rendered.options if ranked else (rendered.targets,))
+    if ranked:
+        request: Request = RankRequest(prompt, rendered.options, rendered.delimiter, chat=chat is not None)
     else:
         stop = tuple(dict.fromkeys([*config.stop, SEPARATORS[fmt.separator]])) if fmt.shots else tuple(config.stop)
         limit = config.cot_max_new_tokens if fmt.cot else config.max_new_tokens
-        request = GenerateRequest(rendered.inputs, stop, limit)
+        request = GenerateRequest(prompt, stop, limit, chat=chat is not None)
     return Evaluated(index, rendered, request)
 
 

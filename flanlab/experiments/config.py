@@ -145,6 +145,7 @@ class ExperimentConfig(BaseModel):
     figure: str = ""  # the paper figure or table reproduced
     model: str = "smollm2-135m"
     method: Literal["lora", "full", "prompt_tuning"] = "lora"
+    chat_template: bool = Field(False, description="Train and evaluate every arm in the model's chat template.")
     held_out: list[str] = Field(default_factory=lambda: ["nli"])
     shots: list[int] = Field(default_factory=lambda: [0])
     seed: int = 0

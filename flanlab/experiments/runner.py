@@ -7,6 +7,7 @@ checkpoint. ``experiment.json`` records which unit produced what; reports read o
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,8 @@ def train_settings(exp: ResolvedExperiment, arm: Arm) -> dict[str, Any]:
         "learning_rate": scale.learning_rate or 2e-4,
         "checkpoint_every": 20,
     }
+    if exp.config.chat_template:  # set only when on, so the units of plain-text runs keep their keys
+        settings["chat_template"] = True
     settings.update(arm.train)
     if settings["method"] == "prompt_tuning" and "learning_rate" not in arm.train:
         settings["learning_rate"] = 3e-2  # soft prompts need a far larger rate than weights
@@ -169,6 +172,8 @@ def eval_fields(exp: ResolvedExperiment, spec: EvalSpec) -> dict[str, Any]:
         "instruction_mode": spec.instruction_mode,
         "layout": PromptLayout().model_dump(),  # the layout the mixtures were rendered with
     }
+    if exp.config.chat_template:  # set only when on, so the units of plain-text runs keep their keys
+        fields["chat_template"] = True
     if scale.eval_templates:
         fields["templates"] = [f"t{index:02d}" for index in range(1, scale.eval_templates + 1)]
     if spec.cot and scale.cot_max_new_tokens:
@@ -224,6 +229,19 @@ def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[dict[str, An
     return comparisons
 
 
+def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[dict[str, Any]]) -> None:
+    """Put the held-out results of a tuned model into its model card (README.md)."""
+    from flanlab.train.model_card import EvalRow, add_evaluation
+
+    rows = [
+        EvalRow(t["task"], t["cluster"], t["format"], t["primary_metric"], t["template_mean"], t["n_templates"], t["n_examples"])
+        for record in evals
+        for t in json.loads((run.out / record["results"]).read_text())["tasks"]
+        if t["template_mean"] is not None
+    ]
+    add_evaluation(Path(model.location), rows, source=f"flanlab experiment {run.exp.config.name} ({run.exp.scale})")
+
+
 def _base_model(exp: ResolvedExperiment) -> ModelRef:
     return ModelRef(exp.model, f"{exp.model}@{model_fingerprint(exp.model)}")
 
@@ -242,6 +260,8 @@ def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> dict
             model, train_record = _run_training(run, model, mixture_key, mixture, settings)
         trained[arm.name] = model
     evals = [_run_eval(run, model, spec) for spec in arm.evals]
+    if train_record is not None and evals:
+        _card_evaluation(run, model, evals)
     return {
         "name": arm.name,
         "label": arm.label,
@@ -273,6 +293,7 @@ def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegis
         "model": exp.model,
         "held_out": exp.config.held_out,
         "shots": exp.shots,
+        "chat_template": exp.config.chat_template,
         "seed": exp.config.seed,
         "scale": exp.scale,
         "units_run": len(run.store.ran),

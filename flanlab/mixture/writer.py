@@ -94,11 +94,15 @@ def preview_line(row: RenderedExample, collection: str) -> str:
 
 
 @contextmanager
-def staged_folder(out_dir: Path) -> Iterator[Path]:
-    """A fresh staging folder that replaces ``out_dir`` when the block exits without error."""
+def staged_folder(out_dir: Path, marker: str = RECIPE, kind: str = "mixture") -> Iterator[Path]:
+    """A fresh staging folder that replaces ``out_dir`` when the block exits without error.
+
+    An existing ``out_dir`` is replaced only when it is empty or holds ``marker`` (a file only a
+    ``kind`` folder has), so a typo never wipes an unrelated folder.
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not _is_replaceable(out_dir):
-        raise FlanlabError("exists and is not a mixture folder; refusing to overwrite it", where=str(out_dir))
+    if out_dir.exists() and not _is_replaceable(out_dir, marker):
+        raise FlanlabError(f"exists and is not a {kind} folder; refusing to overwrite it", where=str(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -116,5 +120,5 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _is_replaceable(folder: Path) -> bool:
-    return folder.is_dir() and ((folder / RECIPE).exists() or not any(folder.iterdir()))
+def _is_replaceable(folder: Path, marker: str) -> bool:
+    return folder.is_dir() and ((folder / marker).exists() or not any(folder.iterdir()))

