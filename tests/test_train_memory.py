@@ -179,3 +179,49 @@ def test_available_memory_reads_meminfo_and_a_cgroup_limit(tmp_path):
     assert memory.available_memory_bytes(meminfo, cgroup) == 7 * memory.GIB
     (cgroup / "memory.max").write_text("max\n")
     assert memory.available_memory_bytes(meminfo, cgroup) == 20_000_000 * 1024
+
+
+def test_frozen_weights_in_bf16_change_no_number_under_autocast(tiny_causal):
+    from peft import LoraConfig, get_peft_model
+
+    from flanlab.models.zoo import load_model, peft_warnings_silenced
+    from flanlab.train.adapters import store_frozen_linears_in_bf16
+
+    model, tokenizer = load_model(tiny_causal)
+    torch.manual_seed(0)
+    with peft_warnings_silenced():
+        peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    peft_model.train()
+    batch = causal_batch([[0, 1], [2, 3]], _tiny_data(len(tokenizer)), tokenizer.pad_token_id).tensors
+    wrapper = TargetLossModel(peft_model, seq2seq=False)
+    results = []
+    for convert in (False, True):
+        if convert:
+            assert store_frozen_linears_in_bf16(model) > 0
+        wrapper.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _ = wrapper(**batch)
+        loss.backward()
+        results.append((float(loss.detach()), [p.grad.clone() for p in wrapper.parameters() if p.requires_grad]))
+    assert model.get_input_embeddings().weight.dtype == torch.float32  # the tied head is left alone
+    assert results[0][0] == results[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))
+
+
+def test_bf16_lora_export_merges_into_the_fp32_base(tiny_causal, mixture, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    result = train(tiny_config(tiny_causal, mixture, tmp_path / "run", method="lora", precision="bf16", max_steps=3,
+                               learning_rate=1e-2))
+    merged = AutoModelForCausalLM.from_pretrained(result.model_dir)
+    base = dict(AutoModelForCausalLM.from_pretrained(tiny_causal).named_parameters())
+    for name, weight in merged.named_parameters():
+        weight = weight.detach()
+        assert weight.dtype == torch.float32
+        if "proj" not in name:
+            assert torch.equal(weight, base[name].detach()), name  # untouched by LoRA, bit for bit
+            continue
+        delta = (weight - base[name].detach()).abs()
+        assert 0 < float(delta.max()) < 1, name
+        # merged into fp32 weights: most values are not bf16 numbers (an in-place bf16 merge would round all)
+        assert float((weight != weight.bfloat16().float()).float().mean()) > 0.9, name

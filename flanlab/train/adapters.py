@@ -34,6 +34,28 @@ def apply_method(model: Any, config: TrainConfig, *, seq2seq: bool, base_locatio
         return get_peft_model(model, peft_config)
 
 
+def store_frozen_linears_in_bf16(model: Any) -> int:
+    """Keep the frozen linear weights of an adapter run in bf16; returns the bytes saved.
+
+    Under bf16 autocast a linear layer multiplies in bf16 whatever its weight's storage, and
+    ``Tensor.to(bfloat16)`` rounds exactly as autocast's cast does, so no number changes: the
+    weights take half the memory and are not cast again at every forward pass. A weight shared with
+    the input embeddings (a tied output head) stays fp32, or the embeddings would become bf16.
+    """
+    import torch
+
+    embeddings = model.get_input_embeddings().weight
+    saved = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if not isinstance(module, torch.nn.Linear) or weight.requires_grad or weight is embeddings:
+            continue
+        if weight.dtype == torch.float32:
+            module.weight.data = weight.data.to(torch.bfloat16)
+            saved += weight.numel() * 2
+    return saved
+
+
 def export_model(trained: Any, tokenizer: Any, config: TrainConfig, folder: Path) -> str:
     """Write the HF folder; returns what was written ("full", "merged-lora", "lora-adapter", "prompt-adapter")."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,13 +63,35 @@ def export_model(trained: Any, tokenizer: Any, config: TrainConfig, folder: Path
         trained.save_pretrained(folder)
         kind = "full"
     elif config.method == "lora" and config.merge_lora:
-        trained.merge_and_unload().save_pretrained(folder)
+        _merged(trained, config).save_pretrained(folder)
         kind = "merged-lora"
     else:
         trained.save_pretrained(folder)
         kind = "lora-adapter" if config.method == "lora" else "prompt-adapter"
     tokenizer.save_pretrained(folder)
     return kind
+
+
+def _merged(trained: Any, config: TrainConfig) -> Any:
+    """The LoRA deltas added to the base weights, in the base's own precision.
+
+    When training kept the frozen weights in bf16, the adapter is merged into a fresh fp32 copy of
+    the base read from disk (an in-place merge would round every base weight to bf16).
+    """
+    import tempfile
+
+    import torch
+    from peft import PeftModel
+
+    from flanlab.models.zoo import load_model
+
+    if all(p.dtype != torch.bfloat16 for p in trained.parameters()):
+        return trained.merge_and_unload()
+    with tempfile.TemporaryDirectory() as adapter:
+        trained.save_pretrained(adapter)
+        base, _ = load_model(config.model)
+        with peft_warnings_silenced():
+            return PeftModel.from_pretrained(base, adapter).merge_and_unload()
 
 
 def num_virtual_tokens(config: TrainConfig) -> int:

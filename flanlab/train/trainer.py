@@ -24,7 +24,7 @@ from flanlab.io import write_json, write_text
 from flanlab.models.precision import Resolved, autocast, resolve_precision
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.train import checkpoints, memory
-from flanlab.train.adapters import apply_method, export_model, num_virtual_tokens
+from flanlab.train.adapters import apply_method, export_model, num_virtual_tokens, store_frozen_linears_in_bf16
 from flanlab.train.batching import Batch, causal_batch, seq2seq_batch
 from flanlab.train.config import TrainConfig
 from flanlab.train.data import load_tokenized_mixture
@@ -87,6 +87,8 @@ def train(config: TrainConfig) -> TrainResult:
         trainable, seq2seq=seq2seq, attn_implementation=config.attn_implementation,
         num_virtual_tokens=num_virtual_tokens(config),
     )
+    if precision == "bf16" and config.method != "full":
+        store_frozen_linears_in_bf16(wrapper.hf_model)
     memory_plan = _plan_memory(config, wrapper, data, precision, accelerator)
     if memory_plan.gradient_checkpointing:
         wrapper.hf_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
