@@ -98,7 +98,8 @@ Shares = tuple[dict[str, float], dict[str, float]]  # (plain, chat) top-answer s
 def report(name: str, arrays: Arrays, top: Shares, resamples: int, seed: int) -> str:
     cluster, per_task = bootstrap(arrays, resamples, seed)
     plain_score, chat_score = cluster_score(arrays)
-    columns = ["dataset", "templates x examples", "plain", "chat template", "difference [95% CI]", "top answer plain / chat"]
+    columns = ["dataset", "templates x examples", "plain", "chat template", "difference [95% CI]"]
+    columns.append("top answer plain / chat")
     lines = [f"**{name}**", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for task, (plain, chat) in arrays.items():
         low, high = np.percentile(per_task[task], [2.5, 97.5])
