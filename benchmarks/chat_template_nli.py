@@ -10,14 +10,15 @@ Both runs evaluate the same sampled test examples with the same templates, so ev
 template, example) is scored under both formats. The score is FLAN's: accuracy averaged over a
 dataset's templates, then over the cluster's datasets. Its difference (chat - plain) gets a 95%
 percentile interval from a paired bootstrap that resamples examples within each dataset (the same
-draw for both formats and every template, as the pairing requires).
+draw for both formats and every template, as the pairing requires). The "top answer" columns give
+the share of the most frequent prediction: 100% is a model that answers the same whatever it reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +29,24 @@ Arrays = dict[str, tuple[np.ndarray, np.ndarray]]  # dataset -> (plain, chat) ou
 
 def correct_by_example(results_path: Path) -> dict[Key, bool]:
     """Zero-shot test-split rank-classification outcomes of one evaluation, keyed for pairing."""
-    samples = results_path.parent / "samples.jsonl"
-    outcomes = {}
-    for line in samples.read_text().splitlines():
+    return {key: row["predicted_index"] == row["gold_index"] for key, row in _samples(results_path).items()}
+
+
+def top_answer_share(results_path: Path) -> dict[str, float]:
+    """Per dataset, the share (0-100) of predictions that are its most frequent answer."""
+    answers: dict[str, list[str]] = defaultdict(list)
+    for (task, _, _), row in _samples(results_path).items():
+        answers[task].append(row["prediction"])
+    return {task: 100 * Counter(given).most_common(1)[0][1] / len(given) for task, given in answers.items()}
+
+
+def _samples(results_path: Path) -> dict[Key, dict]:
+    rows = {}
+    for line in (results_path.parent / "samples.jsonl").read_text().splitlines():
         row = json.loads(line)
         if row["split"] == "test" and row["format"] == "zeroshot" and row["options"]:
-            key = (row["task"], row["template_id"], row["example_index"])
-            outcomes[key] = row["predicted_index"] == row["gold_index"]
-    return outcomes
+            rows[row["task"], row["template_id"], row["example_index"]] = row
+    return rows
 
 
 def arm_results(folder: Path) -> dict[str, Path]:
@@ -81,21 +92,26 @@ def bootstrap(arrays: Arrays, resamples: int, seed: int) -> tuple[np.ndarray, di
     return np.array(cluster), {task: np.array(values) for task, values in per_task.items()}
 
 
-def report(name: str, arrays: Arrays, resamples: int, seed: int) -> str:
+Shares = tuple[dict[str, float], dict[str, float]]  # (plain, chat) top-answer shares per dataset
+
+
+def report(name: str, arrays: Arrays, top: Shares, resamples: int, seed: int) -> str:
     cluster, per_task = bootstrap(arrays, resamples, seed)
     plain_score, chat_score = cluster_score(arrays)
-    lines = [f"**{name}**", "", "| dataset | templates x examples | plain | chat template | difference [95% CI] |"]
-    lines.append("|---|---|---|---|---|")
+    columns = ["dataset", "templates x examples", "plain", "chat template", "difference [95% CI]"]
+    columns.append("top answer plain / chat")
+    lines = [f"**{name}**", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for task, (plain, chat) in arrays.items():
         low, high = np.percentile(per_task[task], [2.5, 97.5])
         diff = 100 * (chat.mean() - plain.mean())
         shape = f"{plain.shape[0]} x {plain.shape[1]}"
         scores = f"{100 * plain.mean():.1f} | {100 * chat.mean():.1f}"
-        lines.append(f"| {task} | {shape} | {scores} | {diff:+.1f} [{low:+.1f}, {high:+.1f}] |")
+        shares = f"{top[0][task]:.0f}% / {top[1][task]:.0f}%"
+        lines.append(f"| {task} | {shape} | {scores} | {diff:+.1f} [{low:+.1f}, {high:+.1f}] | {shares} |")
     low, high = np.percentile(cluster, [2.5, 97.5])
     pairs = sum(plain.size for plain, _ in arrays.values())
     lines.append(f"| **cluster mean** | {pairs} pairs | {plain_score:.1f} | {chat_score:.1f} | "
-                 f"**{chat_score - plain_score:+.1f} [{low:+.1f}, {high:+.1f}]** |")
+                 f"**{chat_score - plain_score:+.1f} [{low:+.1f}, {high:+.1f}]** | |")
     return "\n".join(lines) + "\n"
 
 
@@ -109,7 +125,8 @@ def main() -> None:
     plain_arms, chat_arms = arm_results(args.plain), arm_results(args.chat)
     for arm in sorted(set(plain_arms) & set(chat_arms)):
         arrays = paired_arrays(correct_by_example(plain_arms[arm]), correct_by_example(chat_arms[arm]))
-        print(report(arm, arrays, args.resamples, args.seed))
+        top = (top_answer_share(plain_arms[arm]), top_answer_share(chat_arms[arm]))
+        print(report(arm, arrays, top, args.resamples, args.seed))
 
 
 if __name__ == "__main__":
