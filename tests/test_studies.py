@@ -165,7 +165,7 @@ def _cot_rows(rows):
 
 
 def test_table1_full_recipe_uses_tuned_weights_and_an_all_cot_source(table1):
-    _, arms, rows = table1
+    _, _, rows = table1
     full = rows["full"]
     shares = Counter(row["collection"] for row in full)
     assert {name: round(count / len(full), 2) for name, count in shares.items()} == {
@@ -205,7 +205,7 @@ def test_table1_minus_inversion_has_no_inverted_row(table1):
 
 
 def test_table1_suites(table1, registry):
-    exp, arms, _ = table1
+    _, arms, _ = table1
     suites = {spec.suite: spec for spec in arms["full"].evals}
     assert list(suites) == ["held-in", "held-out", "CoT", "BBH"]
     assert suites["held-in"].split == "validation" and suites["held-out"].split == "test"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from flanlab.experiments.config import ResolvedExperiment
 from flanlab.mixture import plan_mixture, recipe_from_dict
-from flanlab.tasks.clusters import EVAL_ONLY_CLUSTERS, held_out_closure
+from flanlab.tasks.clusters import EVAL_ONLY_CLUSTERS
 from flanlab.tasks.registry import TaskRegistry
 
 BASE = "base"
