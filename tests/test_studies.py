@@ -165,7 +165,7 @@ def _cot_rows(rows):
 
 
 def test_table1_full_recipe_uses_tuned_weights_and_an_all_cot_source(table1):
-    _, arms, rows = table1
+    _, _, rows = table1
     full = rows["full"]
     shares = Counter(row["collection"] for row in full)
     assert {name: round(count / len(full), 2) for name, count in shares.items()} == {
@@ -205,7 +205,7 @@ def test_table1_minus_inversion_has_no_inverted_row(table1):
 
 
 def test_table1_suites(table1, registry):
-    exp, arms, _ = table1
+    _, arms, _ = table1
     suites = {spec.suite: spec for spec in arms["full"].evals}
     assert list(suites) == ["held-in", "held-out", "CoT", "BBH"]
     assert suites["held-in"].split == "validation" and suites["held-out"].split == "test"
@@ -259,3 +259,17 @@ def test_a_bad_study_param_in_a_file_is_a_one_line_error(tmp_path):
     path.write_text("name: x\nstudy: fewshot_share\ntitle: x\nparams:\n  few_shot: 0\n")
     with pytest.raises(FlanlabError, match=r"bad.yaml.*params.*few_shot"):
         load_experiment(path)
+
+
+def test_table1_default_held_in_suite_covers_every_trained_cluster():
+    from flanlab.experiments.studies import table1_suites
+    from flanlab.tasks.registry import load_registry
+
+    registry = load_registry()
+    exp = resolve_experiment("flan2022_table1_method_ablations").at_scale("default")
+    full = plan(exp, registry)[0]
+    listed = {registry.get(name).cluster for name in exp.params.held_in_tasks}
+    automatic = exp.model_copy(update={"params": exp.params.model_copy(update={"held_in_tasks": None})})
+    rule = next(spec for spec in table1_suites(automatic, registry, full.mixture) if spec.suite == "held-in")
+    assert listed == {registry.get(task.removeprefix("task:")).cluster for task in rule.tasks}
+    assert len(listed) == len(exp.params.held_in_tasks)  # one task per trained cluster

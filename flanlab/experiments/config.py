@@ -109,6 +109,7 @@ class MethodAblationsParams(StudyParams):
     sources: dict[str, float] = Field(default_factory=lambda: {"core": 0.46, "natural_instructions": 0.25, "cot": 0.02})
     cot_source: str = "cot"  # the collection whose rows are all chain of thought
     held_in_per_cluster: int = Field(default=1, ge=1)  # held-in suite: tasks per trained cluster (dev split)
+    held_in_tasks: list[str] | None = None  # held-in suite named outright (default: the rule above)
     cot_tasks: list[str] | None = None  # CoT suite (default: the CoT source's tasks)
     bbh_tasks: list[str] | None = None  # BBH suite (default: every offline BBH card)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from flanlab.experiments.config import ResolvedExperiment
 from flanlab.mixture import plan_mixture, recipe_from_dict
-from flanlab.tasks.clusters import EVAL_ONLY_CLUSTERS, held_out_closure
+from flanlab.tasks.clusters import EVAL_ONLY_CLUSTERS
 from flanlab.tasks.registry import TaskRegistry
 
 BASE = "base"
@@ -275,7 +275,8 @@ def table1_suites(exp: ResolvedExperiment, registry: TaskRegistry, mixture: ArmM
     """Held-in (dev splits of trained clusters), held-out cluster, CoT (with CoT prompts), BBH zero/few-shot.
 
     Held-in takes the first ``held_in_per_cluster`` curated tasks (by name) of each cluster the
-    recipe trains on, outside the CoT source; generated cards have no written templates to score.
+    recipe trains on, outside the CoT source (generated cards have no written templates to score),
+    unless ``held_in_tasks`` names them.
     """
     params = exp.params
     recipe = recipe_from_dict(
@@ -288,7 +289,9 @@ def table1_suites(exp: ResolvedExperiment, registry: TaskRegistry, mixture: ArmM
     for task in plan_mixture(recipe, registry).tasks:  # sorted by name
         if task.card.curated:
             by_cluster.setdefault(task.card.cluster, []).append(task.name)
-    held_in = [name for cluster in sorted(by_cluster) for name in by_cluster[cluster][: params.held_in_per_cluster]]
+    held_in = params.held_in_tasks or [
+        name for cluster in sorted(by_cluster) for name in by_cluster[cluster][: params.held_in_per_cluster]
+    ]
     cot = params.cot_tasks or [card.name for card in registry.select(collections=[params.cot_source])]
     bbh = params.bbh_tasks or [card.name for card in registry.select(clusters=["bbh"], collections=["bbh"])]
     return (
