@@ -422,6 +422,7 @@ def test_pools_read_an_unsplit_task_only_as_far_as_its_weight_and_rows_need(tmp_
 
 
 def test_lazy_pools_hold_the_train_split_only_and_are_reproducible(tmp_path):
+    from flanlab.prompts.layout import DEFAULT_LAYOUT
     from flanlab.sources.splits import hash_split
 
     registry = _big_unsplit_registry(tmp_path / "data", 400)
@@ -430,7 +431,8 @@ def test_lazy_pools_hold_the_train_split_only_and_are_reproducible(tmp_path):
     build_mixture(recipe, registry, tmp_path / "b")
     rows = rows_of(tmp_path / "a")
     assert rows == rows_of(tmp_path / "b")
-    questions = {row["inputs"].strip() for row in rows if not row["inverted"]}
+    cue = "\n" + DEFAULT_LAYOUT.answer_cue  # the prompt layout's last line, after the question
+    questions = {row["inputs"].removesuffix(cue).strip() for row in rows if not row["inverted"]}
     assert questions and all(hash_split(question) == "train" for question in questions)
 
 
