@@ -84,6 +84,7 @@ def test_seq2seq_run_exports_a_t5(tiny_seq2seq, mixture, tmp_path):
 def test_four_micro_batches_of_two_give_the_gradient_of_one_batch_of_eight(tiny_causal):
     """The trainer's accumulation: per-token normalisation over the whole step, not per micro-batch."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     from flanlab.models.zoo import load_model
     from flanlab.train.trainer import _accumulate_gradients
@@ -100,7 +101,9 @@ def test_four_micro_batches_of_two_give_the_gradient_of_one_batch_of_eight(tiny_
     )
     plan = RowPlan(data.lengths("causal"), data.target_lengths(), 64, False, 0, micro_batch_size=2, accumulation=4, processes=1)
     wrapper = TargetLossModel(model, seq2seq=False)
-    accelerator = Accelerator(gradient_accumulation_steps=4)
+    # accelerate keeps one process-wide state: an earlier in-process bf16 run must not set this one's precision
+    AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator(gradient_accumulation_steps=4, mixed_precision="no")
     prepared = accelerator.prepare(wrapper)
     _accumulate_gradients(accelerator, prepared, plan, data, causal_batch, tokenizer.pad_token_id, step=0)
     accumulated = [p.grad.clone() for p in wrapper.parameters()]
