@@ -109,5 +109,10 @@ def test_trl_sft_trainer_runs_two_steps_on_the_export(mixture, tmp_path, fmt, mo
         output_dir=str(tmp_path / "sft"), max_steps=2, per_device_train_batch_size=2, max_length=256, use_cpu=True,
         report_to=[], save_strategy="no", logging_steps=1,
     )
-    result = SFTTrainer(model=str(model), args=args, train_dataset=dataset, processing_class=tokenizer).train()
+    try:
+        result = SFTTrainer(model=str(model), args=args, train_dataset=dataset, processing_class=tokenizer).train()
+    finally:  # the trainer leaves process-wide accelerate state (bf16 on CPU) flanlab must not inherit
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     assert result.global_step == 2 and math.isfinite(result.training_loss)
