@@ -10,9 +10,10 @@ Only the logits the scores need are computed, never the full vocabulary at every
 for plain-head architectures the output projection runs on the scored positions alone, in fp32.
 
 In bf16 the transformer body runs under ``torch.autocast`` (fp32 residual stream, bf16 matrix
-products) and the output head stays fp32, so a score moves by a few hundredths of a nat at most;
-``torch.no_grad`` rather than ``inference_mode`` lets autocast cast each weight once per
-``score`` call instead of once per batch.
+products) and the output head stays fp32; a score moves by up to a few tenths of a nat, so requests
+whose options are that close are scored again in fp32 (``near_tie``). ``torch.no_grad`` rather than
+``inference_mode`` lets autocast cast each weight once per ``score`` call instead of once per batch.
+Greedy generation has no such settling: under bf16 it may pick another token at a near tie.
 
 Seq2seq models run the encoder once per prompt and reuse its output for every option.
 
