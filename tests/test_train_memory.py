@@ -18,7 +18,7 @@ from tests.test_train_support import addition_rows, tiny_config, write_mixture
 
 QWEN_05B = memory.ModelShape(
     layers=24, hidden=896, kv_hidden=128, intermediate=4864, vocab=151_936, weight_bytes=494_032_768 * 4,
-    trainable=8_798_208, matrix_sides=2 * 168 * (896 + 16), # LoRA r16 on the 7 projections of 24 layers
+    trainable=8_798_208, matrix_sides=2 * 168 * (896 + 16), largest=4864 * 16,  # LoRA r16 on 7 projections x 24 layers
 )
 SETTINGS = {"precision": "bf16", "optimizer": "adafactor", "row_length": 1280, "target_share": 0.2,
             "head_on_targets": True, "logits_chunk": 110}
