@@ -267,14 +267,15 @@ def main() -> None:
     cases = [case for case in CASES if not args.only or case.name in args.only]
     qwen = str(build_qwen_shaped_model(work / "qwen05b")) if any(c.model == QWEN_05B for c in cases) else ""
     results = _previous_results() if args.only else {}  # a partial run updates its cases, keeps the others
-    for case in cases:
+    for case in cases:  # saved after every case: a long run that stops keeps what it measured
         result = run_case(case, qwen if case.model == QWEN_05B else case.model, mixture, work, args.steps, args.cap_gb)
         print(json.dumps(result), flush=True)
         results[case.name] = result
-    ordered = [results[case.name] for case in CASES if case.name in results]
-    save_result("bench_memory", {"steps": args.steps, "cap_gib": args.cap_gb, "cases": ordered})
-    update_summary("bench_memory", SUMMARY.format(steps=args.steps) + table(ordered) + "\n\nWhat the planner changed "
-                   "(its estimate at the configured settings, and the memory it planned for):\n\n" + notes(ordered))
+        ordered = [results[case.name] for case in CASES if case.name in results]
+        save_result("bench_memory", {"steps": args.steps, "cap_gib": args.cap_gb, "cases": ordered})
+        update_summary("bench_memory", SUMMARY.format(steps=args.steps) + table(ordered) + "\n\nWhat the planner "
+                       "changed (its estimate at the configured settings, and the memory it planned for):\n\n"
+                       + notes(ordered))
 
 
 def _previous_results() -> dict[str, dict]:

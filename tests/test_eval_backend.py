@@ -213,3 +213,19 @@ def test_near_tie_scales_with_the_ranking_normalisation():
     # per token: -2.0 vs -0.575 -> option 1 leads by 1.425; a 0.5-nat shift moves it by at most 0.25/4 + 0.25/1
     assert not near_tie(scores, "per_token", 0.5) and near_tie(scores, "per_token", 4.0)
     assert not near_tie(OptionScores((-1.0,), (1,), (1,)), "sum", 10.0)
+
+
+@pytest.mark.slow
+def test_single_token_options_score_prompts_alone_like_a_plain_forward_pass():
+    """With the default model, " yes" / " no" are one token each: rows hold only the prompts (no mask)."""
+    model, tokenizer = load_model("smollm2-135m")
+    backend = HFBackend(model, tokenizer, batch_size=4)
+    requests = BINARY[:6]
+    assert all(len(backend.option_ids(option)) == 1 for option in ("yes", "no"))
+    for precision in ("fp32", "bf16"):
+        scores = HFBackend(model, tokenizer, batch_size=4, precision=precision, near_tie_nats=0).score(requests)
+        for request, result in zip(requests, scores):
+            expected = [_plain_logprob(model, backend, request.prompt, option) for option in request.options]
+            assert result.logprob == pytest.approx(expected, abs=1e-3 if precision == "fp32" else 0.3)
+            if precision == "fp32" or abs(expected[0] - expected[1]) > 0.3:
+                assert (result.logprob[0] > result.logprob[1]) == (expected[0] > expected[1])

@@ -10,9 +10,10 @@ Only the logits the scores need are computed, never the full vocabulary at every
 for plain-head architectures the output projection runs on the scored positions alone, in fp32.
 
 In bf16 the transformer body runs under ``torch.autocast`` (fp32 residual stream, bf16 matrix
-products) and the output head stays fp32, so a score moves by a few hundredths of a nat at most;
-``torch.no_grad`` rather than ``inference_mode`` lets autocast cast each weight once per
-``score`` call instead of once per batch.
+products) and the output head stays fp32; a score moves by up to a few tenths of a nat, so requests
+whose options are that close are scored again in fp32 (``near_tie``). ``torch.no_grad`` rather than
+``inference_mode`` lets autocast cast each weight once per ``score`` call instead of once per batch.
+Greedy generation has no such settling: under bf16 it may pick another token at a near tie.
 
 Seq2seq models run the encoder once per prompt and reuse its output for every option.
 
@@ -193,13 +194,17 @@ class HFBackend:
         import torch
 
         width = max(row.length for row in batch)
+        # rows that are prompts alone (every option a single token) need no mask: right-padded, plain
+        # causal attention gives each prompt token exactly what it would see alone
+        causal_only = not self.virtual_tokens and all(row.length == len(row.prompt) for row in batch)
+        left = self.padding_side == "left" and not causal_only
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         positions = torch.zeros((len(batch), width), dtype=torch.long)
         segments = torch.full((len(batch), width), -1, dtype=torch.long)  # -1 pad, 0 prompt, j>0 option j
         targets: list[tuple[int, int, int]] = []  # (row, position predicting it, token)
         spans: list[list[tuple[int, int]]] = []  # per row, per option: its slice of `targets`
         for r, row in enumerate(batch):
-            offset = width - row.length if self.padding_side == "left" else 0
+            offset = width - row.length if left else 0
             prompt_len = len(row.prompt)
             ids[r, offset : offset + prompt_len] = torch.tensor(row.prompt)
             positions[r, offset : offset + prompt_len] = torch.arange(prompt_len)
@@ -220,20 +225,22 @@ class HFBackend:
         rows_t = torch.tensor([r for r, _, _ in targets])
         cols_t = torch.tensor([p for _, p, _ in targets])
         tokens_t = torch.tensor([token for _, _, token in targets])
-        logits = self._scored_logits(ids, positions, segments, rows_t, cols_t)
+        logits = self._scored_logits(ids, positions, None if causal_only else segments, rows_t, cols_t)
         picked = torch.log_softmax(logits, dim=-1)[torch.arange(len(targets)), tokens_t]
         values = picked.tolist()
         return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
 
-    def _scored_logits(self, ids: Any, positions: Any, segments: Any, rows: Any, cols: Any) -> Any:
-        """fp32 logits at the (row, column) positions that predict a scored token."""
+    def _scored_logits(self, ids: Any, positions: Any, segments: Any | None, rows: Any, cols: Any) -> Any:
+        """fp32 logits at the (row, column) positions that predict a scored token; ``segments=None``:
+        right-padded prompts that need only the causal mask (sdpa then skips the masked half)."""
         import torch
 
         width = ids.shape[1]
         model, inputs = self.model, {"input_ids": ids}
         if self.virtual_tokens:
             model, inputs, positions, segments = self._with_soft_prompt(ids, positions, segments)
-        common = {"attention_mask": self._segment_mask(segments), "position_ids": positions, "use_cache": False}
+        mask = self._segment_mask(segments) if segments is not None else None
+        common = {"attention_mask": mask, "position_ids": positions, "use_cache": False}
         if self.plain_head:
             hidden = model.base_model(**inputs, **common).last_hidden_state
             picked = hidden[:, -width:][rows, cols]  # counted from the end: a soft prompt in front changes nothing

@@ -349,7 +349,7 @@ def _evaluated(
 
 
 def _answer(
-    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, settings: dict[str, str], show: bool
+    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, settings: dict[str, Any], show: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Answers for every request (request key -> OptionScores | str), from the cache or the model."""
     from flanlab.evaluate.cache import AnswerCache, default_cache_path

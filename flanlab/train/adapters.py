@@ -46,13 +46,19 @@ def store_frozen_linears_in_bf16(model: Any) -> int:
 
     embeddings = model.get_input_embeddings().weight
     saved = 0
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if not isinstance(module, torch.nn.Linear) or weight.requires_grad or weight is embeddings:
-            continue
-        if weight.dtype == torch.float32:
-            module.weight.data = weight.data.to(torch.bfloat16)
-            saved += weight.numel() * 2
+    with torch.no_grad():
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if not isinstance(module, torch.nn.Linear) or weight.requires_grad or weight is embeddings:
+                continue
+            if weight.dtype == torch.float32:
+                module.weight.data = weight.data.to(torch.bfloat16)
+                saved += weight.numel() * 2
+        # loaded weights are views of the memory-mapped checkpoint: copying the rest lets the mapping
+        # go, or the fp32 pages just read for the conversion would stay in this process's memory
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.dtype != torch.bfloat16:
+                tensor.data = tensor.data.clone()
     return saved
 
 

@@ -1,13 +1,15 @@
 """How much memory a training run will need, and a plan that fits the memory the machine has.
 
 The estimate adds up, for one process: the runtime (Python, torch, transformers), the weights as
-loaded, fp32 gradients and optimizer state for the trainable parameters, the activations the
-backward pass keeps for one micro-batch, and the output head's logits. Activations dominate for long
-rows: a decoder layer keeps ~(9 h + 2 kv + 4 i) values per token for its backward pass (the norms'
-inputs and outputs, queries, keys, values, the attention output, four MLP intermediates), a bit
-less under bf16 autocast; with gradient checkpointing it keeps only its fp32 input, and recomputes
-one layer at a time. The coefficients were checked against measured peaks
-(benchmarks/bench_memory.py); the estimate errs on the high side.
+loaded (plus autocast's bf16 copies of the trained ones), fp32 gradients and optimizer state for
+the trainable parameters, the activations the backward pass keeps for one micro-batch, and the
+output head's logits. Activations dominate for long rows: a decoder layer keeps ~(7 h + 2 kv + 4 i)
+values per token for its backward pass (the norms' inputs and outputs, queries, keys, values, the
+attention output twice, four MLP intermediates), in fp32, or mostly bf16 under autocast plus a
+bf16 copy of every linear layer's input; with gradient checkpointing it keeps only its fp32 input,
+and recomputes one layer at a time. The coefficients below are those counts scaled up to the peaks
+measured with a probe on smollm2-135m (the allocator's slack included), so the estimate errs on the
+high side; benchmarks/bench_memory.py compares it with measured peaks.
 
 The plan keeps the effective batch (micro-batch x accumulation) and changes as little as it can:
 the configured micro-batch without checkpointing if it fits; else, when ``gradient_checkpointing``
@@ -32,8 +34,9 @@ logger = logging.getLogger(__name__)
 GIB = 1024**3
 RUNTIME_BYTES = int(0.6 * GIB)  # Python, torch, transformers, accelerate and the tokenized data (measured ~0.5 GiB)
 AVAILABLE_SHARE = 0.5  # plan for half the free memory: the estimate is approximate, and the machine has other work
-# bytes kept per token and decoder layer for the backward pass, per (hidden, key-value, intermediate) unit
-ACTIVATION_COEFFICIENTS = {"fp32": (36, 8, 16), "bf16": (54, 8, 8)}
+# bytes kept per token and decoder layer for the backward pass, per (hidden, key-value, intermediate) unit;
+# measured on smollm2-135m (h 576, i 1536): 60 KB per token and layer in fp32, 30-41 KB under bf16 autocast
+ACTIVATION_COEFFICIENTS = {"fp32": (40, 12, 24), "bf16": (54, 8, 8)}
 LOGIT_BYTES = 16  # per logit: fp32 logits, their log-softmax and gradient, the bf16 product, slack
 
 
@@ -49,6 +52,7 @@ class ModelShape:
     weight_bytes: int  # every parameter as loaded
     trainable: int  # trainable parameter count
     matrix_sides: int  # sum of rows + columns over trainable 2D parameters (Adafactor's factored state)
+    largest: int  # the largest trainable parameter (Adafactor's temporaries are its size)
 
     @classmethod
     def of(cls, model: Any) -> ModelShape:
@@ -69,6 +73,7 @@ class ModelShape:
             weight_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
             trainable=sum(p.numel() for p in trainable),
             matrix_sides=sum(sum(p.shape) for p in trainable if p.dim() == 2),
+            largest=max((p.numel() for p in trainable), default=0),
         )
 
 
@@ -104,9 +109,14 @@ def estimate(
     else:
         activations = shape.layers * per_layer
     scored = int(tokens * target_share) if head_on_targets else tokens
-    optimizer_bytes = 8 * shape.trainable if optimizer == "adamw" else 4 * shape.matrix_sides + 4 * shape.trainable // 8
+    if optimizer == "adamw":
+        optimizer_bytes = 8 * shape.trainable
+    else:  # factored second moments, plus a few temporaries the size of the parameter being updated
+        optimizer_bytes = 4 * shape.matrix_sides + 12 * shape.largest
+    casts = 2 * shape.trainable if precision == "bf16" else 0  # autocast keeps bf16 copies of trained weights
     return Estimate(
-        runtime=RUNTIME_BYTES, weights=shape.weight_bytes, gradients=4 * shape.trainable, optimizer=optimizer_bytes,
+        runtime=RUNTIME_BYTES, weights=shape.weight_bytes + casts, gradients=4 * shape.trainable,
+        optimizer=optimizer_bytes,
         activations=activations, logits=min(scored, logits_chunk) * shape.vocab * LOGIT_BYTES,
     )
 
@@ -231,6 +241,29 @@ def memory_budget(limit_gb: float | None, processes_here: int, device: Any = Non
     if available is None:
         return None
     return int(AVAILABLE_SHARE * available / processes_here) + process_rss_bytes()
+
+
+MMAP_THRESHOLD_BYTES = 4 << 20
+
+
+def return_freed_tensors_to_the_system() -> bool:
+    """Make glibc's malloc hand every block of 4 MiB or more straight back to the kernel when freed.
+
+    By default glibc raises its mmap threshold to the size of the largest block freed (up to 32 MiB)
+    and serves smaller blocks from its heap, which it keeps: a training step's activations (tens of
+    MB each, allocated and freed layer by layer around the ones kept for the backward pass) then
+    fragment the heap, and the process holds ~3x the memory its tensors need (measured: a
+    checkpointed forward and backward of 4 x 1,024 tokens on smollm2-135m peaked 2.2 GiB above
+    its start by default, 0.69 GiB with this, at the same speed). Returns False where the C
+    library is not glibc (nothing changes there).
+    """
+    import ctypes
+
+    m_mmap_threshold = -3  # from glibc's malloc.h
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
 
 
 def log_plan(memory_plan: MemoryPlan) -> None:

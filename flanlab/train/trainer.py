@@ -65,6 +65,7 @@ def train(config: TrainConfig) -> TrainResult:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    memory.return_freed_tensors_to_the_system()
     precision = _precision(config)
     # bf16 is applied here as torch.autocast around the forward pass (fp32 weights, gradients and optimizer
     # state), not through accelerate's process-wide mixed_precision, which cannot change within a process
