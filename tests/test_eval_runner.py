@@ -247,3 +247,20 @@ def test_cot_few_shot_without_rationales_uses_direct_exemplars(tiny_causal, regi
         assert sample["prompt"].count("Let's think step by step.") == 1 and "So the answer is" not in sample["prompt"]
         assert sample["prompt"].count("Does it follow?") == 3
     assert "fell back to direct-answer exemplars" in (tmp_path / "cot" / "results.md").read_text()
+
+
+def test_template_sample_is_seeded_per_task_and_never_draws_inverted_templates(tmp_path):
+    from flanlab.evaluate.runner import plan_requests
+
+    card = nli_card(tmp_path)
+
+    def chosen(sample: int | None, seed: int) -> list[str]:
+        config = EvalConfig(tasks=["task:toy_nli"], template_sample=sample, seed=seed, limit=2, best_dev=False)
+        return [run.template_id for run, _ in plan_requests([card], config, len)]
+
+    assert chosen(None, 0) == ["a", "b", "c"]  # every non-inverted template
+    assert chosen(5, 0) == ["a", "b", "c"]  # asking for more than there are keeps them all
+    draws = {tuple(chosen(2, seed)) for seed in range(12)}
+    assert all(len(ids) == 2 and "inv" not in ids and list(ids) == sorted(ids) for ids in draws)
+    assert len(draws) > 1  # the seed decides which...
+    assert chosen(2, 3) == chosen(2, 3)  # ...and the same seed always draws the same ones

@@ -126,3 +126,35 @@ def test_flanlab_run_writes_a_report(tmp_path):
     assert f"| {lines['chance']:.1f} | {lines['majority']:.1f} |" in report
     # best-dev template selection is on by default and reported beside the template mean
     assert re.search(r"\| base model \| [\d.]+ ± [\d.]+ \(best-dev [\d.]+\) \|", (out / "report.md").read_text())
+    # the report leads with the answer: the verdict, then what was run, how long each stage took, the command
+    answer = report.split("## The answer", 1)[1].split("\n## ", 1)[0]
+    assert report.index("## The answer") < report.index("| arm |")
+    assert re.search(r"\*\*instruction-tuned vs base model, zero-shot, mean over 1 dataset: "
+                     r"(no measurable difference|a measurable (improvement|drop))\.\*\*", answer)
+    assert "Training (instruction-tuned): 3 optimizer steps" in answer and "random weights" in answer
+    assert "Wall time per stage: evaluation (base model)" in answer
+    assert "Reproduce: `flanlab run --scale tiny --held-out nli --out " in answer
+
+
+def _science(record: dict) -> dict:
+    """experiment.json without what depends on the clock or on where the run was written."""
+    clock = {"seconds", "elapsed_s", "command", "log"}
+    if isinstance(record, dict):
+        return {key: _science(value) for key, value in record.items() if key not in clock}
+    return [_science(value) for value in record] if isinstance(record, list) else record
+
+
+def test_two_tiny_runs_write_identical_results(tmp_path):
+    for name in ("one", "two"):
+        result = run_cli("run", "--scale", "tiny", "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr[-2000:]
+    one, two = (json.loads((tmp_path / name / "experiment.json").read_text()) for name in ("one", "two"))
+    assert _science(one) == _science(two)
+    results = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").glob("units/*/results.json"))
+    assert len(results) == 2
+    for relative in results:
+        for name in ("results.json", "samples.jsonl"):
+            path = relative.parent / name
+            # the tuned model's location names the run folder; nothing else may differ
+            one_text = (tmp_path / "one" / path).read_text().replace(str(tmp_path / "one"), "RUN")
+            assert one_text == (tmp_path / "two" / path).read_text().replace(str(tmp_path / "two"), "RUN"), path

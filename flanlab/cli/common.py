@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -10,6 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
+
+
+def command_line() -> str:
+    """This invocation as a command a user can paste (the program name shortened to ``flanlab``)."""
+    return shlex.join(["flanlab", *sys.argv[1:]])
 
 
 def print_json(obj: Any) -> None:

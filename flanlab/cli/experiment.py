@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flanlab.cli.common import console
+from flanlab.cli.common import command_line, console
 from flanlab.experiments.config import ScaleName
 
 app = typer.Typer(help="Run the paper's studies (configs/*.yaml) as cached, resumable experiments.", no_args_is_help=True)
@@ -32,7 +32,7 @@ def run_cmd(
     if chat_template is not None:
         experiment = experiment.model_copy(update={"chat_template": chat_template})
     folder = out or Path("runs") / f"{experiment.name}-{scale}"
-    run_experiment(experiment.at_scale(scale), folder)
+    run_experiment(experiment.at_scale(scale), folder, command=command_line())
     written = build_report(folder)
     console.print(f"report: {written['markdown']} and {written['html']}")
     print(written["markdown"].read_text())

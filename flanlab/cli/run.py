@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flanlab.cli.common import console
+from flanlab.cli.common import command_line, console
 from flanlab.experiments.config import ScaleName
 
 
@@ -14,7 +14,12 @@ def run(
     out: Path = typer.Option(Path("runs/default"), help="Run folder (reports, figures, every unit's output)."),
     held_out: str = typer.Option("nli", help="The cluster held out from tuning and evaluated zero-shot."),
     model: str = typer.Option("smollm2-135m", help="Model name, local folder or hub id."),
-    budget: float = typer.Option(5.0, help="Training budget in minutes (LoRA on the CPU by default)."),
+    steps: int | None = typer.Option(
+        None, "--steps", min=1, help="Optimizer steps to train (default: the default config's, sized for a 2-core CPU)."
+    ),
+    budget: float | None = typer.Option(
+        None, help="A safety cap in minutes: training stops there if the steps take longer (reported when it fires)."
+    ),
     scale: ScaleName = typer.Option("default", help="tiny (random model, seconds) | default | paper."),
     chat_template: bool = typer.Option(
         False, "--chat-template", help="Train and evaluate in the model's chat template."
@@ -33,12 +38,14 @@ def run(
     resolved = config.at_scale(scale)
     if scale != "tiny":
         resolved.model = model
-        resolved.settings = resolved.settings.model_copy(update={"max_minutes": budget})
+    updates = {"max_steps": steps or resolved.settings.max_steps, "max_minutes": budget}
+    resolved.settings = resolved.settings.model_copy(update=updates)
+    cap = f" (capped at {budget:g} min)" if budget else ""
     console.print(
-        f"flanlab run: model {resolved.model}, held-out cluster {held_out}, training budget "
-        f"{resolved.settings.max_minutes} min, output {out}"
+        f"flanlab run: model {resolved.model}, held-out cluster {held_out}, "
+        f"{resolved.settings.max_steps} training steps{cap}, output {out}"
     )
-    run_experiment(resolved, out)
+    run_experiment(resolved, out, command=command_line())
     written = build_report(out)
     console.print(f"report: {written['markdown']} · {written['html']} · figures in {out / 'figures'}")
     print(written["markdown"].read_text())

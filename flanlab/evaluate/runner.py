@@ -65,6 +65,11 @@ class EvalConfig(BaseModel):
     templates: list[str] = Field(
         default_factory=lambda: ["all"], description="'all' or template ids (inverted ones are never evaluated)."
     )
+    template_sample: int | None = Field(
+        None,
+        description="Score N templates per task: a sample of its non-inverted templates seeded by (seed, task), "
+        "so every model sees the same ones (default: every template).",
+    )
     limit: int | None = Field(None, description="Examples per template (a seeded sample of the split).")
     split: SplitName = Field("test", description="The split to report.")
     best_dev: bool = Field(True, description="Also score dev_split to pick each task's best template.")
@@ -269,7 +274,7 @@ def plan_requests(
     plans = []
     for fmt in config.formats():
         for card in cards:
-            templates = _templates(card, config.templates)
+            templates = _templates(card, config.templates, config.template_sample, config.seed)
             train_pool, card_fmt = _exemplar_pool(card, fmt) if fmt.shots else ((), fmt)
             for split in splits:
                 examples = load_examples(card, split)
@@ -294,15 +299,17 @@ def plan_requests(
     return plans
 
 
-def _templates(card: TaskCard, wanted: list[str]) -> list:
-    """The card's non-inverted templates (inverted ones are for training only), filtered by id."""
+def _templates(card: TaskCard, wanted: list[str], sample: int | None = None, seed: int = 0) -> list:
+    """The card's non-inverted templates (inverted ones are for training only), filtered by id, then
+    ``sample`` of them drawn with a generator seeded by (seed, task) and kept in the card's order."""
     usable = [t for t in card.templates if not t.inverted]
-    if wanted == ["all"]:
-        return usable
-    chosen = [t for t in usable if t.id in wanted]
+    chosen = usable if wanted == ["all"] else [t for t in usable if t.id in wanted]
     if not chosen:
         raise FlanlabError(f"none of the templates {wanted} is a non-inverted template of this card", where=card.where())
-    return chosen
+    if sample is None or sample >= len(chosen):
+        return chosen
+    kept = set(random.Random(f"{seed}:{card.name}:templates").sample(range(len(chosen)), sample))
+    return [template for index, template in enumerate(chosen) if index in kept]
 
 
 def _exemplar_pool(card: TaskCard, fmt: PromptFormat) -> tuple[Sequence[Example], PromptFormat]:

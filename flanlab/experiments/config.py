@@ -45,13 +45,24 @@ class ScaleSettings(BaseModel):
     max_length: int = 512  # input tokens (targets get a quarter of it)
     learning_rate: float | None = None
     eval_limit: int | None = 16  # examples per (dataset, template); None = the whole split
-    eval_templates: int | None = None  # first N templates of each dataset; None = all
+    eval_templates: int | None = None  # N templates per dataset, a seeded sample (the same for every arm); None = all
     eval_tasks: list[str] | None = None  # restrict held-out evaluation to these task names
     cot_max_new_tokens: int | None = None  # chain-of-thought generation budget (None: the evaluator's 256)
     clusters: list[str] | None = None  # restrict studies that sweep over clusters
     train_clusters: list[str] | None = None  # restrict the clusters mixtures draw from
     shots: list[int] | None = None  # overrides the experiment's evaluation shots
     params: dict[str, Any] = Field(default_factory=dict)  # per-scale overrides of the study's params
+    train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig fields every arm trains with (lora_rank, ...)
+
+    @model_validator(mode="after")
+    def _check_train_fields(self) -> ScaleSettings:
+        from flanlab.train.config import TrainConfig
+
+        known = set(TrainConfig.model_fields) - {"model", "mixture", "out"}
+        for name in self.train:
+            if name not in known:
+                raise ValueError(f"train.{name} is not a training setting{closest(name, sorted(known))}")
+        return self
 
 
 class MixtureDefaults(BaseModel):

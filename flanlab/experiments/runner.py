@@ -100,6 +100,7 @@ def train_settings(exp: ResolvedExperiment, arm: Arm) -> dict[str, Any]:
     }
     if exp.config.chat_template:  # set only when on, so the units of plain-text runs keep their keys
         settings["chat_template"] = True
+    settings.update(scale.train)
     settings.update(arm.train)
     if settings["method"] == "prompt_tuning" and "learning_rate" not in arm.train:
         settings["learning_rate"] = 3e-2  # soft prompts need a far larger rate than weights
@@ -119,13 +120,15 @@ def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path,
         )
         return {"mixture": "mixture", "rows": stats.total_rows}
 
-    folder, outputs = run.store.run(unit, work)
+    folder, outputs = run.store.run(unit, work, stage=f"mixture ({recipe.get('total_size')} rows)")
     stats = MixtureStats.read(folder / outputs["mixture"] / "stats.json")
     summary = {
         "rows": stats.total_rows,
         "formats": {share.name: share.examples for share in stats.formats},
         "collections": {share.name: share.examples for share in stats.collections},
         "notes": stats.notes,
+        "seconds": outputs.get("seconds"),
+        "reused": unit.key in run.store.reused,
     }
     return unit.key, folder / outputs["mixture"], summary
 
@@ -149,12 +152,15 @@ def _run_training(
             "target_tokens": result.target_tokens,
             "packing_efficiency": result.packing_efficiency,
             "elapsed_s": result.elapsed_s,
+            "stopped_by": result.stopped_by,
+            "max_steps": settings["max_steps"],
         }
 
-    folder, outputs = run.store.run(unit, work)
+    folder, outputs = run.store.run(unit, work, stage=f"training ({settings['method']}, {settings['max_steps']} steps)")
     model = ModelRef(str(folder / outputs["model_dir"]), unit.key)
     relative = folder.relative_to(run.out)
-    return model, {**outputs, "log": str(relative / outputs["log"]), "unit": unit.key}
+    record = {**outputs, "log": str(relative / outputs["log"]), "unit": unit.key, "reused": unit.key in run.store.reused}
+    return model, record
 
 
 def eval_fields(exp: ResolvedExperiment, spec: EvalSpec) -> dict[str, Any]:
@@ -175,13 +181,13 @@ def eval_fields(exp: ResolvedExperiment, spec: EvalSpec) -> dict[str, Any]:
     if exp.config.chat_template:  # set only when on, so the units of plain-text runs keep their keys
         fields["chat_template"] = True
     if scale.eval_templates:
-        fields["templates"] = [f"t{index:02d}" for index in range(1, scale.eval_templates + 1)]
+        fields["template_sample"] = scale.eval_templates
     if spec.cot and scale.cot_max_new_tokens:
         fields["cot_max_new_tokens"] = scale.cot_max_new_tokens
     return fields
 
 
-def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, Any]:
+def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec, arm_label: str) -> dict[str, Any]:
     from flanlab.evaluate import EvalConfig, evaluate
 
     fields = eval_fields(run.exp, spec)
@@ -191,7 +197,8 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, 
         evaluate(EvalConfig(model=model.location, **fields), out=folder, registry=run.registry)
         return {"results": "results.json"}
 
-    folder, outputs = run.store.run(unit, work)
+    stage = f"evaluation ({arm_label}, {len(spec.tasks)} task{'s' if len(spec.tasks) != 1 else ''}, {spec.split})"
+    folder, outputs = run.store.run(unit, work, stage=stage)
     results = str(folder.relative_to(run.out) / outputs["results"])
     return {
         "tasks": list(spec.tasks),
@@ -203,6 +210,8 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec) -> dict[str, 
         "variant": spec.variant,
         "results": results,
         "unit": unit.key,
+        "seconds": outputs.get("seconds"),
+        "reused": unit.key in run.store.reused,
     }
 
 
@@ -259,7 +268,7 @@ def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> dict
         else:
             model, train_record = _run_training(run, model, mixture_key, mixture, settings)
         trained[arm.name] = model
-    evals = [_run_eval(run, model, spec) for spec in arm.evals]
+    evals = [_run_eval(run, model, spec, arm.label) for spec in arm.evals]
     if train_record is not None and evals:
         _card_evaluation(run, model, evals)
     return {
@@ -274,8 +283,11 @@ def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> dict
     }
 
 
-def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegistry | None = None) -> Path:
-    """Run (or finish) every arm of the experiment into ``out``; return the experiment.json path."""
+def run_experiment(
+    exp: ResolvedExperiment, out: str | Path, registry: TaskRegistry | None = None, command: str | None = None
+) -> Path:
+    """Run (or finish) every arm of the experiment into ``out``; return the experiment.json path.
+    ``command`` is the command line that reproduces the run, quoted in the report."""
     run = ExperimentRun(exp=exp, out=Path(out), registry=registry or load_registry())
     arms = plan(exp, run.registry)
     trained: dict[str, ModelRef] = {BASE: _base_model(exp)}
@@ -298,6 +310,8 @@ def run_experiment(exp: ResolvedExperiment, out: str | Path, registry: TaskRegis
         "scale": exp.scale,
         "units_run": len(run.store.ran),
         "units_reused": len(run.store.reused),
+        "elapsed_s": round(time.monotonic() - run.started, 1),
+        "command": command,
         "arms": records,
         "comparisons": _comparisons(run, arms, records),
     }

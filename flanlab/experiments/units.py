@@ -8,6 +8,8 @@ kill at any moment leaves either a finished unit or one that is redone from scra
 from __future__ import annotations
 
 import json
+import sys
+import time
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,21 +55,34 @@ class UnitStore:
     def outputs(self, unit: Unit) -> dict[str, Any]:
         return json.loads((self.folder(unit) / DONE_FILE).read_text())["outputs"]
 
-    def run(self, unit: Unit, work: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    def run(
+        self, unit: Unit, work: Callable[[Path], dict[str, Any]], stage: str | None = None
+    ) -> tuple[Path, dict[str, Any]]:
         """Run ``work(folder) -> outputs`` unless the unit already finished; return its folder and outputs.
 
         ``work`` writes into the final folder (trainers need stable paths to resume); a folder
         without ``unit.json`` is unfinished work that ``work`` may resume or overwrite.
         """
         folder = self.folder(unit)
+        name = stage or unit.kind
         if self.is_done(unit):
             self.reused.append(unit.key)
+            _stage_line(f"{name}: reused from an earlier run ({unit.key})")
             return folder, self.outputs(unit)
         folder.mkdir(parents=True, exist_ok=True)
-        outputs = work(folder)
+        _stage_line(f"{name}: started ({unit.key})")
+        started = time.monotonic()
+        # Wall time of this unit's (last) run; a reused unit reports the time it took when it ran.
+        outputs = {**work(folder), "seconds": round(time.monotonic() - started, 1)}
+        _stage_line(f"{name}: done in {outputs['seconds']:.0f} s")
         write_json(folder / DONE_FILE, {"kind": unit.kind, "key": unit.key, "config": unit.config, "outputs": outputs})
         self.ran.append(unit.key)
         return folder, outputs
 
     def forget(self, unit: Unit) -> None:
         shutil.rmtree(self.folder(unit), ignore_errors=True)
+
+
+def _stage_line(text: str) -> None:
+    """One line per stage on stderr, terminal or log alike (progress bars inside a stage are terminal-only)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)

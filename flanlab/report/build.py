@@ -26,6 +26,7 @@ from flanlab.report.collect import (
     task_scores,
     validation_curves,
 )
+from flanlab.report.answer import answer_markdown
 from flanlab.report.comparisons import comparison_markdown, plot_differences, reference_markdown
 
 X_LABELS = {
@@ -295,7 +296,12 @@ def build_report(folder: str | Path) -> dict[str, Path]:
     }
     figures = {name: path for name, path in figures.items() if path is not None}
     labels = {arm["name"]: arm["label"] for arm in record["arms"]}
-    sections = [markdown_tables(record, scores), comparison_markdown(paired, labels), reference_markdown(scores)]
+    sections = [
+        answer_markdown(record, paired, scores, labels),
+        comparison_markdown(paired, labels, scores),
+        markdown_tables(record, scores),
+        reference_markdown(scores),
+    ]
     tables = "\n".join(section for section in sections if section) + _cot_notes(cot_direct_exemplars(folder, record))
     markdown = _markdown(record, tables, figures, folder)
     write_text(folder / "report.md", markdown)

@@ -42,6 +42,8 @@ class TaskScore:
     lines: DatasetLines | None  # chance and majority (classification only)
     answers: AnswerSpread | None  # the arm's most frequent answer
     suite: str = "held-out"  # the evaluation suite (held-in, CoT, BBH, a held-out cluster...)
+    split: str = "test"
+    templates: tuple[str, ...] = ()  # the template ids scored
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -97,6 +99,8 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
                         lines=DatasetLines.model_validate(task["lines"]) if task.get("lines") else None,
                         answers=AnswerSpread.model_validate(task["answers"]) if task.get("answers") else None,
                         suite=evaluation.get("suite", "held-out"),
+                        split=evaluation.get("split", "test"),
+                        templates=tuple(task.get("template_scores") or ()),
                     )
                 )
     return rows

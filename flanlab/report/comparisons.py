@@ -35,15 +35,31 @@ def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _row(difference: PairedDifference) -> str:
+def _row(difference: PairedDifference, reference: tuple[float | None, float | None]) -> str:
     change, low, high = difference.difference, difference.ci_low, difference.ci_high
     interval = "-" if low is None or high is None else f"[{_signed(low)}, {_signed(high)}]"
     change_text = "-" if change is None else _signed(change)
     return (f"| {difference.scope} | {difference.name} | {difference.metric} | {_value(difference.score_b)} | "
-            f"{_value(difference.score_a)} | {change_text} | {interval} | {difference.n} |")
+            f"{_value(difference.score_a)} | {change_text} | {interval} | {difference.n} | "
+            f"{_value(reference[0])} | {_value(reference[1])} |")
 
 
-def comparison_markdown(comparisons: Sequence[Comparison], labels: dict[str, str]) -> str:
+def _reference(difference: PairedDifference, scores: Sequence[TaskScore]) -> tuple[float | None, float | None]:
+    """Chance and majority of a dataset, or their means over a cluster's (or every) dataset."""
+    members = {
+        s.task: s.lines for s in scores
+        if s.format == difference.format and s.shots == difference.shots and s.lines is not None
+        and (difference.scope == "all" or (s.cluster if difference.scope == "cluster" else s.task) == difference.name)
+    }
+    if not members:
+        return None, None
+    lines = list(members.values())
+    return sum(x.chance for x in lines) / len(lines), sum(x.majority for x in lines) / len(lines)
+
+
+def comparison_markdown(
+    comparisons: Sequence[Comparison], labels: dict[str, str], scores: Sequence[TaskScore] = ()
+) -> str:
     """One block per compared pair and format: the paired line, then clusters and datasets."""
     if not comparisons:
         return ""
@@ -54,7 +70,8 @@ def comparison_markdown(comparisons: Sequence[Comparison], labels: dict[str, str
         f"(pp), with a paired bootstrap {first.confidence:.0%} CI: examples are resampled with all their "
         f"templates ({first.differences[0].resamples if first.differences else 0} resamples, seed {first.seed}); "
         "a cluster or all datasets is the mean of its datasets, each resampled on its own. "
-        "n counts paired predictions (examples x templates).", "",
+        "n counts paired predictions (examples x templates). Chance and majority: accuracy of input-blind "
+        "answering (a cluster's: the mean over its datasets).", "",
     ]
     for comparison in comparisons:
         names = (labels.get(comparison.b, comparison.b), labels.get(comparison.a, comparison.a))
@@ -62,10 +79,11 @@ def comparison_markdown(comparisons: Sequence[Comparison], labels: dict[str, str
             same_format = [d for d in comparison.differences if d.format == overall.format and d.scope != "all"]
             title = f"{names[1]} vs {names[0]}, {format_label(overall.format, overall.shots)}"
             count = f"{overall.n_datasets} dataset{'s' if overall.n_datasets != 1 else ''}"
-            lines += [f"### {title} (mean over {count})", "", paired_line(comparison, overall), ""]
-            header = f"| scope | name | metric | {names[0]} | {names[1]} | difference | 95% CI | n |"
-            lines += [header, "|---" * 8 + "|"]
-            lines += [_row(d) for d in sorted(same_format, key=lambda d: (d.scope != "cluster", d.name))]
+            lines += [f"### {title} (mean over {count}; its paired line leads the report)", ""]
+            header = f"| scope | name | metric | {names[0]} | {names[1]} | difference | 95% CI | n | chance | majority |"
+            lines += [header, "|---" * 10 + "|"]
+            ordered = sorted(same_format, key=lambda d: (d.scope != "cluster", d.name))
+            lines += [_row(d, _reference(d, scores)) for d in ordered]
             lines.append("")
         if comparison.unpaired:
             lines += [f"Not paired (one arm only, or no identical prompt): {', '.join(comparison.unpaired)}", ""]
