@@ -273,3 +273,21 @@ def test_table1_default_held_in_suite_covers_every_trained_cluster():
     rule = next(spec for spec in table1_suites(automatic, registry, full.mixture) if spec.suite == "held-in")
     assert listed == {registry.get(task.removeprefix("task:")).cluster for task in rule.tasks}
     assert len(listed) == len(exp.params.held_in_tasks)  # one task per trained cluster
+
+
+def test_eval_min_examples_leaves_small_held_out_datasets_out_and_names_them(tmp_path):
+    from flanlab.experiments.studies import too_small_to_evaluate
+
+    tasks = [
+        SyntheticTask("nli_big", "nli", collection="flan", curated=True, test=12),
+        SyntheticTask("nli_small", "nli", collection="flan", curated=True, test=5),
+        SyntheticTask("sst", "sentiment", collection="flan", curated=True),
+    ]
+    small_registry = write_synthetic_registry(tmp_path, tasks)
+    exp = experiment("base_vs_tuned", ["nli"], eval_min_examples=10)
+    assert too_small_to_evaluate(exp, small_registry, ["nli"]) == {"nli_small": 5}
+    base, tuned = plan(exp, small_registry)
+    assert [spec.tasks for spec in base.evals] == [spec.tasks for spec in tuned.evals] == [("task:nli_big",)]
+    everything = experiment("base_vs_tuned", ["nli"])
+    assert too_small_to_evaluate(everything, small_registry, ["nli"]) == {}
+    assert plan(everything, small_registry)[0].evals[0].tasks == ("task:nli_big", "task:nli_small")

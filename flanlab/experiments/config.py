@@ -47,6 +47,9 @@ class ScaleSettings(BaseModel):
     eval_limit: int | None = 16  # examples per (dataset, template); None = the whole split
     eval_templates: int | None = None  # N templates per dataset, a seeded sample (the same for every arm); None = all
     eval_tasks: list[str] | None = None  # restrict held-out evaluation to these task names
+    # Held-out datasets whose test split is smaller are left out (and named in the report): a paired CI
+    # on 9-13 examples spans +-15-26 points and would swamp a cluster mean (docs/experiments.md).
+    eval_min_examples: int | None = None
     cot_max_new_tokens: int | None = None  # chain-of-thought generation budget (None: the evaluator's 256)
     clusters: list[str] | None = None  # restrict studies that sweep over clusters
     train_clusters: list[str] | None = None  # restrict the clusters mixtures draw from

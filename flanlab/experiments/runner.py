@@ -17,7 +17,15 @@ from rich.console import Console
 
 from flanlab.experiments.config import ResolvedExperiment
 from flanlab.experiments.selection import train_with_selection
-from flanlab.experiments.studies import BASE, Arm, ArmMixture, EvalSpec, experiment_collections, plan
+from flanlab.experiments.studies import (
+    BASE,
+    Arm,
+    ArmMixture,
+    EvalSpec,
+    experiment_collections,
+    plan,
+    too_small_to_evaluate,
+)
 from flanlab.experiments.units import ModelRef, Unit, UnitStore
 from flanlab.io import write_json
 from flanlab.models.zoo import model_fingerprint
@@ -313,6 +321,7 @@ def run_experiment(
         "elapsed_s": round(time.monotonic() - run.started, 1),
         "command": command,
         "arms": records,
+        "too_small_to_evaluate": too_small_to_evaluate(exp, run.registry, list(exp.config.held_out)),
         "comparisons": _comparisons(run, arms, records),
     }
     path = run.out / "experiment.json"

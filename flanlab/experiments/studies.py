@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from flanlab.experiments.config import ResolvedExperiment
 from flanlab.mixture import plan_mixture, recipe_from_dict
 from flanlab.tasks.clusters import EVAL_ONLY_CLUSTERS
+from flanlab.tasks.examples import load_examples
 from flanlab.tasks.registry import TaskRegistry
 
 BASE = "base"
@@ -94,11 +95,21 @@ def cluster_order(exp: ResolvedExperiment, registry: TaskRegistry) -> list[str]:
     return sorted(counts, key=lambda cluster: (-counts[cluster], cluster))
 
 
+def too_small_to_evaluate(exp: ResolvedExperiment, registry: TaskRegistry, clusters: list[str]) -> dict[str, int]:
+    """Held-out datasets left out for a test split under ``eval_min_examples``, with their test sizes."""
+    least = exp.settings.eval_min_examples
+    if not least:
+        return {}
+    sizes = {name: len(load_examples(registry.get(name), "test")) for name in held_out_tasks(exp, registry, clusters)}
+    return {name: size for name, size in sizes.items() if size < least}
+
+
 def _eval_tasks(exp: ResolvedExperiment, registry: TaskRegistry, clusters: list[str]) -> tuple[str, ...]:
     names = held_out_tasks(exp, registry, clusters)
     if exp.settings.eval_tasks:
         names = [name for name in names if name in exp.settings.eval_tasks] or list(exp.settings.eval_tasks)
-    return tuple(f"task:{name}" for name in names)
+    small = too_small_to_evaluate(exp, registry, clusters)
+    return tuple(f"task:{name}" for name in names if name not in small)
 
 
 def _held_out_eval(

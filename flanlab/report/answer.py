@@ -48,6 +48,10 @@ def _what_ran(record: dict[str, Any], scores: Sequence[TaskScore]) -> list[str]:
     items = [_model_line(record)]
     items += [line for arm in record["arms"] if (line := _training_line(arm))]
     items += _evaluated_lines(scores)
+    if small := record.get("too_small_to_evaluate"):
+        names = ", ".join(f"{name} ({size})" for name, size in small.items())
+        items.append(f"Not evaluated: held-out datasets with too few test examples to resolve a difference "
+                     f"(test examples in brackets): {names}")
     items += _warning_lines(scores)
     if timing := _timing_line(record):
         items.append(timing)
