@@ -52,9 +52,7 @@ class EvalConfig(BaseModel):
     collections: list[str] | None = Field(
         None, description="Only tasks of these collections (default: all; cluster selectors only)."
     )
-    strict: bool = Field(
-        False, description="Fail on a selected task whose data cannot be had instead of skipping it."
-    )
+    strict: bool = Field(False, description="Fail on a selected task whose data cannot be had instead of skipping it.")
     shots: list[int] = Field(
         default_factory=lambda: [0], description="Shot counts, e.g. 0,3 (exemplars from the train split)."
     )
@@ -212,7 +210,11 @@ def evaluate(
     fingerprint = model_fingerprint(config.model)
     precision = resolve_precision(config.precision, next(model.parameters()).device.type)
     backend = HFBackend(
-        model, tokenizer, batch_size=config.batch_size, precision=precision, rank_by=config.rank_by,
+        model,
+        tokenizer,
+        batch_size=config.batch_size,
+        precision=precision,
+        rank_by=config.rank_by,
         near_tie_nats=config.near_tie_nats,
     )
     count_tokens = _token_counter(tokenizer)
@@ -305,7 +307,9 @@ def _templates(card: TaskCard, wanted: list[str], sample: int | None = None, see
     usable = [t for t in card.templates if not t.inverted]
     chosen = usable if wanted == ["all"] else [t for t in usable if t.id in wanted]
     if not chosen:
-        raise FlanlabError(f"none of the templates {wanted} is a non-inverted template of this card", where=card.where())
+        raise FlanlabError(
+            f"none of the templates {wanted} is a non-inverted template of this card", where=card.where()
+        )
     if sample is None or sample >= len(chosen):
         return chosen
     kept = set(random.Random(f"{seed}:{card.name}:templates").sample(range(len(chosen)), sample))
@@ -365,7 +369,8 @@ def _answer(
     cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings) if config.use_cache else None
     cached = cache.get_many(unique) if cache else {}
     answers: dict[str, Any] = {
-        key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value for key, value in cached.items()
+        key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value
+        for key, value in cached.items()
     }
     missing = [key for key in unique if key not in answers]
     rank = [key for key in missing if isinstance(unique[key], RankRequest)]
@@ -413,8 +418,13 @@ class _progress_bar:
         from flanlab.cli.common import console
 
         self.bar = Progress(
-            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=console,
+            TextColumn("scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
         )
         self.bar.start()
         task = self.bar.add_task("scoring", total=self.total)

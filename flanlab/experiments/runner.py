@@ -167,7 +167,12 @@ def _run_training(
     folder, outputs = run.store.run(unit, work, stage=f"training ({settings['method']}, {settings['max_steps']} steps)")
     model = ModelRef(str(folder / outputs["model_dir"]), unit.key)
     relative = folder.relative_to(run.out)
-    record = {**outputs, "log": str(relative / outputs["log"]), "unit": unit.key, "reused": unit.key in run.store.reused}
+    record = {
+        **outputs,
+        "log": str(relative / outputs["log"]),
+        "unit": unit.key,
+        "reused": unit.key in run.store.reused,
+    }
     return model, record
 
 
@@ -251,7 +256,15 @@ def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[dict[str, 
     from flanlab.train.model_card import EvalRow, add_evaluation
 
     rows = [
-        EvalRow(t["task"], t["cluster"], t["format"], t["primary_metric"], t["template_mean"], t["n_templates"], t["n_examples"])
+        EvalRow(
+            t["task"],
+            t["cluster"],
+            t["format"],
+            t["primary_metric"],
+            t["template_mean"],
+            t["n_templates"],
+            t["n_examples"],
+        )
         for record in evals
         for t in json.loads((run.out / record["results"]).read_text())["tasks"]
         if t["template_mean"] is not None

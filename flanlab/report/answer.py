@@ -38,7 +38,10 @@ def answer_markdown(
             scope = f"{overall.n_datasets} dataset{'s' if overall.n_datasets != 1 else ''}"
             lines += [
                 f"**{names[0]} vs {names[1]}, {format_label(overall.format, overall.shots)}, mean over {scope}: "
-                f"{verdict(overall)}.**", "", paired_line(comparison, overall), "",
+                f"{verdict(overall)}.**",
+                "",
+                paired_line(comparison, overall),
+                "",
             ]
     lines += _what_ran(record, scores)
     return "\n".join(lines) + "\n"
@@ -50,8 +53,10 @@ def _what_ran(record: dict[str, Any], scores: Sequence[TaskScore]) -> list[str]:
     items += _evaluated_lines(scores)
     if small := record.get("too_small_to_evaluate"):
         names = ", ".join(f"{name} ({size})" for name, size in small.items())
-        items.append(f"Not evaluated: held-out datasets with too few test examples to resolve a difference "
-                     f"(test examples in brackets): {names}")
+        items.append(
+            f"Not evaluated: held-out datasets with too few test examples to resolve a difference "
+            f"(test examples in brackets): {names}"
+        )
     items += _warning_lines(scores)
     if timing := _timing_line(record):
         items.append(timing)
@@ -91,8 +96,10 @@ def _evaluated_lines(scores: Sequence[TaskScore]) -> list[str]:
         examples = sum(s.n_examples for s in members)
         requests = sum(s.n_examples * s.n_templates for s in members)
         per_dataset = ", ".join(f"{s.task} {s.n_examples}x{s.n_templates} ({'/'.join(s.templates)})" for s in members)
-        text = (f"{format_label(fmt, shots)}: {examples:,} {members[0].split} examples x their templates = "
-                f"{requests:,} predictions; per dataset, examples x templates (template ids): {per_dataset}")
+        text = (
+            f"{format_label(fmt, shots)}: {examples:,} {members[0].split} examples x their templates = "
+            f"{requests:,} predictions; per dataset, examples x templates (template ids): {per_dataset}"
+        )
         described[text].append(label)
     return [f"Evaluated ({', '.join(labels)}), {text}" for text, labels in described.items()]
 

@@ -39,16 +39,21 @@ def _row(difference: PairedDifference, reference: tuple[float | None, float | No
     change, low, high = difference.difference, difference.ci_low, difference.ci_high
     interval = "-" if low is None or high is None else f"[{_signed(low)}, {_signed(high)}]"
     change_text = "-" if change is None else _signed(change)
-    return (f"| {difference.scope} | {difference.name} | {difference.metric} | {_value(difference.score_b)} | "
-            f"{_value(difference.score_a)} | {change_text} | {interval} | {difference.n} | "
-            f"{_value(reference[0])} | {_value(reference[1])} |")
+    return (
+        f"| {difference.scope} | {difference.name} | {difference.metric} | {_value(difference.score_b)} | "
+        f"{_value(difference.score_a)} | {change_text} | {interval} | {difference.n} | "
+        f"{_value(reference[0])} | {_value(reference[1])} |"
+    )
 
 
 def _reference(difference: PairedDifference, scores: Sequence[TaskScore]) -> tuple[float | None, float | None]:
     """Chance and majority of a dataset, or their means over a cluster's (or every) dataset."""
     members = {
-        s.task: s.lines for s in scores
-        if s.format == difference.format and s.shots == difference.shots and s.lines is not None
+        s.task: s.lines
+        for s in scores
+        if s.format == difference.format
+        and s.shots == difference.shots
+        and s.lines is not None
         and (difference.scope == "all" or (s.cluster if difference.scope == "cluster" else s.task) == difference.name)
     }
     if not members:
@@ -65,13 +70,15 @@ def comparison_markdown(
         return ""
     first = comparisons[0]
     lines = [
-        "## Paired comparisons", "",
+        "## Paired comparisons",
+        "",
         f"Both arms answered the same requests. Differences are in points of each dataset's primary metric "
         f"(pp), with a paired bootstrap {first.confidence:.0%} CI: examples are resampled with all their "
         f"templates ({first.differences[0].resamples if first.differences else 0} resamples, seed {first.seed}); "
         "a cluster or all datasets is the mean of its datasets, each resampled on its own. "
         "n counts paired predictions (examples x templates). Chance and majority: accuracy of input-blind "
-        "answering (a cluster's: the mean over its datasets).", "",
+        "answering (a cluster's: the mean over its datasets).",
+        "",
     ]
     for comparison in comparisons:
         names = (labels.get(comparison.b, comparison.b), labels.get(comparison.a, comparison.a))
@@ -80,7 +87,9 @@ def comparison_markdown(
             title = f"{names[1]} vs {names[0]}, {format_label(overall.format, overall.shots)}"
             count = f"{overall.n_datasets} dataset{'s' if overall.n_datasets != 1 else ''}"
             lines += [f"### {title} (mean over {count}; its paired line leads the report)", ""]
-            header = f"| scope | name | metric | {names[0]} | {names[1]} | difference | 95% CI | n | chance | majority |"
+            header = (
+                f"| scope | name | metric | {names[0]} | {names[1]} | difference | 95% CI | n | chance | majority |"
+            )
             lines += [header, "|---" * 10 + "|"]
             ordered = sorted(same_format, key=lambda d: (d.scope != "cluster", d.name))
             lines += [_row(d, _reference(d, scores)) for d in ordered]
@@ -96,12 +105,17 @@ def reference_markdown(scores: Sequence[TaskScore]) -> str:
     rows = [s for s in scores if s.lines is not None]
     if not rows:
         return ""
-    lines = ["## Classification: reference lines and answer spread", "",
-             "Chance: a uniform guess among each request's options. Majority: always giving the most frequent gold "
-             "answer of the evaluated split (an option's text when every request shows the same options, else its "
-             "position).", "",
-             "| dataset | arm | format | accuracy | balanced accuracy | chance | majority (answer) "
-             "| most frequent answer (share) |", "|---" * 8 + "|"]
+    lines = [
+        "## Classification: reference lines and answer spread",
+        "",
+        "Chance: a uniform guess among each request's options. Majority: always giving the most frequent gold "
+        "answer of the evaluated split (an option's text when every request shows the same options, else its "
+        "position).",
+        "",
+        "| dataset | arm | format | accuracy | balanced accuracy | chance | majority (answer) "
+        "| most frequent answer (share) |",
+        "|---" * 8 + "|",
+    ]
     warnings = []
     for s in rows:
         ref, answers = s.lines, s.answers
@@ -121,8 +135,12 @@ def reference_markdown(scores: Sequence[TaskScore]) -> str:
 
 
 def _figure_rows(comparisons: Sequence[Comparison]) -> list[tuple[str, PairedDifference]]:
-    rows = [(f"{c.a} - {c.b} · {d.name} ({format_label(d.format, d.shots)})", d)
-            for c in comparisons for d in c.differences if d.difference is not None and d.ci_low is not None]
+    rows = [
+        (f"{c.a} - {c.b} · {d.name} ({format_label(d.format, d.shots)})", d)
+        for c in comparisons
+        for d in c.differences
+        if d.difference is not None and d.ci_low is not None
+    ]
     if len(rows) > MAX_FIGURE_ROWS:
         rows = [(label, d) for label, d in rows if d.scope != "dataset"]
     return rows
