@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
+from flanlab.progress import console
 
 
 def print_json(obj: Any) -> None:

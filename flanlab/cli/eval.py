@@ -30,6 +30,7 @@ def eval_command(
     from flanlab.evaluate import evaluate
 
     eval_config = config_from(EvalConfig, config, "evaluation config", overrides)
+
     def warn(skipped: dict[str, str]) -> None:
         warn_tasks("skipped", skipped, f"{out}/results.json")
 

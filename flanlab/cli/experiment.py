@@ -9,7 +9,9 @@ import typer
 from flanlab.cli.common import console
 from flanlab.experiments.config import ScaleName
 
-app = typer.Typer(help="Run the paper's studies (configs/*.yaml) as cached, resumable experiments.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the paper's studies (configs/*.yaml) as cached, resumable experiments.", no_args_is_help=True
+)
 
 
 @app.command("run")
@@ -20,7 +22,9 @@ def run_cmd(
     ),
     out: Path = typer.Option(None, help="Experiment folder (default: runs/<config name>-<scale>)."),
     chat_template: bool | None = typer.Option(
-        None, "--chat-template/--no-chat-template", help="Train and evaluate in the model's chat template (overrides the config)."
+        None,
+        "--chat-template/--no-chat-template",
+        help="Train and evaluate in the model's chat template (overrides the config).",
     ),
 ) -> None:
     """Run every arm of an experiment; a rerun skips finished units. Writes the report at the end."""

@@ -22,10 +22,13 @@ def lm_eval(
     split: SplitName = typer.Option("test", help="The split to export."),
     limit: int = typer.Option(None, help="Examples per template (the same seeded sample `flanlab eval` uses)."),
     seed: int = typer.Option(0, help="Seed for example sampling and few-shot exemplars."),
-    model: str = typer.Option(None, help="Count few-shot prompt tokens with this model's tokenizer (as `flanlab eval` does)."),
+    model: str = typer.Option(
+        None, help="Count few-shot prompt tokens with this model's tokenizer (as `flanlab eval` does)."
+    ),
     cards: list[Path] = typer.Option([], "--cards", help="Extra folders of task cards."),
 ) -> None:
-    """Write lm-evaluation-harness task YAML over local JSON Lines files: a task per template and format, a group per cluster."""
+    """Write lm-evaluation-harness task YAML over local JSON Lines files: a task per template and format,
+    a group per cluster."""
     from flanlab.configio import validate
     from flanlab.evaluate import EvalConfig
     from flanlab.evaluate.lm_eval_export import export_lm_eval

@@ -6,7 +6,7 @@ import json
 import random
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -14,17 +14,19 @@ from flanlab.cli.common import console, print_json, print_table, warn_tasks
 from flanlab.errors import FlanlabError
 from flanlab.tasks.card import TaskCard, Template
 
-app = typer.Typer(help="The task collection: curated cards, generated BIG-bench / Natural Instructions tasks.", no_args_is_help=True)
+app = typer.Typer(
+    help="The task collection: curated cards, generated BIG-bench / Natural Instructions tasks.", no_args_is_help=True
+)
 
 CardsOption = typer.Option([], "--cards", help="Extra card folder(s) to include.")
 
 
 @app.command("list")
 def list_tasks(
-    clusters: Optional[list[str]] = typer.Option(
+    clusters: list[str] | None = typer.Option(
         None, "--clusters", "--cluster", help="Only tasks of these clusters (repeatable; commas separate items)."
     ),
-    collections: Optional[list[str]] = typer.Option(
+    collections: list[str] | None = typer.Option(
         None, "--collections", "--collection", help="Only tasks of these collections (repeatable; commas separate)."
     ),
     cards: list[Path] = CardsOption,
@@ -54,7 +56,17 @@ def list_tasks(
     if as_json:
         print_json(rows)
         return
-    columns = ["name", "collection", "cluster", "family", "curated", "eval_only", "n_templates", "n_inverted", "n_examples"]
+    columns = [
+        "name",
+        "collection",
+        "cluster",
+        "family",
+        "curated",
+        "eval_only",
+        "n_templates",
+        "n_inverted",
+        "n_examples",
+    ]
     print_table(f"{len(rows)} tasks", columns, [[_cell(row[column]) for column in columns] for row in rows])
 
 
@@ -81,7 +93,9 @@ def _index_counts() -> dict[str, int]:
     from flanlab.tasks.generated import bigbench_index_available
 
     if not bigbench_index_available():
-        console.print("[yellow]BIG-bench is not fetched yet (`flanlab sources bigbench`): example counts unknown[/yellow]")
+        console.print(
+            "[yellow]BIG-bench is not fetched yet (`flanlab sources bigbench`): example counts unknown[/yellow]"
+        )
         return {}
     return {entry["name"]: entry["n_examples"] for entry in bigbench.list_tasks()}
 
@@ -135,8 +149,8 @@ def _manual_lines(card: TaskCard) -> list[str]:
 
 @app.command("check-hub")
 def check_hub(
-    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only cards of this collection."),
-    task: Optional[list[str]] = typer.Option(None, "--task", help="Only this task (repeatable)."),
+    collection: list[str] | None = typer.Option(None, "--collection", help="Only cards of this collection."),
+    task: list[str] | None = typer.Option(None, "--task", help="Only this task (repeatable)."),
     cards: list[Path] = CardsOption,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
@@ -156,8 +170,12 @@ def check_hub(
         raise FlanlabError("no hub cards selected (hub cards are in the flan2021 and flan2022 collections)")
     results = []
     with Progress(
-        TextColumn("check-hub {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
+        TextColumn("check-hub {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         job = bar.add_task("", total=len(chosen))
         for result in check_cards(chosen):
@@ -179,7 +197,9 @@ def check_hub(
 
 @app.command("lint")
 def lint(
-    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only cards of this collection (repeatable)."),
+    collection: list[str] | None = typer.Option(
+        None, "--collection", help="Only cards of this collection (repeatable)."
+    ),
     cards: list[Path] = CardsOption,
     full_data: bool = typer.Option(False, "--full-data", help="Sample BIG-bench examples from every split (slower)."),
     per_split: int = typer.Option(2, help="Examples checked per split."),
@@ -189,7 +209,7 @@ def lint(
 
     Warnings (notes) include multiple-choice tasks whose gold answer sits in one option position in
     more than 60% of the examples checked (every example with --full-data)."""
-    from flanlab.tasks.lint import lint_collection
+    from flanlab.prompts.lint import lint_collection
     from flanlab.tasks.option_order import describe_positions
 
     report = lint_collection(collection, cards, per_split=per_split, full_data=full_data, progress=True)
@@ -211,12 +231,18 @@ def lint(
 def render_examples(
     name: str = typer.Argument(..., help="Task name."),
     template: str = typer.Option("1", "--template", "-t", help="Template id, or its position (1 = first)."),
-    fmt: str = typer.Option("zeroshot", "--format", "-f", help="zeroshot, fewshot:K, cot or cot:K (plus ,key=value settings)."),
+    fmt: str = typer.Option(
+        "zeroshot", "--format", "-f", help="zeroshot, fewshot:K, cot or cot:K (plus ,key=value settings)."
+    ),
     n: int = typer.Option(1, "--n", min=1, help="How many examples."),
     seed: int = typer.Option(0, help="Seed for the examples and the exemplars."),
     split: str = typer.Option("validation", help="Split the examples come from (exemplars always come from train)."),
-    options_style: Optional[str] = typer.Option(None, "--options-style", help="dash, bullet, letter, upper, number, inline or none."),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Count the token budget with this model's tokenizer."),
+    options_style: str | None = typer.Option(
+        None, "--options-style", help="dash, bullet, letter, upper, number, inline or none."
+    ),
+    tokenizer: str | None = typer.Option(
+        None, "--tokenizer", help="Count the token budget with this model's tokenizer."
+    ),
     cards: list[Path] = CardsOption,
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
@@ -244,7 +270,11 @@ def render_examples(
     for number, index in enumerate(indices, start=1):
         example = pool[index]
         exemplars = pick_exemplars(
-            train, prompt_format.shots, seed=seed, query_key=f"{card.name}:{split}:{index}", exclude_text=str(example.get("input", ""))
+            train,
+            prompt_format.shots,
+            seed=seed,
+            query_key=f"{card.name}:{split}:{index}",
+            exclude_text=str(example.get("input", "")),
         )
         rendered = render(card, chosen, example, prompt_format, exemplars=exemplars, count_tokens=count)
         if as_json:

@@ -188,7 +188,9 @@ def cluster_summaries(tasks: Sequence[dict]) -> list[dict]:
     summaries = []
     for (cluster, fmt), members in sorted(grouped.items()):
         means = [t["template_mean"] for t in members if t["template_mean"] is not None]
-        best = [t["best_dev"]["test_score"] for t in members if t["best_dev"] and t["best_dev"]["test_score"] is not None]
+        best = [
+            t["best_dev"]["test_score"] for t in members if t["best_dev"] and t["best_dev"]["test_score"] is not None
+        ]
         summaries.append(
             {
                 "cluster": cluster,

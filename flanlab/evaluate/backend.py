@@ -163,9 +163,7 @@ class HFBackend:
             for index, request in enumerate(requests)
         ]
 
-    def _rows(
-        self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str, bool], list[int]]
-    ) -> list[_Row]:
+    def _rows(self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str, bool], list[int]]) -> list[_Row]:
         rows: list[_Row] = []
         for index, request in enumerate(requests):
             key = request.delimiter, request.chat
@@ -355,7 +353,9 @@ class HFBackend:
         import torch
         from transformers import StoppingCriteriaList
 
-        encoded = [torch.tensor(self.prompt_ids(prompt, chat)[-max(1, self.max_length - limit) :]) for prompt in prompts]
+        encoded = [
+            torch.tensor(self.prompt_ids(prompt, chat)[-max(1, self.max_length - limit) :]) for prompt in prompts
+        ]
         ids, mask = self._pad(encoded, "left" if not self.is_seq2seq else self.padding_side)
         width = 0 if self.is_seq2seq else ids.shape[1]
         criteria = StoppingCriteriaList([_StopOnText(self.tokenizer, stop, width)]) if stop else None

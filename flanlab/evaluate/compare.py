@@ -102,8 +102,10 @@ class _Draws:
 
 
 def _runs(side: list[list[Scored]], dataset: PairedDataset) -> list[TemplateRun]:
-    return [TemplateRun(dataset.task, dataset.cluster, dataset.format, dataset.shots, "", "", [dataset.metric], items)
-            for items in side]
+    return [
+        TemplateRun(dataset.task, dataset.cluster, dataset.format, dataset.shots, "", "", [dataset.metric], items)
+        for items in side
+    ]
 
 
 def _mean_score(runs: list[TemplateRun], metric: str) -> float:
@@ -143,10 +145,18 @@ def _defined(value: float) -> float | None:
 def _difference(scope: Scope, name: str, members: list[PairedDataset], draws: _Draws) -> PairedDifference:
     low, high, used = percentile_interval(draws.differences)
     return PairedDifference(
-        scope=scope, name=name, format=members[0].format, shots=members[0].shots,
-        metric=", ".join(dict.fromkeys(d.metric for d in members)), n_datasets=len(members),
-        n=sum(d.n for d in members), score_a=_defined(draws.score_a), score_b=_defined(draws.score_b),
-        difference=_defined(draws.score_a - draws.score_b), ci_low=_defined(low), ci_high=_defined(high),
+        scope=scope,
+        name=name,
+        format=members[0].format,
+        shots=members[0].shots,
+        metric=", ".join(dict.fromkeys(d.metric for d in members)),
+        n_datasets=len(members),
+        n=sum(d.n for d in members),
+        score_a=_defined(draws.score_a),
+        score_b=_defined(draws.score_b),
+        difference=_defined(draws.score_a - draws.score_b),
+        ci_low=_defined(low),
+        ci_high=_defined(high),
         resamples=used,
     )
 
@@ -164,7 +174,8 @@ def paired_differences(datasets: list[PairedDataset], *, resamples: int, seed: i
     draws = {id(d): dataset_draws(d, resample_indices(d, resamples, seed)) for d in datasets}
     results = [_difference("dataset", d.task, [d], draws[id(d)]) for d in datasets]
     scopes: tuple[tuple[Scope, Callable[[PairedDataset], str]], ...] = (
-        ("cluster", lambda d: d.cluster), ("all", lambda d: ALL_DATASETS)
+        ("cluster", lambda d: d.cluster),
+        ("all", lambda d: ALL_DATASETS),
     )
     for scope, key in scopes:
         groups: dict[tuple[str, str], list[PairedDataset]] = defaultdict(list)
@@ -231,11 +242,17 @@ def pair(a: _Evaluation, b: _Evaluation) -> tuple[list[PairedDataset], list[str]
         if not examples:
             unpaired.append(f"{key[0]} ({key[1]})")
             continue
-        paired.append(PairedDataset(
-            task["task"], task["cluster"], task["format"], task["shots"], task["primary_metric"],
-            [[side_a[t][i][1] for i in examples] for t in templates],
-            [[side_b[t][i][1] for i in examples] for t in templates],
-        ))
+        paired.append(
+            PairedDataset(
+                task["task"],
+                task["cluster"],
+                task["format"],
+                task["shots"],
+                task["primary_metric"],
+                [[side_a[t][i][1] for i in examples] for t in templates],
+                [[side_b[t][i][1] for i in examples] for t in templates],
+            )
+        )
     return paired, unpaired
 
 

@@ -39,17 +39,36 @@ def build_results(
     tasks = []
     keys = list(dict.fromkeys((run.task, run.format) for run in runs))
     for task, fmt in keys:
-        test = [(run, res) for run, res in zip(runs, templates) if (run.task, run.format, run.split) == (task, fmt, config.split)]
-        dev = [res for run, res in zip(runs, templates) if (run.task, run.format, run.split) == (task, fmt, config.dev_split)]
+        test = [
+            (run, res)
+            for run, res in zip(runs, templates)
+            if (run.task, run.format, run.split) == (task, fmt, config.split)
+        ]
+        dev = [
+            res
+            for run, res in zip(runs, templates)
+            if (run.task, run.format, run.split) == (task, fmt, config.dev_split)
+        ]
         if not test:
             continue
         tasks.append(
-            task_summary([r for r, _ in test], [res for _, res in test], dev if config.best_dev else [], resamples=resamples, seed=seed)
+            task_summary(
+                [r for r, _ in test],
+                [res for _, res in test],
+                dev if config.best_dev else [],
+                resamples=resamples,
+                seed=seed,
+            )
         )
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
-        "model": {"name": config.model, "path": resolve_model_path(config.model), "fingerprint": fingerprint, "kind": model_kind},
+        "model": {
+            "name": config.model,
+            "path": resolve_model_path(config.model),
+            "fingerprint": fingerprint,
+            "kind": model_kind,
+        },
         "config": config.model_dump(mode="json"),
         "precision": precision,  # what config.precision resolved to on the machine that ran it
         "seed": config.seed,
@@ -62,7 +81,9 @@ def build_results(
     }
 
 
-def write_outputs(out: Path, results: dict[str, Any], runs: list[TemplateRun], plans: list | None, answers: dict[str, Any]) -> None:
+def write_outputs(
+    out: Path, results: dict[str, Any], runs: list[TemplateRun], plans: list | None, answers: dict[str, Any]
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", {k: v for k, v in results.items() if k != "timing"})
     write_json(out / "timing.json", results.get("timing", {}))
@@ -129,7 +150,12 @@ def markdown_report(results: dict[str, Any]) -> str:
     split = results["config"]["split"]
     chat = " in its chat template" if results["config"].get("chat_template") else ""
     lines = [f"## Evaluation of {results['model']['name']} ({results['model']['fingerprint']}){chat}", ""]
-    lines += ["### Per template", "", "| task | format | template | metric | score ± se | n |", "|---|---|---|---|---|---|"]
+    lines += [
+        "### Per template",
+        "",
+        "| task | format | template | metric | score ± se | n |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results["templates"]:
         if r["split"] != split:
             continue
@@ -139,19 +165,31 @@ def markdown_report(results: dict[str, Any]) -> str:
             f"{_fmt(r['metrics'][metric], r['stderr'].get(metric))} | {r['n']} |"
         )
     lines += ["", "### Per task (across templates)", ""]
-    lines += ["| task | format | metric | templates | mean ± se | std | min | max | best-dev template | best-dev test |"]
+    lines += [
+        "| task | format | metric | templates | mean ± se | std | min | max | best-dev template | best-dev test |"
+    ]
     lines += ["|---|---|---|---|---|---|---|---|---|---|"]
     for t in results["tasks"]:
         best = t["best_dev"] or {}
         lines.append(
             f"| {t['task']} | {t['format']} | {t['primary_metric']} | {t['n_templates']} | "
-            f"{_fmt(t['template_mean'], t['template_mean_stderr'])} | {_fmt(t['template_std'])} | {_fmt(t['template_min'])} | "
+            f"{_fmt(t['template_mean'], t['template_mean_stderr'])} | {_fmt(t['template_std'])} | "
+            f"{_fmt(t['template_min'])} | "
             f"{_fmt(t['template_max'])} | {best.get('template_id', '-')} | {_fmt(best.get('test_score'))} |"
         )
     lines += _reference_lines(results["tasks"])
-    lines += ["", "### Per cluster", "", "| cluster | format | tasks | template mean | best-dev mean |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Per cluster",
+        "",
+        "| cluster | format | tasks | template mean | best-dev mean |",
+        "|---|---|---|---|---|",
+    ]
     for c in results["clusters"]:
-        lines.append(f"| {c['cluster']} | {c['format']} | {c['n_tasks']} | {_fmt(c['template_mean'])} | {_fmt(c['best_dev_mean'])} |")
+        lines.append(
+            f"| {c['cluster']} | {c['format']} | {c['n_tasks']} | {_fmt(c['template_mean'])} | "
+            f"{_fmt(c['best_dev_mean'])} |"
+        )
     if results.get("cot_direct_exemplars"):
         lines += ["", cot_fallback_note(results["cot_direct_exemplars"])]
     return "\n".join(lines) + "\n"

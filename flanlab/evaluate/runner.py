@@ -21,6 +21,7 @@ from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
 from flanlab.models.precision import Precision, resolve_precision
+from flanlab.progress import progress
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.prompts.formats import (
     SEPARATORS,
@@ -52,9 +53,7 @@ class EvalConfig(BaseModel):
     collections: list[str] | None = Field(
         None, description="Only tasks of these collections (default: all; cluster selectors only)."
     )
-    strict: bool = Field(
-        False, description="Fail on a selected task whose data cannot be had instead of skipping it."
-    )
+    strict: bool = Field(False, description="Fail on a selected task whose data cannot be had instead of skipping it.")
     shots: list[int] = Field(
         default_factory=lambda: [0], description="Shot counts, e.g. 0,3 (exemplars from the train split)."
     )
@@ -207,7 +206,11 @@ def evaluate(
     fingerprint = model_fingerprint(config.model)
     precision = resolve_precision(config.precision, next(model.parameters()).device.type)
     backend = HFBackend(
-        model, tokenizer, batch_size=config.batch_size, precision=precision, rank_by=config.rank_by,
+        model,
+        tokenizer,
+        batch_size=config.batch_size,
+        precision=precision,
+        rank_by=config.rank_by,
         near_tie_nats=config.near_tie_nats,
     )
     count_tokens = _token_counter(tokenizer)
@@ -301,7 +304,9 @@ def _templates(card: TaskCard, wanted: list[str]) -> list:
         return usable
     chosen = [t for t in usable if t.id in wanted]
     if not chosen:
-        raise FlanlabError(f"none of the templates {wanted} is a non-inverted template of this card", where=card.where())
+        raise FlanlabError(
+            f"none of the templates {wanted} is a non-inverted template of this card", where=card.where()
+        )
     return chosen
 
 
@@ -358,17 +363,18 @@ def _answer(
     cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings) if config.use_cache else None
     cached = cache.get_many(unique) if cache else {}
     answers: dict[str, Any] = {
-        key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value for key, value in cached.items()
+        key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value
+        for key, value in cached.items()
     }
     missing = [key for key in unique if key not in answers]
     rank = [key for key in missing if isinstance(unique[key], RankRequest)]
     generate = [key for key in missing if isinstance(unique[key], GenerateRequest)]
     model_started = time.perf_counter()
-    with _progress_bar(show, len(missing)) as advance:
+    with progress("scoring", len(missing), show=show) as bar:
         for keys, run in ((rank, backend.score), (generate, backend.generate)):
             if not keys:
                 continue
-            outputs = run([unique[key] for key in keys], advance)
+            outputs = run([unique[key] for key in keys], bar.advance)
             fresh = dict(zip(keys, outputs))
             answers.update(fresh)
             if cache:
@@ -383,39 +389,6 @@ def _answer(
         "model_seconds": round(model_seconds, 3),
         "model_requests_per_second": round(len(missing) / model_seconds, 3) if missing and model_seconds else None,
     }
-
-
-class _progress_bar:
-    """A rich progress bar with ETA over model requests (silent when not shown)."""
-
-    def __init__(self, show: bool, total: int) -> None:
-        self.show, self.total = show and total > 0, total
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.show:
-            return lambda _: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        from flanlab.cli.common import console
-
-        self.bar = Progress(
-            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=console,
-        )
-        self.bar.start()
-        task = self.bar.add_task("scoring", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.show:
-            self.bar.stop()
 
 
 def _template_run(run: TemplateRun, items: list[Evaluated], answers: dict[str, Any], config: EvalConfig) -> TemplateRun:

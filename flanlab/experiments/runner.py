@@ -234,7 +234,15 @@ def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[dict[str, 
     from flanlab.train.model_card import EvalRow, add_evaluation
 
     rows = [
-        EvalRow(t["task"], t["cluster"], t["format"], t["primary_metric"], t["template_mean"], t["n_templates"], t["n_examples"])
+        EvalRow(
+            t["task"],
+            t["cluster"],
+            t["format"],
+            t["primary_metric"],
+            t["template_mean"],
+            t["n_templates"],
+            t["n_examples"],
+        )
         for record in evals
         for t in json.loads((run.out / record["results"]).read_text())["tasks"]
         if t["template_mean"] is not None

@@ -154,8 +154,9 @@ def num_clusters(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
     for count in counts:
         mixture = _standard_mixture(exp, clusters=order[:count])
         label = f"{count} clusters (+{order[count - 1]})"
-        arms.append(Arm(f"clusters-{count}", label, evals, mixture=mixture, series="held-out score", x=count,
-                        compare_to=BASE))
+        arms.append(
+            Arm(f"clusters-{count}", label, evals, mixture=mixture, series="held-out score", x=count, compare_to=BASE)
+        )
     return arms
 
 
@@ -265,8 +266,14 @@ def method_ablations(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Ar
     evals = table1_suites(exp, registry, full)
     # each ablation is paired against the full recipe
     return [
-        Arm(name, label, evals, mixture=full.model_copy(update=change), series=label,
-            compare_to=None if name == "full" else "full")
+        Arm(
+            name,
+            label,
+            evals,
+            mixture=full.model_copy(update=change),
+            series=label,
+            compare_to=None if name == "full" else "full",
+        )
         for name, label, change in variants
     ]
 

@@ -73,7 +73,9 @@ def eval_hashes(example: Example, fields: tuple[str, ...], min_chars: int) -> se
     return {text_hash(unit) for unit in units if unit.strip()}
 
 
-def train_hashes(example: Example, fields: tuple[str, ...], query_fields: tuple[str, ...]) -> tuple[set[str], str | None]:
+def train_hashes(
+    example: Example, fields: tuple[str, ...], query_fields: tuple[str, ...]
+) -> tuple[set[str], str | None]:
     """The example's hashes, and its query's hash alone (None for an empty query)."""
     query = query_text(example, query_fields)
     units = {text for name in fields if (text := as_text(example.get(name))) is not None and text != query}
@@ -106,7 +108,11 @@ class EvalIndex:
 
 
 def build_eval_index(
-    cards: Iterable[TaskCard], *, min_chars: int, on_unavailable: str, progress: Callable[[int, int], None] | None = None
+    cards: Iterable[TaskCard],
+    *,
+    min_chars: int,
+    on_unavailable: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EvalIndex:
     """Hash every evaluation input of ``cards``; a card whose data cannot be read fails unless skipped."""
     index = EvalIndex()
@@ -143,10 +149,10 @@ class ContaminationReport:
         return {task: dict(sorted(counter.items())) for task, counter in sorted(self.overlaps.items())}
 
     def message(self) -> str:
-        parts = [
-            f"{task} ({sum(counter.values())}, with {', '.join(f'{other}: {n}' for other, n in sorted(counter.items()))})"
-            for task, counter in sorted(self.overlaps.items())
-        ]
+        parts = []
+        for task, counter in sorted(self.overlaps.items()):
+            others = ", ".join(f"{other}: {n}" for other, n in sorted(counter.items()))
+            parts.append(f"{task} ({sum(counter.values())}, with {others})")
         return (
             f"{self.total()} training examples equal evaluation inputs of held-out or eval-only tasks: "
             + "; ".join(parts)

@@ -165,7 +165,9 @@ class Block:
     kinds: list[str] = field(default_factory=list)
 
 
-def generate_blocks(pools: Sequence[TaskPool], counts: Sequence[int], recipe: MixtureRecipe, count_tokens: TokenCounter) -> Iterator[Block]:
+def generate_blocks(
+    pools: Sequence[TaskPool], counts: Sequence[int], recipe: MixtureRecipe, count_tokens: TokenCounter
+) -> Iterator[Block]:
     """The whole mixture, block by block, deterministic in (recipe, seed, pools)."""
     total = sum(counts)
     renderer = RowRenderer(recipe, count_tokens)

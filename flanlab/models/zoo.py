@@ -68,8 +68,12 @@ MODEL_ZOO: dict[str, ZooModel] = {
             opt_in=True,
             hub_id="google/gemma-3-270m",
         ),
-        ZooModel(name="tiny-llama", description="tiny random Llama-style model (tests)", licence="n/a", tiny_kind="causal"),
-        ZooModel(name="tiny-t5", description="tiny random T5 encoder-decoder (tests)", licence="n/a", tiny_kind="seq2seq"),
+        ZooModel(
+            name="tiny-llama", description="tiny random Llama-style model (tests)", licence="n/a", tiny_kind="causal"
+        ),
+        ZooModel(
+            name="tiny-t5", description="tiny random T5 encoder-decoder (tests)", licence="n/a", tiny_kind="seq2seq"
+        ),
     )
 }
 
@@ -245,7 +249,9 @@ def resolve_model_path(name_or_path: str | Path) -> str:
         return str(gguf_model_dir(path))
     if path.is_dir():
         if not (path / "config.json").exists() and not (path / ADAPTER_CONFIG).exists():
-            raise FlanlabError("not a Hugging Face model folder (no config.json or adapter_config.json)", where=str(path))
+            raise FlanlabError(
+                "not a Hugging Face model folder (no config.json or adapter_config.json)", where=str(path)
+            )
         return str(path)
     if path.suffix or text.startswith((".", "/", "~")):
         known = ", ".join(MODEL_ZOO)
@@ -350,7 +356,9 @@ def _load_adapter(folder: Path, **options: Any) -> tuple[Any, Any]:
     try:
         base_name = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
     except (KeyError, ValueError) as error:
-        raise FlanlabError(f"adapter config without a readable base_model_name_or_path ({error})", where=str(folder / ADAPTER_CONFIG)) from None
+        raise FlanlabError(
+            f"adapter config without a readable base_model_name_or_path ({error})", where=str(folder / ADAPTER_CONFIG)
+        ) from None
     device = options.pop("device")
     base, tokenizer = load_model(base_name, **options)
     with peft_warnings_silenced():

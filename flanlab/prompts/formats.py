@@ -35,7 +35,7 @@ from flanlab.errors import FlanlabError
 from flanlab.prompts.layout import DEFAULT_LAYOUT, PromptLayout
 from flanlab.prompts.options import OPTION_STYLES, OptionStyle
 from flanlab.prompts.templates import as_text, fill, ordered_fields
-from flanlab.tasks.card import Template, TaskCard
+from flanlab.tasks.card import TaskCard, Template
 from flanlab.tasks.examples import Example
 
 COT_TRIGGER = "Let's think step by step."
@@ -116,13 +116,20 @@ class PromptFormat(BaseModel):
             shots = int(count) if count else 0
         except ValueError:
             raise FlanlabError(f"bad format {text!r}: the shot count must be a number") from None
-        if kind not in {"zeroshot", "fewshot", "cot"} or (kind == "fewshot" and shots < 1) or (kind == "zeroshot" and shots):
+        if (
+            kind not in {"zeroshot", "fewshot", "cot"}
+            or (kind == "fewshot" and shots < 1)
+            or (kind == "zeroshot" and shots)
+        ):
             raise FlanlabError(f"bad format {text!r}; expected zeroshot, fewshot:K, cot or cot:K")
         fields: dict[str, Any] = {"shots": shots, "cot": kind == "cot"}
         for setting in settings:
             key, equals, value = setting.partition("=")
             if not equals or key.strip() not in cls.model_fields:
-                raise FlanlabError(f"bad format setting {setting!r} in {text!r}; expected key=value with a key of {sorted(cls.model_fields)}")
+                raise FlanlabError(
+                    f"bad format setting {setting!r} in {text!r}; "
+                    f"expected key=value with a key of {sorted(cls.model_fields)}"
+                )
             fields[key.strip()] = value.strip()
         fields.update(overrides)
         try:
@@ -342,7 +349,9 @@ def _assemble(instruction: str, exemplars: list[str], query: str, fmt: PromptFor
     return separator.join([*exemplars, instruction, query])
 
 
-def pick_exemplars(pool: Sequence[Example], k: int, *, seed: int, query_key: str, exclude_text: str = "") -> list[Example]:
+def pick_exemplars(
+    pool: Sequence[Example], k: int, *, seed: int, query_key: str, exclude_text: str = ""
+) -> list[Example]:
     """``k`` exemplars from ``pool`` (the train split), the same for the same (seed, query) every time.
 
     ``exclude_text`` keeps an example whose ``input`` equals the query's out of its own prompt.

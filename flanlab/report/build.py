@@ -72,7 +72,9 @@ def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
                 "mean": mean(s.mean for s in group),
                 "std": mean(s.std for s in group),
                 "n_tasks": len(group),
-                "best_dev": mean(s.best_dev_test for s in group) if all(s.best_dev_test is not None for s in group) else None,
+                "best_dev": mean(s.best_dev_test for s in group)
+                if all(s.best_dev_test is not None for s in group)
+                else None,
             }
         )
     return rows
@@ -172,10 +174,24 @@ def _draw_reference_lines(axis: Any, tasks: list[str], scores: Sequence[TaskScor
         if task not in lines:
             continue
         first = position == min(tasks.index(t) for t in lines)  # one legend entry each
-        axis.hlines(lines[task].chance, position - 0.45, position + 0.45, colors="black", linestyles="--",
-                    linewidth=1, label="chance" if first else None)
-        axis.hlines(lines[task].majority, position - 0.45, position + 0.45, colors="dimgray", linestyles=":",
-                    linewidth=1.5, label="majority class" if first else None)
+        axis.hlines(
+            lines[task].chance,
+            position - 0.45,
+            position + 0.45,
+            colors="black",
+            linestyles="--",
+            linewidth=1,
+            label="chance" if first else None,
+        )
+        axis.hlines(
+            lines[task].majority,
+            position - 0.45,
+            position + 0.45,
+            colors="dimgray",
+            linestyles=":",
+            linewidth=1.5,
+            label="majority class" if first else None,
+        )
 
 
 def _mean_chance(scores: Sequence[TaskScore]) -> float | None:
@@ -325,7 +341,11 @@ def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], fol
 
 
 def _provenance(record: dict[str, Any]) -> str:
-    lines = ["## Provenance", "", f"- experiment `{record['name']}` (study `{record['study']}`, scale `{record['scale']}`)"]
+    lines = [
+        "## Provenance",
+        "",
+        f"- experiment `{record['name']}` (study `{record['study']}`, scale `{record['scale']}`)",
+    ]
     for arm in record["arms"]:
         train = arm.get("train") or {}
         detail = ""
@@ -355,10 +375,17 @@ def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:
     body += _markdown_tables_to_html(tables)
     for name, path in figures.items():
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-        body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{encoded}"><figcaption>{name}</figcaption></figure>')
+        body.append(
+            f'<figure><img alt="{name}" src="data:image/png;base64,{encoded}"><figcaption>{name}</figcaption></figure>'
+        )
     body += _markdown_tables_to_html(_provenance(record))
-    style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}img{max-width:100%}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(record['title'])}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+        "img{max-width:100%}"
+    )
+    head = f"<meta charset='utf-8'><title>{html.escape(record['title'])}</title><style>{style}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>\n"
 
 
 def _markdown_tables_to_html(text: str) -> list[str]:

@@ -105,6 +105,8 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
 def comparisons(record: dict[str, Any]) -> list[Comparison]:
     """The paired comparisons the runner stored (none in records written before they existed)."""
     return [Comparison.model_validate(entry) for entry in record.get("comparisons") or []]
+
+
 def _arm_key(arm: dict[str, Any], evaluation: dict[str, Any], several_suites: bool) -> tuple[str, str]:
     """The row key and label of one evaluation of an arm: the arm's, plus its suite when the arm has
     several, plus its variant (e.g. prompts with the dataset name) when it has one."""
@@ -123,6 +125,8 @@ def validation_curves(record: dict[str, Any]) -> dict[str, list[tuple[int, float
         for arm in record["arms"]
         if (arm.get("train") or {}).get("validation")
     }
+
+
 def cot_direct_exemplars(folder: Path, record: dict[str, Any]) -> dict[str, list[str]]:
     """Per arm label, the datasets whose chain-of-thought exemplars fell back to direct answers."""
     found: dict[str, dict[str, None]] = {}  # label -> tasks, in first-seen order

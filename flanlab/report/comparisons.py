@@ -39,8 +39,10 @@ def _row(difference: PairedDifference) -> str:
     change, low, high = difference.difference, difference.ci_low, difference.ci_high
     interval = "-" if low is None or high is None else f"[{_signed(low)}, {_signed(high)}]"
     change_text = "-" if change is None else _signed(change)
-    return (f"| {difference.scope} | {difference.name} | {difference.metric} | {_value(difference.score_b)} | "
-            f"{_value(difference.score_a)} | {change_text} | {interval} | {difference.n} |")
+    return (
+        f"| {difference.scope} | {difference.name} | {difference.metric} | {_value(difference.score_b)} | "
+        f"{_value(difference.score_a)} | {change_text} | {interval} | {difference.n} |"
+    )
 
 
 def comparison_markdown(comparisons: Sequence[Comparison], labels: dict[str, str]) -> str:
@@ -49,12 +51,14 @@ def comparison_markdown(comparisons: Sequence[Comparison], labels: dict[str, str
         return ""
     first = comparisons[0]
     lines = [
-        "## Paired comparisons", "",
+        "## Paired comparisons",
+        "",
         f"Both arms answered the same requests. Differences are in points of each dataset's primary metric "
         f"(pp), with a paired bootstrap {first.confidence:.0%} CI: examples are resampled with all their "
         f"templates ({first.differences[0].resamples if first.differences else 0} resamples, seed {first.seed}); "
         "a cluster or all datasets is the mean of its datasets, each resampled on its own. "
-        "n counts paired predictions (examples x templates).", "",
+        "n counts paired predictions (examples x templates).",
+        "",
     ]
     for comparison in comparisons:
         names = (labels.get(comparison.b, comparison.b), labels.get(comparison.a, comparison.a))
@@ -78,12 +82,17 @@ def reference_markdown(scores: Sequence[TaskScore]) -> str:
     rows = [s for s in scores if s.lines is not None]
     if not rows:
         return ""
-    lines = ["## Classification: reference lines and answer spread", "",
-             "Chance: a uniform guess among each request's options. Majority: always giving the most frequent gold "
-             "answer of the evaluated split (an option's text when every request shows the same options, else its "
-             "position).", "",
-             "| dataset | arm | format | accuracy | balanced accuracy | chance | majority (answer) "
-             "| most frequent answer (share) |", "|---" * 8 + "|"]
+    lines = [
+        "## Classification: reference lines and answer spread",
+        "",
+        "Chance: a uniform guess among each request's options. Majority: always giving the most frequent gold "
+        "answer of the evaluated split (an option's text when every request shows the same options, else its "
+        "position).",
+        "",
+        "| dataset | arm | format | accuracy | balanced accuracy | chance | majority (answer) "
+        "| most frequent answer (share) |",
+        "|---" * 8 + "|",
+    ]
     warnings = []
     for s in rows:
         ref, answers = s.lines, s.answers
@@ -103,8 +112,12 @@ def reference_markdown(scores: Sequence[TaskScore]) -> str:
 
 
 def _figure_rows(comparisons: Sequence[Comparison]) -> list[tuple[str, PairedDifference]]:
-    rows = [(f"{c.a} - {c.b} · {d.name} ({format_label(d.format, d.shots)})", d)
-            for c in comparisons for d in c.differences if d.difference is not None and d.ci_low is not None]
+    rows = [
+        (f"{c.a} - {c.b} · {d.name} ({format_label(d.format, d.shots)})", d)
+        for c in comparisons
+        for d in c.differences
+        if d.difference is not None and d.ci_low is not None
+    ]
     if len(rows) > MAX_FIGURE_ROWS:
         rows = [(label, d) for label, d in rows if d.scope != "dataset"]
     return rows

@@ -70,7 +70,9 @@ def _lookup(card: TaskCard, name: str, rule: FieldRule, record: Record, index: i
         value = resolve_path(record, path)
     except KeyError:
         if rule.default is None:
-            raise FlanlabError(f"record {index} has no field {path!r} (needed for {{{name}}})", where=card.where()) from None
+            raise FlanlabError(
+                f"record {index} has no field {path!r} (needed for {{{name}}})", where=card.where()
+            ) from None
         return rule.default
     if rule.default is not None and value in (None, "", []):
         return rule.default

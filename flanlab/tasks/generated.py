@@ -321,4 +321,3 @@ def _clean(text: str) -> str:
 
 def _sentence(text: str) -> str:
     return text if not text or text.endswith((".", "!", "?", ":")) else f"{text}."
-

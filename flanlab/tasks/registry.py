@@ -127,9 +127,7 @@ def generated_cards(covered: CoveredSources, collections: Iterable[str] | None =
     return cards
 
 
-def load_registry(
-    extra_folders: Iterable[Path] = (), *, collections: Iterable[str] | None = None
-) -> TaskRegistry:
+def load_registry(extra_folders: Iterable[Path] = (), *, collections: Iterable[str] | None = None) -> TaskRegistry:
     """Every known task: built-in cards, generated collections, and user card folders.
 
     ``collections`` limits which built-in and generated collections are returned; every YAML card

@@ -27,7 +27,9 @@ def apply_method(model: Any, config: TrainConfig, *, seq2seq: bool, base_locatio
     else:
         # initialised from sampled vocabulary embeddings, so the prompt starts at the scale of real tokens
         peft_config = PromptTuningConfig(
-            task_type=task_type, num_virtual_tokens=config.num_virtual_tokens, prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB
+            task_type=task_type,
+            num_virtual_tokens=config.num_virtual_tokens,
+            prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
         )
     peft_config.base_model_name_or_path = base_location  # what the exported adapter loads its base from
     with peft_warnings_silenced():

@@ -83,8 +83,12 @@ def read_mixture(mixture: str | Path) -> tuple[list[str], list[str], list[str]]:
         for column in REQUIRED_COLUMNS:
             if column not in schema.names:
                 raise FlanlabError(f"missing column {column!r} (have {schema.names})", where=str(shard))
-            if not pa.types.is_string(schema.field(column).type) and not pa.types.is_large_string(schema.field(column).type):
-                raise FlanlabError(f"column {column!r} must hold strings, not {schema.field(column).type}", where=str(shard))
+            if not pa.types.is_string(schema.field(column).type) and not pa.types.is_large_string(
+                schema.field(column).type
+            ):
+                raise FlanlabError(
+                    f"column {column!r} must hold strings, not {schema.field(column).type}", where=str(shard)
+                )
         has_delimiter = DELIMITER_COLUMN in schema.names
         table = pq.read_table(shard, columns=[*REQUIRED_COLUMNS, *([DELIMITER_COLUMN] if has_delimiter else [])])
         for column, sink in (("inputs", inputs), ("targets", targets), (DELIMITER_COLUMN, delimiters)):
@@ -112,7 +116,11 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 
 def tokenized_cache_key(
-    mixture: str | Path, tokenizer: Any, kind: ModelKind, max_input_tokens: int, max_target_tokens: int,
+    mixture: str | Path,
+    tokenizer: Any,
+    kind: ModelKind,
+    max_input_tokens: int,
+    max_target_tokens: int,
     chat: ChatTemplate | None = None,
 ) -> str:
     return stable_hash(
@@ -146,7 +154,14 @@ def load_tokenized_mixture(
         return _read_tokens(tokens_path, json.loads(stats_path.read_text()))
     inputs, targets, delimiters = read_mixture(mixture)
     tokenized = tokenize_examples(
-        inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, delimiters=delimiters, chat=chat,
+        inputs,
+        targets,
+        tokenizer,
+        kind,
+        max_input_tokens,
+        max_target_tokens,
+        delimiters=delimiters,
+        chat=chat,
         progress=progress,
     )
     tokenized.stats.update(cache_key=key, mixture=str(mixture))
@@ -182,7 +197,13 @@ def tokenize_examples(
     kept_inputs: list[np.ndarray] = []
     kept_targets: list[np.ndarray] = []
     kept_rows: list[int] = []
-    counts = {"examples": len(inputs), "truncated_examples": 0, "truncated_tokens": 0, "dropped_long_target": 0, "dropped_empty_input": 0}
+    counts = {
+        "examples": len(inputs),
+        "truncated_examples": 0,
+        "truncated_tokens": 0,
+        "dropped_long_target": 0,
+        "dropped_empty_input": 0,
+    }
     for start in _progress_range(len(inputs), progress):
         chunk = slice(start, start + TOKENIZE_CHUNK)
         pairs = encoder.pairs(inputs[chunk], targets[chunk], delimiters[chunk])

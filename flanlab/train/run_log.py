@@ -27,7 +27,9 @@ class RunLog:
         self._handle = open(self.path, "a", encoding="utf-8")
         from torch.utils.tensorboard import SummaryWriter
 
-        self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+        self._writer = SummaryWriter(
+            log_dir=str(run_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None
+        )
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:

@@ -35,8 +35,15 @@ from flanlab.train.run_log import LOG_NAME, RunLog
 
 # fields that may change between a run and its resumption; anything else must match
 RESUMABLE_CHANGES = {
-    "resume", "max_steps", "max_minutes", "progress", "checkpoint_every", "keep_checkpoints", "log_every",
-    "memory_limit_gb", "gradient_checkpointing",  # memory only: the same gradients either way
+    "resume",
+    "max_steps",
+    "max_minutes",
+    "progress",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+    "memory_limit_gb",
+    "gradient_checkpointing",  # memory only: the same gradients either way
 }
 
 
@@ -80,12 +87,19 @@ def train(config: TrainConfig) -> TrainResult:
     chat = ChatTemplate(tokenizer, config.model) if config.chat_template else None
     with accelerator.main_process_first():
         data = load_tokenized_mixture(
-            config.mixture, tokenizer, "seq2seq" if seq2seq else "causal", config.max_input_tokens, config.max_target_tokens,
-            chat=chat, progress=config.progress and accelerator.is_main_process,
+            config.mixture,
+            tokenizer,
+            "seq2seq" if seq2seq else "causal",
+            config.max_input_tokens,
+            config.max_target_tokens,
+            chat=chat,
+            progress=config.progress and accelerator.is_main_process,
         )
     packing = config.packing and not seq2seq  # encoder-decoder rows hold one example (see docs/training.md)
     wrapper = TargetLossModel(
-        trainable, seq2seq=seq2seq, attn_implementation=config.attn_implementation,
+        trainable,
+        seq2seq=seq2seq,
+        attn_implementation=config.attn_implementation,
         num_virtual_tokens=num_virtual_tokens(config),
     )
     if precision == "bf16" and config.method != "full":
@@ -95,8 +109,14 @@ def train(config: TrainConfig) -> TrainResult:
         wrapper.hf_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     accelerator.gradient_accumulation_steps = memory_plan.gradient_accumulation_steps
     plan = RowPlan(
-        data.lengths("seq2seq" if seq2seq else "causal"), data.target_lengths(), config.row_length, packing, config.seed,
-        memory_plan.micro_batch_size, memory_plan.gradient_accumulation_steps, accelerator.num_processes,
+        data.lengths("seq2seq" if seq2seq else "causal"),
+        data.target_lengths(),
+        config.row_length,
+        packing,
+        config.seed,
+        memory_plan.micro_batch_size,
+        memory_plan.gradient_accumulation_steps,
+        accelerator.num_processes,
     )
     optimizer = _optimizer(config, [p for p in wrapper.parameters() if p.requires_grad])
     scheduler = _scheduler(config, optimizer)
@@ -127,10 +147,19 @@ def train(config: TrainConfig) -> TrainResult:
     if accelerator.is_main_process:
         exported = export_model(accelerator.unwrap_model(model).model, tokenizer, config, model_dir)
     result = TrainResult(
-        run_dir=run_dir, model_dir=model_dir, exported=exported, steps=counters["step"], final_loss=final_loss,
-        real_tokens=counters["real_tokens"], target_tokens=counters["target_tokens"],
-        packing_efficiency=counters["real_tokens"] / max(counters["total_tokens"], 1), stopped_by=stopped_by,
-        elapsed_s=counters["elapsed_s"], tokenization=data.stats, precision=precision, memory_plan=memory_plan,
+        run_dir=run_dir,
+        model_dir=model_dir,
+        exported=exported,
+        steps=counters["step"],
+        final_loss=final_loss,
+        real_tokens=counters["real_tokens"],
+        target_tokens=counters["target_tokens"],
+        packing_efficiency=counters["real_tokens"] / max(counters["total_tokens"], 1),
+        stopped_by=stopped_by,
+        elapsed_s=counters["elapsed_s"],
+        tokenization=data.stats,
+        precision=precision,
+        memory_plan=memory_plan,
     )
     if accelerator.is_main_process:
         write_json(run_dir / "train_result.json", result.model_dump(mode="json"))
@@ -145,8 +174,13 @@ def _card_facts(config: TrainConfig, result: TrainResult) -> TrainingFacts:
     keys += ["num_virtual_tokens"] if config.method == "prompt_tuning" else []
     settings = {key: getattr(config, key) for key in keys}
     return TrainingFacts(
-        base_model=config.model, exported=result.exported, steps=result.steps, real_tokens=result.real_tokens,
-        target_tokens=result.target_tokens, chat_template=config.chat_template, settings=settings,
+        base_model=config.model,
+        exported=result.exported,
+        steps=result.steps,
+        real_tokens=result.real_tokens,
+        target_tokens=result.target_tokens,
+        chat_template=config.chat_template,
+        settings=settings,
     )
 
 
@@ -171,7 +205,9 @@ class _Loop:
         loss, stopped_by = math.nan, "max_steps"
         window = _Window()
         budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
-        with _progress(config.max_steps, start_step, config.progress and self.accelerator.is_main_process, budget_s) as advance:
+        with _progress(
+            config.max_steps, start_step, config.progress and self.accelerator.is_main_process, budget_s
+        ) as advance:
             for step in range(start_step, config.max_steps):
                 step_started = time.perf_counter()
                 counters["elapsed_s"] = elapsed_before + step_started - started
@@ -199,7 +235,14 @@ class _Loop:
     def _step(self, step: int, over_budget: bool) -> tuple[dict[str, float], float]:
         accelerator, config = self.accelerator, self.config
         totals = _accumulate_gradients(
-            accelerator, self.model, self.plan, self.data, self.collate, self.pad_id, step, self._record_order,
+            accelerator,
+            self.model,
+            self.plan,
+            self.data,
+            self.collate,
+            self.pad_id,
+            step,
+            self._record_order,
             self.precision,
         )
         totals[4] = float(over_budget and accelerator.is_main_process)
@@ -246,7 +289,14 @@ class _Loop:
 
 
 def _accumulate_gradients(
-    accelerator, model, plan: RowPlan, data, collate, pad_id: int, step: int, on_batch=None,
+    accelerator,
+    model,
+    plan: RowPlan,
+    data,
+    collate,
+    pad_id: int,
+    step: int,
+    on_batch=None,
     precision: Resolved = "fp32",
 ) -> torch.Tensor:
     """Forward and backward over this process's micro-batches of ``step``; returns local sums
@@ -265,7 +315,11 @@ def _accumulate_gradients(
             with autocast(precision, accelerator.device.type):
                 loss_sum, _ = model(**{key: value.to(accelerator.device) for key, value in batch.tensors.items()})
             accelerator.backward(loss_sum * scale)
-        totals += torch.tensor([float(loss_sum.detach()), batch.target_tokens, batch.real_tokens, batch.total_tokens, 0.0], dtype=torch.float64, device=accelerator.device)
+        totals += torch.tensor(
+            [float(loss_sum.detach()), batch.target_tokens, batch.real_tokens, batch.total_tokens, 0.0],
+            dtype=torch.float64,
+            device=accelerator.device,
+        )
         if on_batch is not None:
             on_batch(step, micro, batch)
     return totals
@@ -308,9 +362,24 @@ def _progress(total: int, done: int, show: bool, budget_s: float | None = None):
         if not show:
             yield lambda loss: None
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        columns = [TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+        columns = [
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        ]
         started, steps = time.monotonic(), [done]
         with Progress(*columns) as progress:
             task = progress.add_task("train", total=total, completed=done, loss="-")
@@ -342,7 +411,9 @@ def _cpu_only_launch() -> bool:
 def _check_world(processes: int) -> None:
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != processes:
-        raise FlanlabError(f"launched as {launched} processes but accelerate set up {processes}; check the launcher's device flags")
+        raise FlanlabError(
+            f"launched as {launched} processes but accelerate set up {processes}; check the launcher's device flags"
+        )
 
 
 def _precision(config: TrainConfig) -> Resolved:
@@ -366,12 +437,17 @@ def _plan_memory(
         lengths = data.lengths("seq2seq" if wrapper.seq2seq else "causal")
         try:
             outcome[0] = memory.plan(
-                memory.ModelShape.of(wrapper.model), micro_batch=config.micro_batch_size,
-                accumulation=config.gradient_accumulation_steps, checkpointing=config.gradient_checkpointing,
+                memory.ModelShape.of(wrapper.model),
+                micro_batch=config.micro_batch_size,
+                accumulation=config.gradient_accumulation_steps,
+                checkpointing=config.gradient_checkpointing,
                 budget=memory.memory_budget(config.memory_limit_gb, local_processes, accelerator.device),
-                precision=precision, optimizer=config.optimizer, row_length=config.row_length,
+                precision=precision,
+                optimizer=config.optimizer,
+                row_length=config.row_length,
                 target_share=float(data.target_lengths().sum() / max(lengths.sum(), 1)),
-                head_on_targets=wrapper.plain_head, logits_chunk=wrapper.logits_chunk_positions,
+                head_on_targets=wrapper.plain_head,
+                logits_chunk=wrapper.logits_chunk_positions,
             )
             memory.log_plan(outcome[0])
         except FlanlabError as error:
@@ -389,7 +465,10 @@ def _prepare_run_dir(config: TrainConfig, is_main: bool) -> Path | None:
     latest = checkpoints.latest_checkpoint(run_dir) if run_dir.exists() else None
     if not config.resume:
         if latest is not None or (run_dir / LOG_NAME).exists() or (run_dir / "model").exists():
-            raise FlanlabError("this folder already holds a training run; pass --resume to continue it or choose another --out", where=str(run_dir))
+            raise FlanlabError(
+                "this folder already holds a training run; pass --resume to continue it or choose another --out",
+                where=str(run_dir),
+            )
         if is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         return None
@@ -437,7 +516,14 @@ def _optimizer(config: TrainConfig, parameters: list[torch.nn.Parameter]) -> tor
     from transformers.optimization import Adafactor
 
     # FLAN's recipe: a fixed learning rate, no parameter scaling or relative steps
-    return Adafactor(parameters, lr=config.learning_rate, weight_decay=config.weight_decay, scale_parameter=False, relative_step=False, warmup_init=False)
+    return Adafactor(
+        parameters,
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        scale_parameter=False,
+        relative_step=False,
+        warmup_init=False,
+    )
 
 
 def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
