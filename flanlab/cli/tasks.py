@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +262,7 @@ def render_examples(
     pool = load_examples(data_card, split)
     if not pool:
         raise FlanlabError(f"task {name} has no {split} examples")
-    train = load_examples(data_card, "train")
+    train: Sequence[dict[str, Any]] = load_examples(data_card, "train")
     if prompt_format.cot:
         train, kind = cot_exemplar_pool(train)
         prompt_format = prompt_format.model_copy(update={"cot_exemplars": kind})

@@ -117,7 +117,7 @@ def bleu(items: Sequence[Scored]) -> float:
 
     width = max(len(i.references) for i in items)
     streams = [[i.references[k] if k < len(i.references) else None for i in items] for k in range(width)]
-    return sacrebleu.corpus_bleu([i.prediction for i in items], streams).score
+    return sacrebleu.corpus_bleu([i.prediction for i in items], streams).score  # type: ignore[arg-type]
 
 
 _ROUGE_SCORERS: dict[str, object] = {}

@@ -218,7 +218,7 @@ def evaluate(
 
     plans = plan_requests(cards, config, count_tokens, chat)
     all_requests = [item.request for _, items in plans for item in items]
-    settings = {"dtype": str(model.dtype), "precision": precision}
+    settings: dict[str, Any] = {"dtype": str(model.dtype), "precision": precision}
     if precision == "bf16":  # which requests were settled in fp32 depends on these two
         settings.update(near_tie_nats=config.near_tie_nats, rank_by=config.rank_by)
     answers, stats = _answer(all_requests, backend, config, fingerprint, settings, progress)

@@ -161,7 +161,7 @@ class MixtureRecipe(BaseModel):
     @field_validator("options_styles")
     @classmethod
     def _known_styles(cls, value: dict[str, float]) -> dict[str, float]:
-        _check_weights(value, OPTION_STYLES, "options style", forbidden={"none"})
+        _check_weights(value, OPTION_STYLES, "options style", forbidden=frozenset({"none"}))
         return value
 
     @field_validator("separators")
@@ -180,7 +180,7 @@ class MixtureRecipe(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-def _check_weights(value: dict[str, float], known: dict, what: str, forbidden: set[str] = frozenset()) -> None:
+def _check_weights(value: dict[str, float], known: dict, what: str, forbidden: frozenset[str] = frozenset()) -> None:
     unknown = sorted((set(value) - set(known)) | (set(value) & forbidden))
     if unknown:
         raise ValueError(f"unknown {what} {unknown}; known: {sorted(set(known) - forbidden)}")

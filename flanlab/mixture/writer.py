@@ -73,6 +73,7 @@ class ShardWriter:
                 self._open_next()
             room = self.shard_rows - self._rows_in_shard
             part, table = table.slice(0, room), table.slice(room)
+            assert self._writer is not None  # opened just above
             self._writer.write_table(part, row_group_size=len(part))
             self._rows_in_shard += part.num_rows
 

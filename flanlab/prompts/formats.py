@@ -47,6 +47,7 @@ MAX_SHOTS = 16  # FLAN's few-shot evaluation uses at most 16 exemplars
 INSTRUCTION_FIELDS = frozenset({"task_instruction", "task_name"})
 
 TokenCounter = Callable[[str], int]
+InstructionPosition = Literal["before", "after"]
 
 
 def estimate_tokens(text: str) -> int:
@@ -62,7 +63,7 @@ class PromptFormat(BaseModel):
     shots: int = Field(default=0, ge=0, le=MAX_SHOTS)
     cot: bool = False
     options_style: str = "dash"  # a key of OPTION_STYLES; "none" leaves the options out of the prompt
-    instruction_position: Literal["before", "after"] = "before"
+    instruction_position: InstructionPosition = "before"
     separator: str = "blank"  # a key of SEPARATORS
     max_prompt_tokens: int = Field(default=960, ge=1)  # the whole prompt (inputs), exemplars included
     instruction_mode: Literal["full", "name", "none"] = "full"  # FLAN's instruction ablation
@@ -88,7 +89,7 @@ class PromptFormat(BaseModel):
     @field_validator("delimiter", "answer_cue")
     @classmethod
     def _valid_layout(cls, value: str, info: ValidationInfo) -> str:
-        PromptLayout(**{info.field_name: value})  # the layout's own checks, one field at a time
+        PromptLayout.model_validate({info.field_name: value})  # the layout's own checks, one field at a time
         return value.strip() if info.field_name == "answer_cue" else value
 
     @property

@@ -72,12 +72,15 @@ def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
                 "mean": mean(s.mean for s in group),
                 "std": mean(s.std for s in group),
                 "n_tasks": len(group),
-                "best_dev": mean(s.best_dev_test for s in group)
-                if all(s.best_dev_test is not None for s in group)
-                else None,
+                "best_dev": _mean_if_all([s.best_dev_test for s in group]),
             }
         )
     return rows
+
+
+def _mean_if_all(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return mean(present) if len(present) == len(values) else None
 
 
 def _dataset_cell(score: TaskScore | None) -> str:
@@ -95,10 +98,11 @@ def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     summary = summary_rows(scores)
     for arm in dict.fromkeys(row["arm"] for row in summary):
-        cells = {row["shots"]: row for row in summary if row["arm"] == arm}
-        first = next(iter(cells.values()))
+        by_shots = {row["shots"]: row for row in summary if row["arm"] == arm}
+        first = next(iter(by_shots.values()))
         values = [
-            _cell(cells[k]["mean"], cells[k]["std"], cells[k]["best_dev"]) if k in cells else "-" for k in shots_list
+            _cell(by_shots[k]["mean"], by_shots[k]["std"], by_shots[k]["best_dev"]) if k in by_shots else "-"
+            for k in shots_list
         ]
         lines.append("| " + " | ".join([first["label"], *values, str(first["n_tasks"])]) + " |")
     lines += ["", f"Per dataset ({_context(record)}):", ""]
@@ -252,10 +256,10 @@ def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
             axis.plot(xs, ys, marker="o", label=name, linewidth=1 if len(suites) > 1 else 1.5)
             axis.fill_between(xs, ys - sds, ys + sds, alpha=0.15)
         if len(suites) > 1:
-            xs = sorted(set.intersection(*({x for x, _, _ in points} for points in lines.values())))
-            means = [mean(y for points in lines.values() for x, y, _ in points if x == at) for at in xs]
+            shared = sorted(set.intersection(*({x for x, _, _ in points} for points in lines.values())))
+            means = [mean(y for points in lines.values() for x, y, _ in points if x == at) for at in shared]
             label = f"average of held-out clusters, {_shots_label(shots)}"
-            axis.plot(xs, means, marker="s", color="black", linewidth=2.5, label=label)
+            axis.plot(shared, means, marker="s", color="black", linewidth=2.5, label=label)
 
 
 def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
@@ -302,14 +306,14 @@ def build_report(folder: str | Path) -> dict[str, Path]:
     paired = comparisons(record)
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
-    figures = {
+    maybe_figures = {
         "summary": plot_summary(record, scores, figures_dir / "summary.png"),
         "per_dataset": plot_per_dataset(record, scores, figures_dir / "per_dataset.png"),
         "differences": plot_differences(record, paired, figures_dir / "differences.png", _pyplot()),
         "loss": plot_losses(record, loss_curves(folder, record), figures_dir / "loss.png"),
         "validation": plot_validation(record, validation_curves(record), figures_dir / "validation.png"),
     }
-    figures = {name: path for name, path in figures.items() if path is not None}
+    figures = {name: path for name, path in maybe_figures.items() if path is not None}
     labels = {arm["name"]: arm["label"] for arm in record["arms"]}
     sections = [markdown_tables(record, scores), comparison_markdown(paired, labels), reference_markdown(scores)]
     tables = "\n".join(section for section in sections if section) + _cot_notes(cot_direct_exemplars(folder, record))

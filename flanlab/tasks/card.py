@@ -135,7 +135,8 @@ class TaskCard(BaseModel):
     @cached_property
     def compiled_fields(self) -> dict[str, FieldRule]:
         return {
-            name: rule if isinstance(rule, FieldRule) else FieldRule(source=rule) for name, rule in self.fields.items()
+            name: rule if isinstance(rule, FieldRule) else FieldRule.model_validate({"from": rule})
+            for name, rule in self.fields.items()
         }
 
     def where(self) -> str:

@@ -178,7 +178,11 @@ def convert(template: PromptSourceTemplate) -> _Converted:
         raise _Unsupported("the target is empty or not a record field")
     if not is_answer and "{answer}" in input_pattern:
         raise _Unsupported("a generation template shows the gold choice in its prompt")
-    converted = {"id": _slug(template.name) or template.id, "input": input_pattern, "target": target_pattern}
+    converted: dict[str, Any] = {
+        "id": _slug(template.name) or template.id,
+        "input": input_pattern,
+        "target": target_pattern,
+    }
     if not is_answer:
         converted["inverted"] = True
     if not is_answer:

@@ -165,6 +165,7 @@ def plan(
         if budget is None or guess.total <= budget:
             changes = _changes(micro_batch, accumulation, checkpointing, size, ckpt, first, budget)
             return _plan(size, effective // size, ckpt, guess, budget, changes)
+    assert budget is not None  # without a budget the first option fits
     lowest = estimate(shape, micro_batch=1, checkpointing=checkpointing is not False, **settings)
     raise FlanlabError(
         f"training needs about {lowest.total / GIB:.1f} GiB even at micro-batch 1"

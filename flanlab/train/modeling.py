@@ -67,7 +67,7 @@ def set_dropout(model: nn.Module, rate: float) -> int:
             module.p = rate
             changed += 1
         if isinstance(getattr(module, "attention_dropout", None), float):
-            module.attention_dropout = rate
+            module.attention_dropout = rate  # type: ignore[assignment]  # a float attribute, checked above
             changed += 1
     return changed
 
@@ -141,7 +141,7 @@ class TargetLossModel(nn.Module):
         return self._causal_loss(batch["input_ids"], batch["labels"], batch["position_ids"], batch["segment_ids"])
 
     def _soft_prompt(self, batch_size: int) -> torch.Tensor:
-        return self.model.get_prompt(batch_size)
+        return self.model.get_prompt(batch_size)  # type: ignore[operator]  # a peft prompt-tuning model
 
     def _causal_loss(self, input_ids, labels, position_ids, segment_ids):
         model = self.hf_model

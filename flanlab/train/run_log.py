@@ -19,8 +19,8 @@ class RunLog:
         self.enabled = enabled
         self.path = run_dir / LOG_NAME
         self.run_dir = run_dir
-        self._writer = None
-        self._handle = None
+        self._writer: Any = None
+        self._handle: Any = None
         if not enabled:
             return
         _truncate_after(self.path, resume_step)

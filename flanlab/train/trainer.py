@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 from flanlab.errors import FlanlabError
 from flanlab.io import write_json, write_text
 from flanlab.models.precision import Resolved, autocast, resolve_precision
+from flanlab.progress import Bar, progress
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.train import checkpoints, memory
 from flanlab.train.adapters import apply_method, export_model, num_virtual_tokens, store_frozen_linears_in_bf16
@@ -125,11 +127,11 @@ def train(config: TrainConfig) -> TrainResult:
     if config.method != "full":
         accelerator.register_save_state_pre_hook(_keep_trainable_only)
 
-    counters = {"step": 0, "real_tokens": 0, "target_tokens": 0, "total_tokens": 0, "elapsed_s": 0.0}
+    counters = Counters()
     if resume_from is not None:
         accelerator.load_state(str(resume_from), strict=config.method == "full")
-        counters = checkpoints.read_state(resume_from)["counters"]
-    log = RunLog(run_dir, resume_step=counters["step"], enabled=accelerator.is_main_process)
+        counters = Counters(**checkpoints.read_state(resume_from)["counters"])
+    log = RunLog(run_dir, resume_step=counters.step, enabled=accelerator.is_main_process)
     if accelerator.is_main_process:
         write_text(run_dir / "config.yaml", config.to_yaml())
         write_json(run_dir / "tokenization.json", data.stats)
@@ -150,13 +152,13 @@ def train(config: TrainConfig) -> TrainResult:
         run_dir=run_dir,
         model_dir=model_dir,
         exported=exported,
-        steps=counters["step"],
+        steps=counters.step,
         final_loss=final_loss,
-        real_tokens=counters["real_tokens"],
-        target_tokens=counters["target_tokens"],
-        packing_efficiency=counters["real_tokens"] / max(counters["total_tokens"], 1),
+        real_tokens=counters.real_tokens,
+        target_tokens=counters.target_tokens,
+        packing_efficiency=counters.real_tokens / max(counters.total_tokens, 1),
         stopped_by=stopped_by,
-        elapsed_s=counters["elapsed_s"],
+        elapsed_s=counters.elapsed_s,
         tokenization=data.stats,
         precision=precision,
         memory_plan=memory_plan,
@@ -184,6 +186,23 @@ def _card_facts(config: TrainConfig, result: TrainResult) -> TrainingFacts:
     )
 
 
+@dataclass
+class Counters:
+    """What the run has done so far; each checkpoint keeps it, so a resumed run continues the totals."""
+
+    step: int = 0
+    real_tokens: int = 0
+    target_tokens: int = 0
+    total_tokens: int = 0
+    elapsed_s: float = 0.0
+
+    def add_step(self, stats: dict[str, float]) -> None:
+        self.step += 1
+        self.real_tokens += int(stats["real_tokens"])
+        self.target_tokens += int(stats["target_tokens"])
+        self.total_tokens += int(stats["total_tokens"])
+
+
 class _Loop:
     """One optimizer step at a time, with logging, checkpoints, the NaN guard and the time budget."""
 
@@ -199,36 +218,34 @@ class _Loop:
 
     def run(self) -> tuple[str, float]:
         config, counters = self.config, self.counters
-        start_step, started = counters["step"], time.perf_counter()
-        elapsed_before = counters["elapsed_s"]
+        start_step, started = counters.step, time.perf_counter()
+        elapsed_before = counters.elapsed_s
         self._truncate_order_log(start_step)
         loss, stopped_by = math.nan, "max_steps"
         window = _Window()
         budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
-        with _progress(
-            config.max_steps, start_step, config.progress and self.accelerator.is_main_process, budget_s
-        ) as advance:
+        show = config.progress and self.accelerator.is_main_process
+        with progress("training", config.max_steps, show=show, done=start_step) as bar:
+            budget = _StepBudget(bar, config.max_steps, start_step, budget_s)
             for step in range(start_step, config.max_steps):
                 step_started = time.perf_counter()
-                counters["elapsed_s"] = elapsed_before + step_started - started
-                over_budget = config.max_minutes is not None and counters["elapsed_s"] >= config.max_minutes * 60
+                counters.elapsed_s = elapsed_before + step_started - started
+                over_budget = config.max_minutes is not None and counters.elapsed_s >= config.max_minutes * 60
                 stats, lr = self._step(step, over_budget)
                 loss = stats["loss_sum"] / stats["target_tokens"]
-                for key in ("real_tokens", "target_tokens", "total_tokens"):
-                    counters[key] += int(stats[key])
-                counters["step"] = step + 1
-                counters["elapsed_s"] = elapsed_before + time.perf_counter() - started
+                counters.add_step(stats)
+                counters.elapsed_s = elapsed_before + time.perf_counter() - started
                 window.add(stats, time.perf_counter() - step_started)
-                if counters["step"] % config.log_every == 0 or counters["step"] == config.max_steps:
+                if counters.step % config.log_every == 0 or counters.step == config.max_steps:
                     self.log.write(window.record(counters, lr, self.plan.epoch_of_row(step * self.plan.rows_per_step)))
                     window = _Window()
-                advance(loss)
-                if config.checkpoint_every and counters["step"] % config.checkpoint_every == 0:
+                budget.advance(loss)
+                if config.checkpoint_every and counters.step % config.checkpoint_every == 0:
                     self._checkpoint()
                 if stats["stop"] > 0:
                     stopped_by = "max_minutes"
                     break
-        if config.checkpoint_every and counters["step"] % config.checkpoint_every:
+        if config.checkpoint_every and counters.step % config.checkpoint_every:
             self._checkpoint()  # so a run stopped by its time budget can be resumed with more steps
         return stopped_by, loss
 
@@ -267,14 +284,14 @@ class _Loop:
         )
 
     def _checkpoint(self) -> None:
-        accelerator, run_dir, step = self.accelerator, self.config.out, self.counters["step"]
+        accelerator, run_dir, step = self.accelerator, self.config.out, self.counters.step
         if accelerator.is_main_process:
             checkpoints.begin(run_dir, step)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(checkpoints.partial_dir(run_dir, step)))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            checkpoints.commit(run_dir, step, {"counters": dict(self.counters)}, self.config.keep_checkpoints)
+            checkpoints.commit(run_dir, step, {"counters": asdict(self.counters)}, self.config.keep_checkpoints)
         accelerator.wait_for_everyone()
 
     def _record_order(self, step: int, micro: int, batch: Batch) -> None:
@@ -337,64 +354,37 @@ class _Window:
             self.sums[key] += stats[key]
         self.seconds += seconds
 
-    def record(self, counters: dict[str, Any], lr: float, epoch: int) -> dict[str, Any]:
+    def record(self, counters: Counters, lr: float, epoch: int) -> dict[str, Any]:
         s, seconds = self.sums, max(self.seconds, 1e-9)
         return {
-            "step": counters["step"],
+            "step": counters.step,
             "epoch": epoch,
             "loss": s["loss_sum"] / s["target_tokens"],
             "lr": lr,
             "tokens_per_s": s["real_tokens"] / seconds,
             "target_tokens_per_s": s["target_tokens"] / seconds,
             "packing_efficiency": s["real_tokens"] / s["total_tokens"],
-            "real_tokens": counters["real_tokens"],
-            "target_tokens": counters["target_tokens"],
-            "elapsed_s": round(counters["elapsed_s"], 3),
+            "real_tokens": counters.real_tokens,
+            "target_tokens": counters.target_tokens,
+            "elapsed_s": round(counters.elapsed_s, 3),
         }
 
 
-def _progress(total: int, done: int, show: bool, budget_s: float | None = None):
-    """A bar over optimizer steps; under a time budget its total is the steps the budget allows."""
-    from contextlib import contextmanager
+class _StepBudget:
+    """Moves the training bar; under a time budget its total is the steps the budget allows."""
 
-    @contextmanager
-    def bar():
-        if not show:
-            yield lambda loss: None
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    def __init__(self, bar: Bar, total: int, done: int, budget_s: float | None) -> None:
+        self.bar, self.total, self.first, self.budget_s = bar, total, done, budget_s
+        self.started = time.monotonic()
 
-        columns = [
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        ]
-        started, steps = time.monotonic(), [done]
-        with Progress(*columns) as progress:
-            task = progress.add_task("train", total=total, completed=done, loss="-")
-
-            def advance(loss: float) -> None:
-                steps[0] += 1
-                expected = total
-                if budget_s is not None:
-                    per_step = (time.monotonic() - started) / (steps[0] - done)
-                    expected = min(total, steps[0] + int(max(0.0, budget_s - (time.monotonic() - started)) / per_step))
-                progress.update(task, advance=1, total=expected, loss=f"{loss:.4f}")
-
-            yield advance
-
-    return bar()
+    def advance(self, loss: float) -> None:
+        steps = self.bar.done + 1
+        expected = self.total
+        if self.budget_s is not None:
+            elapsed = time.monotonic() - self.started
+            per_step = elapsed / (steps - self.first)
+            expected = min(self.total, steps + int(max(0.0, self.budget_s - elapsed) / per_step))
+        self.bar.update(done=steps, total=expected, note=f"loss {loss:.4f}")
 
 
 def _cpu_only_launch() -> bool:
