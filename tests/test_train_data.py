@@ -7,7 +7,7 @@ import pytest
 from flanlab.errors import FlanlabError
 from flanlab.train import data as train_data
 from flanlab.train.data import cut_left, load_tokenized_mixture, tokenize_examples
-from tests.test_train_support import write_mixture
+from tests.train_support import write_mixture
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from flanlab.prompts.formats import (
     PromptFormat,
     RenderedExample,
     cot_exemplar_pool,
+    extract_cot_answer,
     pick_exemplars,
     render,
 )
@@ -405,9 +406,9 @@ def _scored(item: Evaluated, answer: Any, config: EvalConfig) -> M.Scored:
         options = tuple(rendered.options)
         return M.Scored(options[best], references, best, rendered.answer_index, tuple(ranked), len(ranked), options)
     if rendered.options:  # chain of thought over a classification task
-        answer_text = M.extract_cot_answer(answer)
+        answer_text = extract_cot_answer(answer)
         predicted = M.match_option(answer_text, rendered.options)
         options = tuple(rendered.options)
         return M.Scored(answer_text, references, predicted, rendered.answer_index, (), len(options), options)
-    prediction = M.extract_cot_answer(answer) if rendered.format.startswith("cot") else answer
+    prediction = extract_cot_answer(answer) if rendered.format.startswith("cot") else answer
     return M.Scored(prediction, references)

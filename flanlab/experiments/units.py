@@ -8,7 +8,6 @@ kill at any moment leaves either a finished unit or one that is redone from scra
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +67,3 @@ class UnitStore:
         write_json(folder / DONE_FILE, {"kind": unit.kind, "key": unit.key, "config": unit.config, "outputs": outputs})
         self.ran.append(unit.key)
         return folder, outputs
-
-    def forget(self, unit: Unit) -> None:
-        shutil.rmtree(self.folder(unit), ignore_errors=True)

@@ -43,7 +43,7 @@ _ARROW_TYPES = {
     "delimiter": pa.string(),  # the row's inputs/targets join (training reads it)
 }
 ROW_FIELDS = tuple(field.name for field in dataclasses.fields(RenderedExample))  # RenderedExample.to_row() keys
-EXTRA_FIELDS = ("collection",)  # the Flan 2022 "source" a task belongs to (RenderedExample.source is its data source)
+# plus `collection`: the Flan 2022 "source" a task belongs to (RenderedExample.source is its data source)
 SCHEMA = pa.schema([(name, _ARROW_TYPES[name]) for name in ROW_FIELDS] + [("collection", pa.string())])
 
 

@@ -151,13 +151,6 @@ def list_tasks() -> list[dict[str, Any]]:
         raise FlanlabError(f"unreadable cache index ({error}); delete it to rebuild", where=str(index_path)) from None
 
 
-def task_metadata(name: str) -> dict[str, Any]:
-    for entry in list_tasks():
-        if entry["name"] == name:
-            return entry
-    raise FlanlabError(f"unknown BIG-bench task {name!r} (see `flanlab sources bigbench`)")
-
-
 @functools.lru_cache(maxsize=32)
 def load_task_records(name: str, task_file: str | None = None) -> tuple[Record, ...]:
     """The normalised examples of one BIG-bench task (see `normalise_example`)."""
