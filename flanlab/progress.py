@@ -8,7 +8,7 @@ the CLI prints through the same `console`, so its messages land above a live bar
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -99,6 +99,17 @@ class ProgressDisplay:
         bar = Bar(self, label, total, done)
         self.bars.append(bar)
         return bar
+
+    def stage_callback(self, labels: dict[str, str]) -> Callable[[str, int, int], None]:
+        """A ``(stage, done, total)`` callback drawing one bar per stage, named by ``labels``."""
+        bars: dict[str, Bar] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = self.bar(labels.get(stage, stage), total)
+            bars[stage].update(done=done, total=total)
+
+        return update
 
     def __exit__(self, *exc: object) -> None:
         if self.rich is not None:

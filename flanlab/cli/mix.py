@@ -8,19 +8,18 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from flanlab.cli.common import console, print_json, print_table, warn_tasks
 from flanlab.cli.flags import config_from, with_config_flags
 from flanlab.errors import FlanlabError
 from flanlab.mixture.recipe import MixtureRecipe
+from flanlab.progress import ProgressDisplay
+
+BUILD_STAGES = {
+    "guard": "hashing evaluation inputs (tasks)",
+    "pools": "loading train pools (tasks)",
+    "rows": "rendering rows",
+}
 
 app = typer.Typer(
     help="Training mixtures: caps, rates, source weights, formats, held-out clusters.", no_args_is_help=True
@@ -51,6 +50,7 @@ def build(
     Every recipe field is also a flag (list flags replace the recipe's list).
     """
     from flanlab.mixture import build_mixture
+    from flanlab.models.tokens import load_token_counter
 
     if strict:
         overrides["on_unavailable"] = "error"
@@ -58,16 +58,17 @@ def build(
     if not dry_run and out is None:
         raise FlanlabError("give an output folder with -o DIR (or use --dry-run)")
     registry = _registry(cards, builtin)
-    count_tokens, counter_name = _token_counter(tokenizer) if tokenizer and not dry_run else (None, "estimate")
-    with _progress_bar() as (progress, on_rows):
+    counter_name = tokenizer if tokenizer and not dry_run else None
+    count_tokens = load_token_counter(counter_name) if counter_name else None
+    with ProgressDisplay() as display:
         stats = build_mixture(
             recipe,
             registry,
             out,
             dry_run=dry_run,
             count_tokens=count_tokens,
-            token_counter_name=counter_name,
-            progress=on_rows,
+            token_counter_name=counter_name or "estimate",
+            progress=display.stage_callback(BUILD_STAGES),
         )
     if as_json:
         print_json(stats.model_dump(mode="json"))
@@ -142,45 +143,6 @@ def _registry(folders: list[Path], builtin: bool):
     if not folders:
         raise FlanlabError("--no-builtin needs at least one --cards folder")
     return TaskRegistry(card for folder in folders for card in read_card_folder(folder))
-
-
-def _token_counter(name: str):
-    from transformers import AutoTokenizer
-
-    from flanlab.models.zoo import resolve_model_path
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name))
-    except OSError as error:
-        raise FlanlabError(f"could not load tokenizer ({error})", where=name) from None
-    return (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), name
-
-
-class _progress_bar:
-    """Rich progress bars with ETA, one per stage, fed by build_mixture's (stage, done, total) callback."""
-
-    LABELS = {
-        "guard": "hashing evaluation inputs (tasks)",
-        "pools": "loading train pools (tasks)",
-        "rows": "rendering rows",
-    }
-
-    def __enter__(self):
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), console=console,
-        )  # fmt: skip
-        self.bars: dict[str, object] = {}
-        self.progress.__enter__()
-        return self.progress, self._update
-
-    def _update(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.bars:
-            self.bars[stage] = self.progress.add_task(self.LABELS.get(stage, stage), total=total)
-        self.progress.update(self.bars[stage], completed=done)
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
 
 
 def _print_stats(stats, top: int | None) -> None:

@@ -157,8 +157,7 @@ def check_hub(
 ) -> None:
     """For users with a hub: stream one record of each split of every hub card and report, per card,
     ok / moved / script-only / missing-split / missing-feature (and not-found / manual / unreachable)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from flanlab.progress import progress
     from flanlab.tasks.hubcheck import check_cards
     from flanlab.tasks.registry import load_registry
 
@@ -170,18 +169,10 @@ def check_hub(
     if not chosen:
         raise FlanlabError("no hub cards selected (hub cards are in the flan2021 and flan2022 collections)")
     results = []
-    with Progress(
-        TextColumn("check-hub {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        job = bar.add_task("", total=len(chosen))
+    with progress("check-hub", len(chosen), transient=True) as bar:
         for result in check_cards(chosen):
             results.append(result)
-            bar.update(job, advance=1, description=result.task)
+            bar.advance(note=result.task)
     unreachable = [result for result in results if result.status == "unreachable"]
     if unreachable and all(result.status in ("unreachable", "manual") for result in results):
         raise FlanlabError(f"check-hub needs the hub: {unreachable[0].details[-1]}")
@@ -248,6 +239,7 @@ def render_examples(
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
     """Print exactly what the model sees (the inputs) and the target, for a few examples."""
+    from flanlab.models.tokens import load_token_counter
     from flanlab.prompts.formats import PromptFormat, cot_exemplar_pool, estimate_tokens, pick_exemplars, render
     from flanlab.tasks.examples import load_examples
     from flanlab.tasks.registry import load_registry
@@ -266,7 +258,7 @@ def render_examples(
     if prompt_format.cot:
         train, kind = cot_exemplar_pool(train)
         prompt_format = prompt_format.model_copy(update={"cot_exemplars": kind})
-    count = _token_counter(tokenizer) if tokenizer else estimate_tokens
+    count = load_token_counter(tokenizer) if tokenizer else estimate_tokens
     indices = random.Random(seed).sample(range(len(pool)), min(n, len(pool)))
     for number, index in enumerate(indices, start=1):
         example = pool[index]
@@ -309,12 +301,3 @@ def _offline_card(card: TaskCard) -> TaskCard | None:
     from flanlab.tasks.fixtures import with_fixture_source
 
     return with_fixture_source(card)
-
-
-def _token_counter(name: str) -> Any:
-    from transformers import AutoTokenizer
-
-    from flanlab.models.zoo import resolve_model_path
-
-    loaded = AutoTokenizer.from_pretrained(resolve_model_path(name))
-    return lambda text: len(loaded(text, add_special_tokens=False)["input_ids"])

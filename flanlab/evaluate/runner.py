@@ -21,6 +21,7 @@ from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
 from flanlab.models.precision import Precision, resolve_precision
+from flanlab.models.tokens import token_counter
 from flanlab.progress import progress
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.prompts.formats import (
@@ -214,7 +215,7 @@ def evaluate(
         rank_by=config.rank_by,
         near_tie_nats=config.near_tie_nats,
     )
-    count_tokens = _token_counter(tokenizer)
+    count_tokens = token_counter(tokenizer)
     chat = _chat_template(config, tokenizer, backend.is_seq2seq)
 
     plans = plan_requests(cards, config, count_tokens, chat)
@@ -249,10 +250,6 @@ def _chat_template(config: EvalConfig, tokenizer: Any, seq2seq: bool) -> ChatTem
     if seq2seq:
         raise FlanlabError("the chat format needs a causal (decoder-only) model; drop --chat-template")
     return ChatTemplate(tokenizer, config.model)
-
-
-def _token_counter(tokenizer: Any) -> Callable[[str], int]:
-    return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
 
 
 def _sample_indices(n: int, limit: int | None, seed: int, task: str, split: str) -> list[int]:

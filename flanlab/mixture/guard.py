@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flanlab.errors import DataUnavailable, FlanlabError
+from flanlab.prompts.templates import as_text
 from flanlab.sources.splits import text_hash
 from flanlab.tasks.card import TaskCard, pattern_fields
 from flanlab.tasks.examples import Example, load_examples
@@ -51,21 +52,20 @@ def _template_fields(card: TaskCard, *, inverted: bool, skip: frozenset[str]) ->
     return tuple(sorted(names - skip))
 
 
-def as_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(item, str) for item in value):
-        return ", ".join(value)
-    return None
+def field_text(value: Any) -> str | None:
+    """A field's text when the field holds text (a string or a non-empty list of strings); None for
+    numbers, labels and missing values, which match across unrelated examples."""
+    is_text_list = isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, str) for item in value)
+    return as_text(value) if isinstance(value, str) or is_text_list else None
 
 
 def query_text(example: Example, fields: tuple[str, ...]) -> str:
     """An example's query, independent of field names and order: its field texts, sorted."""
-    return "\n".join(sorted(text for name in fields if (text := as_text(example.get(name))) is not None))
+    return "\n".join(sorted(text for name in fields if (text := field_text(example.get(name))) is not None))
 
 
 def eval_hashes(example: Example, fields: tuple[str, ...], min_chars: int) -> set[str]:
-    texts = [text for name in fields if (text := as_text(example.get(name))) is not None]
+    texts = [text for name in fields if (text := field_text(example.get(name))) is not None]
     units = {text for text in texts if len(text.strip()) >= min_chars}
     units.add(query_text(example, fields))
     if isinstance(example.get("input"), str):
@@ -78,7 +78,7 @@ def train_hashes(
 ) -> tuple[set[str], str | None]:
     """The example's hashes, and its query's hash alone (None for an empty query)."""
     query = query_text(example, query_fields)
-    units = {text for name in fields if (text := as_text(example.get(name))) is not None and text != query}
+    units = {text for name in fields if (text := field_text(example.get(name))) is not None and text != query}
     if isinstance(example.get("input"), str) and example["input"] != query:
         units.add(example["input"])
     query_digest = text_hash(query) if query.strip() else None

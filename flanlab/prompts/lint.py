@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from flanlab.errors import FlanlabError
+from flanlab.progress import track
 from flanlab.prompts.formats import PromptFormat, render, template_values
 from flanlab.prompts.options import OPTION_STYLES
 from flanlab.prompts.templates import as_text, parse_pattern
@@ -485,15 +486,4 @@ def _one_line(error: BaseException) -> str:
 
 
 def _with_progress(cards: Sequence[TaskCard], enabled: bool) -> Iterator[TaskCard]:
-    if not enabled:
-        yield from cards
-        return
-    from rich.progress import track
-
-    yield from track(cards, description="Linting task cards", transient=True, console=_stderr_console())
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return track(cards, "linting task cards", len(cards), show=enabled, transient=True)

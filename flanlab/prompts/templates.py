@@ -62,6 +62,7 @@ def fill(pattern: str, values: dict[str, Any], *, where: str) -> str:
 
 
 def as_text(value: Any) -> str:
+    """How any field value reads in a prompt (and in the contamination guard): lists joined by commas."""
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):

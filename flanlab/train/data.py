@@ -15,7 +15,7 @@ example whose target alone exceeds the target budget is dropped. Both are counte
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from flanlab.errors import FlanlabError
 from flanlab.io import atomic_open, file_sha256, stable_hash, write_json
 from flanlab.paths import cache_dir
+from flanlab.progress import progress
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.prompts.layout import LEGACY_DELIMITER
 
@@ -297,18 +298,11 @@ def _special_affixes(tokenizer: Any) -> tuple[list[int], list[int]]:
     return [], []
 
 
-def _progress_range(total: int, show: bool):
-    steps = range(0, total, TOKENIZE_CHUNK)
-    if not show:
-        yield from steps
-        return
-    from rich.progress import Progress
-
-    with Progress(*Progress.get_default_columns(), transient=True) as bar:
-        task = bar.add_task("tokenising mixture", total=total)
-        for start in steps:
+def _progress_range(total: int, show: bool) -> Iterator[int]:
+    with progress("tokenising mixture", total, show=show, transient=True) as bar:
+        for start in range(0, total, TOKENIZE_CHUNK):
             yield start
-            bar.update(task, completed=min(start + TOKENIZE_CHUNK, total))
+            bar.update(done=min(start + TOKENIZE_CHUNK, total))
 
 
 def _write_tokens(path: Path, tokenized: TokenizedMixture) -> None:
