@@ -16,6 +16,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from flanlab.figures import new_figure
 from flanlab.io import write_text
 from flanlab.report.collect import (
     TaskScore,
@@ -126,21 +127,11 @@ def _reference_cells(cells: Any) -> list[str]:
     return [f"{lines.chance:.1f}", f"{lines.majority:.1f}"] if lines else ["-", "-"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _finish(figure: Any, axis: Any, title: str, path: Path) -> Path:
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    _pyplot().close(figure)
     return path
 
 
@@ -148,15 +139,13 @@ def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: 
     """Grouped bars: each dataset's template-mean score per arm (and shots), template std as error bars."""
     import numpy as np
 
-    plt = _pyplot()
-
     if not scores:
         return None
     tasks = list(dict.fromkeys(s.task for s in scores))
     bars = list(dict.fromkeys((s.arm, s.label, s.shots) for s in scores))
     lookup = {(s.task, s.arm, s.shots): s for s in scores}
     width = 0.8 / len(bars)
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.1 * len(tasks) * max(1, len(bars)) ** 0.5 + 2), 4.8))
+    figure, axis = new_figure(max(6.0, 1.1 * len(tasks) * max(1, len(bars)) ** 0.5 + 2), 4.8)
     positions = np.arange(len(tasks))
     for index, (arm, label, shots) in enumerate(bars):
         heights = [lookup[(t, arm, shots)].mean if (t, arm, shots) in lookup else np.nan for t in tasks]
@@ -210,12 +199,10 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
     """Line studies: held-out score vs the arm's x; other studies: one bar per arm and shots."""
     import numpy as np
 
-    plt = _pyplot()
-
     rows = summary_rows(scores)
     if not rows:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure, axis = new_figure(7, 4.5)
     line_study = all(row["x"] is not None for row in rows) and record["study"] in X_LABELS
     if line_study:
         _plot_lines(axis, rows)
@@ -266,8 +253,7 @@ def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, fl
     """Validation score vs optimizer steps (Flan 2022 single-task finetuning), best step marked."""
     if not curves:
         return None
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = new_figure(7, 4)
     for label, points in curves.items():
         steps, scores = zip(*points)
         line = axis.plot(steps, scores, marker="o", label=label)[0]
@@ -282,11 +268,10 @@ def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, fl
 
 
 def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
-    plt = _pyplot()
     curves = {label: points for label, points in curves.items() if points}
     if not curves:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = new_figure(7, 4)
     for label, points in curves.items():
         steps, losses = zip(*points)
         axis.plot(steps, losses, label=label, marker="." if len(points) < 30 else None)
@@ -309,7 +294,7 @@ def build_report(folder: str | Path) -> dict[str, Path]:
     maybe_figures = {
         "summary": plot_summary(record, scores, figures_dir / "summary.png"),
         "per_dataset": plot_per_dataset(record, scores, figures_dir / "per_dataset.png"),
-        "differences": plot_differences(record, paired, figures_dir / "differences.png", _pyplot()),
+        "differences": plot_differences(record, paired, figures_dir / "differences.png"),
         "loss": plot_losses(record, loss_curves(folder, record), figures_dir / "loss.png"),
         "validation": plot_validation(record, validation_curves(record), figures_dir / "validation.png"),
     }

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flanlab.figures import new_figure
 from flanlab.io import atomic_open
 
 LOG_NAME = "train_log.jsonl"
@@ -61,13 +62,8 @@ def _truncate_after(path: Path, step: int) -> None:
 
 
 def plot_loss(log_path: Path, png_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     records = read_log(log_path)
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = new_figure(7, 4)
     axis.plot([r["step"] for r in records], [r["loss"] for r in records], color="tab:blue")
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("loss per target token")
@@ -76,4 +72,3 @@ def plot_loss(log_path: Path, png_path: Path) -> None:
     figure.tight_layout()
     with atomic_open(png_path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=100, metadata={"Software": None})
-    plt.close(figure)
