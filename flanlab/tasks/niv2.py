@@ -68,7 +68,7 @@ def cards_from_folder(
 ) -> list[TaskCard]:
     """Cards for every ``task*.json`` in a NIv2 ``tasks/`` folder (default cap: Flan 2022's 5k per task).
 
-    Register them with ``registry.register_provider("niv2", lambda: cards_from_folder(path))``.
+    Register them with ``registry.register_provider("niv2", lambda covered: cards_from_folder(path))``.
     """
     paths = sorted(Path(folder).glob("task*.json"))
     if not paths:
