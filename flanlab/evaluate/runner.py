@@ -18,7 +18,7 @@ from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.backend import NEAR_TIE_NATS
-from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
+from flanlab.evaluate.requests import Backend, GenerateRequest, OptionScores, RankRequest
 from flanlab.io import stable_hash
 from flanlab.models.precision import Precision, resolve_precision
 from flanlab.models.tokens import token_counter
@@ -223,7 +223,7 @@ def evaluate(
     settings: dict[str, Any] = {"dtype": str(model.dtype), "precision": precision}
     if precision == "bf16":  # which requests were settled in fp32 depends on these two
         settings.update(near_tie_nats=config.near_tie_nats, rank_by=config.rank_by)
-    answers, stats = _answer(all_requests, backend, config, fingerprint, settings, progress)
+    answers, stats = _answer_cached(all_requests, backend, config, fingerprint, settings, progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
     kind = "seq2seq" if backend.is_seq2seq else "causal"
     results = build_results(config, runs, fingerprint=fingerprint, model_kind=kind, precision=precision)
@@ -351,42 +351,51 @@ def _evaluated(
     return Evaluated(index, rendered, request)
 
 
-def _answer(
-    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, settings: dict[str, Any], show: bool
+def _answer_cached(
+    requests: list[Request],
+    backend: Backend,
+    config: EvalConfig,
+    fingerprint: str,
+    settings: dict[str, Any],
+    show: bool,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Answers for every request (request key -> OptionScores | str), from the cache or the model."""
-    from flanlab.evaluate.cache import AnswerCache, default_cache_path
+    """``_answer`` through the answer cache (unless the config turns it off), with the counts."""
+    from flanlab.evaluate.cache import AnswerCache, CachedBackend, default_cache_path
 
-    unique = {request.cache_key(): request for request in requests}
-    cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings) if config.use_cache else None
-    cached = cache.get_many(unique) if cache else {}
-    answers: dict[str, Any] = {
-        key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value
-        for key, value in cached.items()
-    }
-    missing = [key for key in unique if key not in answers]
-    rank = [key for key in missing if isinstance(unique[key], RankRequest)]
-    generate = [key for key in missing if isinstance(unique[key], GenerateRequest)]
-    model_started = time.perf_counter()
-    with progress("scoring", len(missing), show=show) as bar:
-        for keys, run in ((rank, backend.score), (generate, backend.generate)):
-            if not keys:
-                continue
-            outputs = run([unique[key] for key in keys], bar.advance)
-            fresh = dict(zip(keys, outputs))
-            answers.update(fresh)
-            if cache:
-                cache.put_many({k: v.to_json() if isinstance(v, OptionScores) else v for k, v in fresh.items()})
-    if cache:
-        cache.close()
-    model_seconds = time.perf_counter() - model_started
+    unique = len({request.cache_key() for request in requests})
+    started = time.perf_counter()
+    if not config.use_cache:
+        answers, hits = _answer(requests, backend, show), 0
+    else:
+        cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings)
+        try:
+            cached = CachedBackend(backend, cache)
+            answers, hits = _answer(requests, cached, show), cached.cache_hits
+        finally:
+            cache.close()
+    seconds = time.perf_counter() - started
+    computed = unique - hits
     return answers, {
-        "requests": len(unique),
-        "cache_hits": len(cached),
-        "model_requests": len(missing),
-        "model_seconds": round(model_seconds, 3),
-        "model_requests_per_second": round(len(missing) / model_seconds, 3) if missing and model_seconds else None,
+        "requests": unique,
+        "cache_hits": hits,
+        "model_requests": computed,
+        "model_seconds": round(seconds, 3),
+        "model_requests_per_second": round(computed / seconds, 3) if computed and seconds else None,
     }
+
+
+def _answer(requests: list[Request], backend: Backend, show: bool) -> dict[str, Any]:
+    """Answers for every distinct request (request key -> OptionScores | str)."""
+    unique = {request.cache_key(): request for request in requests}
+    rank = [request for request in unique.values() if isinstance(request, RankRequest)]
+    generate = [request for request in unique.values() if isinstance(request, GenerateRequest)]
+    answers: dict[str, Any] = {}
+    with progress("scoring", len(unique), show=show) as bar:
+        if rank:
+            answers.update(zip((r.cache_key() for r in rank), backend.score(rank, bar.advance)))
+        if generate:
+            answers.update(zip((r.cache_key() for r in generate), backend.generate(generate, bar.advance)))
+    return answers
 
 
 def _template_run(run: TemplateRun, items: list[Evaluated], answers: dict[str, Any], config: EvalConfig) -> TemplateRun:
