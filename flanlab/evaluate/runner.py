@@ -19,6 +19,7 @@ from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import Backend, GenerateRequest, OptionScores, RankRequest
+from flanlab.evaluate.schema import EvalResults, EvalTiming
 from flanlab.io import stable_hash
 from flanlab.models.precision import Precision, resolve_precision
 from flanlab.models.tokens import token_counter
@@ -188,8 +189,8 @@ def evaluate(
     loaded: tuple[Any, Any] | None = None,
     progress: bool = True,
     on_skipped: Callable[[dict[str, str]], None] | None = None,
-) -> dict[str, Any]:
-    """Run an evaluation; returns the results (results.json's content, plus a ``timing`` entry).
+) -> EvalResults:
+    """Run an evaluation; returns the results (results.json's content, with the ``timing``).
 
     ``loaded`` reuses an already loaded (model, tokenizer); ``out`` writes results.json,
     samples.jsonl, results.md and timing.json there. ``on_skipped`` hears, before any scoring,
@@ -226,19 +227,20 @@ def evaluate(
     answers, stats = _answer_cached(all_requests, backend, config, fingerprint, settings, progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
     kind = "seq2seq" if backend.is_seq2seq else "causal"
-    results = build_results(config, runs, fingerprint=fingerprint, model_kind=kind, precision=precision)
-    results["skipped"] = skipped
-    test_examples = sum(len(run.items) for run in runs if run.split == config.split)
+    results = build_results(
+        config, runs, fingerprint=fingerprint, model_kind=kind, precision=precision, skipped=skipped
+    )
+    examples = sum(len(run.items) for run in runs)
     elapsed = time.perf_counter() - started
-    results["timing"] = {
+    results.timing = EvalTiming(
         **stats,
-        "precision": precision,
-        "near_ties_rescored_fp32": backend.rescored_fp32,
-        "seconds_total": round(elapsed, 3),
-        "examples": sum(len(run.items) for run in runs),
-        "test_examples": test_examples,
-        "examples_per_second": round(sum(len(run.items) for run in runs) / elapsed, 3) if elapsed else None,
-    }
+        precision=precision,
+        near_ties_rescored_fp32=backend.rescored_fp32,
+        seconds_total=round(elapsed, 3),
+        examples=examples,
+        test_examples=sum(len(run.items) for run in runs if run.split == config.split),
+        examples_per_second=round(examples / elapsed, 3) if elapsed else None,
+    )
     if out is not None:
         write_outputs(Path(out), results, runs, plans if config.write_samples else None, answers)
     return results

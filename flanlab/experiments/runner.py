@@ -7,7 +7,6 @@ checkpoint. ``experiment.json`` records which unit produced what; reports read o
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,21 +230,14 @@ def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[dict[str, An
 
 def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[dict[str, Any]]) -> None:
     """Put the held-out results of a tuned model into its model card (README.md)."""
+    from flanlab.evaluate.schema import read_results
     from flanlab.train.model_card import EvalRow, add_evaluation
 
     rows = [
-        EvalRow(
-            t["task"],
-            t["cluster"],
-            t["format"],
-            t["primary_metric"],
-            t["template_mean"],
-            t["n_templates"],
-            t["n_examples"],
-        )
+        EvalRow(t.task, t.cluster, t.format, t.primary_metric, t.template_mean, t.n_templates, t.n_examples)
         for record in evals
-        for t in json.loads((run.out / record["results"]).read_text())["tasks"]
-        if t["template_mean"] is not None
+        for t in read_results(run.out / record["results"]).tasks
+        if t.template_mean is not None
     ]
     add_evaluation(Path(model.location), rows, source=f"flanlab experiment {run.exp.config.name} ({run.exp.scale})")
 

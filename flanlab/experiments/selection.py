@@ -82,7 +82,7 @@ def validation_score(run: ExperimentRun, model_dir: Path, fields: dict[str, Any]
     from flanlab.evaluate import EvalConfig, evaluate
 
     results = evaluate(EvalConfig(model=str(model_dir), **fields), registry=run.registry, progress=False)
-    scores = [task["template_mean"] for task in results["tasks"] if task.get("template_mean") is not None]
+    scores = [task.template_mean for task in results.tasks if task.template_mean is not None]
     return sum(scores) / len(scores) if scores else float("nan")
 
 

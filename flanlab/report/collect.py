@@ -15,9 +15,7 @@ from typing import Any
 from flanlab.errors import FlanlabError
 from flanlab.evaluate.baselines import AnswerSpread, DatasetLines
 from flanlab.evaluate.compare import Comparison
-
-RESULTS_SCHEMA = "flanlab.eval.results"
-SUPPORTED_RESULTS_VERSION = 1
+from flanlab.evaluate.schema import read_results
 
 
 @dataclass(frozen=True)
@@ -57,15 +55,6 @@ def load_experiment_record(folder: Path) -> dict[str, Any]:
     return read_json(Path(folder) / "experiment.json")
 
 
-def read_results(path: Path) -> dict[str, Any]:
-    results = read_json(path)
-    if results.get("schema") != RESULTS_SCHEMA or results.get("schema_version") != SUPPORTED_RESULTS_VERSION:
-        raise FlanlabError(
-            f"unsupported results schema {results.get('schema')!r} v{results.get('schema_version')}", where=str(path)
-        )
-    return results
-
-
 def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
     """Every (arm, dataset, format) score of the experiment, in arm order."""
     rows: list[TaskScore] = []
@@ -74,8 +63,8 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
         for evaluation in arm["evals"]:
             results = read_results(Path(folder) / evaluation["results"])
             key, label = _arm_key(arm, evaluation, several_suites)
-            for task in results["tasks"]:
-                if task.get("template_mean") is None:
+            for task in results.tasks:
+                if task.template_mean is None:
                     continue
                 rows.append(
                     TaskScore(
@@ -83,19 +72,19 @@ def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
                         label=label,
                         series=arm.get("series") or arm["label"],
                         x=arm.get("x"),
-                        task=task["task"],
-                        cluster=task["cluster"],
-                        format=task["format"],
-                        shots=task["shots"],
-                        metric=task["primary_metric"],
-                        mean=task["template_mean"],
-                        std=task.get("template_std") or 0.0,
-                        n_templates=task["n_templates"],
-                        n_examples=task["n_examples"],
-                        best_dev_test=(task.get("best_dev") or {}).get("test_score"),
-                        metric_means=task.get("metric_means") or {},
-                        lines=DatasetLines.model_validate(task["lines"]) if task.get("lines") else None,
-                        answers=AnswerSpread.model_validate(task["answers"]) if task.get("answers") else None,
+                        task=task.task,
+                        cluster=task.cluster,
+                        format=task.format,
+                        shots=task.shots,
+                        metric=task.primary_metric,
+                        mean=task.template_mean,
+                        std=task.template_std or 0.0,
+                        n_templates=task.n_templates,
+                        n_examples=task.n_examples,
+                        best_dev_test=task.best_dev.test_score if task.best_dev else None,
+                        metric_means=task.metric_means,
+                        lines=task.lines,
+                        answers=task.answers,
                         suite=evaluation.get("suite", "held-out"),
                     )
                 )
@@ -132,7 +121,7 @@ def cot_direct_exemplars(folder: Path, record: dict[str, Any]) -> dict[str, list
     found: dict[str, dict[str, None]] = {}  # label -> tasks, in first-seen order
     for arm in record["arms"]:
         for evaluation in arm["evals"]:
-            tasks = read_results(Path(folder) / evaluation["results"]).get("cot_direct_exemplars") or []
+            tasks = read_results(Path(folder) / evaluation["results"]).cot_direct_exemplars
             found.setdefault(arm["label"], {}).update(dict.fromkeys(tasks))
     return {label: list(tasks) for label, tasks in found.items() if tasks}
 
