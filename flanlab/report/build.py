@@ -16,17 +16,10 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from flanlab.experiments.record import ExperimentRecord, MixtureRecord, read_experiment
 from flanlab.figures import new_figure
 from flanlab.io import write_text
-from flanlab.report.collect import (
-    TaskScore,
-    comparisons,
-    cot_direct_exemplars,
-    load_experiment_record,
-    loss_curves,
-    task_scores,
-    validation_curves,
-)
+from flanlab.report.collect import TaskScore, cot_direct_exemplars, loss_curves, task_scores, validation_curves
 from flanlab.report.comparisons import comparison_markdown, plot_differences, reference_markdown
 
 X_LABELS = {
@@ -39,9 +32,9 @@ def _shots_label(shots: int) -> str:
     return "zero-shot" if shots == 0 else f"{shots}-shot"
 
 
-def _context(record: dict[str, Any]) -> str:
-    held = ", ".join(record.get("held_out") or []) or "none"
-    return f"model {record['model']} · held-out: {held} · seed {record['seed']} · scale {record['scale']}"
+def _context(record: ExperimentRecord) -> str:
+    held = ", ".join(record.held_out) or "none"
+    return f"model {record.model} · held-out: {held} · seed {record.seed} · scale {record.scale}"
 
 
 def _cell(mean_value: float, std: float, best_dev: float | None = None) -> str:
@@ -88,7 +81,7 @@ def _dataset_cell(score: TaskScore | None) -> str:
     return "-" if score is None else _cell(score.mean, score.std, score.best_dev_test)
 
 
-def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
+def markdown_tables(record: ExperimentRecord, scores: Sequence[TaskScore]) -> str:
     shots_list = sorted({s.shots for s in scores})
     explained = (
         "Scores are 0-100, the mean over a dataset's templates ± their standard deviation; in brackets, the test "
@@ -135,7 +128,7 @@ def _finish(figure: Any, axis: Any, title: str, path: Path) -> Path:
     return path
 
 
-def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
+def plot_per_dataset(record: ExperimentRecord, scores: Sequence[TaskScore], path: Path) -> Path | None:
     """Grouped bars: each dataset's template-mean score per arm (and shots), template std as error bars."""
     import numpy as np
 
@@ -157,7 +150,7 @@ def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: 
     metrics = ", ".join(sorted({s.metric for s in scores}))
     axis.set_ylabel(f"score (0-100; {metrics}), mean over templates")
     axis.set_xlabel("dataset (error bars: std across templates)")
-    return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+    return _finish(figure, axis, f"{record.title}\n{_context(record)}", path)
 
 
 def _draw_reference_lines(axis: Any, tasks: list[str], scores: Sequence[TaskScore]) -> None:
@@ -195,7 +188,7 @@ def _mean_chance(scores: Sequence[TaskScore]) -> float | None:
     return mean(lines.chance for lines in by_task.values())  # type: ignore[union-attr]
 
 
-def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
+def plot_summary(record: ExperimentRecord, scores: Sequence[TaskScore], path: Path) -> Path | None:
     """Line studies: held-out score vs the arm's x; other studies: one bar per arm and shots."""
     import numpy as np
 
@@ -203,10 +196,10 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
     if not rows:
         return None
     figure, axis = new_figure(7, 4.5)
-    line_study = all(row["x"] is not None for row in rows) and record["study"] in X_LABELS
+    line_study = all(row["x"] is not None for row in rows) and record.study in X_LABELS
     if line_study:
         _plot_lines(axis, rows)
-        axis.set_xlabel(X_LABELS[record["study"]])
+        axis.set_xlabel(X_LABELS[record.study])
     else:
         labels = list(dict.fromkeys(row["label"] for row in rows))
         shots_list = sorted({row["shots"] for row in rows})
@@ -223,7 +216,7 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
     if chance is not None:
         axis.axhline(chance, color="black", linestyle="--", linewidth=1, label="chance (mean over datasets)")
     axis.set_ylabel("held-out score (0-100), mean over datasets")
-    return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+    return _finish(figure, axis, f"{record.title}\n{_context(record)}", path)
 
 
 def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
@@ -249,7 +242,7 @@ def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
             axis.plot(shared, means, marker="s", color="black", linewidth=2.5, label=label)
 
 
-def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+def plot_validation(record: ExperimentRecord, curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
     """Validation score vs optimizer steps (Flan 2022 single-task finetuning), best step marked."""
     if not curves:
         return None
@@ -267,7 +260,7 @@ def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, fl
     return _finish(figure, axis, f"Validation score during finetuning\n{_context(record)}", path)
 
 
-def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+def plot_losses(record: ExperimentRecord, curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
     curves = {label: points for label, points in curves.items() if points}
     if not curves:
         return None
@@ -286,9 +279,9 @@ def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]
 def build_report(folder: str | Path) -> dict[str, Path]:
     """Write report.md, report.html and figures/*.png into ``folder`` from its saved results."""
     folder = Path(folder)
-    record = load_experiment_record(folder)
+    record = read_experiment(folder)
     scores = task_scores(folder, record)
-    paired = comparisons(record)
+    paired = record.comparisons
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
     maybe_figures = {
@@ -299,7 +292,7 @@ def build_report(folder: str | Path) -> dict[str, Path]:
         "validation": plot_validation(record, validation_curves(record), figures_dir / "validation.png"),
     }
     figures = {name: path for name, path in maybe_figures.items() if path is not None}
-    labels = {arm["name"]: arm["label"] for arm in record["arms"]}
+    labels = {arm.name: arm.label for arm in record.arms}
     sections = [markdown_tables(record, scores), comparison_markdown(paired, labels), reference_markdown(scores)]
     tables = "\n".join(section for section in sections if section) + _cot_notes(cot_direct_exemplars(folder, record))
     markdown = _markdown(record, tables, figures, folder)
@@ -318,10 +311,10 @@ def _cot_notes(fallbacks: dict[str, list[str]]) -> str:
     return "\n" + "\n\n".join(lines) + "\n" if lines else ""
 
 
-def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], folder: Path) -> str:
-    parts = [f"# {record['title']}", "", record.get("description") or "", ""]
-    if record.get("figure"):
-        parts += [f"Reproduces, in miniature: {record['figure']}.", ""]
+def _markdown(record: ExperimentRecord, tables: str, figures: dict[str, Path], folder: Path) -> str:
+    parts = [f"# {record.title}", "", record.description, ""]
+    if record.figure:
+        parts += [f"Reproduces, in miniature: {record.figure}.", ""]
     parts += [tables, ""]
     for name, path in figures.items():
         parts += [f"![{name}]({path.relative_to(folder).as_posix()})", ""]
@@ -329,38 +322,36 @@ def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], fol
     return "\n".join(parts)
 
 
-def _provenance(record: dict[str, Any]) -> str:
+def _provenance(record: ExperimentRecord) -> str:
     lines = [
         "## Provenance",
         "",
-        f"- experiment `{record['name']}` (study `{record['study']}`, scale `{record['scale']}`)",
+        f"- experiment `{record.name}` (study `{record.study}`, scale `{record.scale}`)",
     ]
-    for arm in record["arms"]:
-        train = arm.get("train") or {}
-        detail = ""
-        if train.get("steps"):
-            loss = f", final loss {train['final_loss']:.3f}" if train.get("final_loss") is not None else ""
-            detail = f", trained {train['steps']} steps{loss}"
-        if train.get("best_step") is not None:
-            detail += f", kept step {train['best_step']} (validation {train['best_validation']:.1f})"
-        mixture = _mixture_line(arm.get("mixture"))
-        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}{mixture}")
+    for arm in record.arms:
+        train, detail = arm.train, ""
+        if train and train.steps:
+            loss = f", final loss {train.final_loss:.3f}" if train.final_loss is not None else ""
+            detail = f", trained {train.steps} steps{loss}"
+        if train and train.best_step is not None and train.best_validation is not None:
+            detail += f", kept step {train.best_step} (validation {train.best_validation:.1f})"
+        mixture = _mixture_line(arm.mixture)
+        lines.append(f"- arm `{arm.name}` ({arm.label}), from `{arm.init}`{detail}{mixture}")
     return "\n".join(lines) + "\n"
 
 
-def _mixture_line(mixture: dict[str, Any] | None) -> str:
+def _mixture_line(mixture: MixtureRecord | None) -> str:
     """What the arm's mixture really held: rows, chain-of-thought rows, rows per source."""
-    if not mixture:
+    if mixture is None:
         return ""
-    formats = mixture.get("formats", {})
-    cot, cot_few = formats.get("cot", 0), formats.get("cot_few_shot", 0)
-    sources = ", ".join(f"{name} {count}" for name, count in mixture.get("collections", {}).items())
+    cot, cot_few = mixture.formats.get("cot", 0), mixture.formats.get("cot_few_shot", 0)
+    sources = ", ".join(f"{name} {count}" for name, count in mixture.collections.items())
     cot_rows = f"{cot + cot_few} CoT ({cot} zero-shot, {cot_few} few-shot)"
-    return f"; mixture {mixture['rows']} rows, {cot_rows}, by source: {sources}"
+    return f"; mixture {mixture.rows} rows, {cot_rows}, by source: {sources}"
 
 
-def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:
-    body = [f"<h1>{html.escape(record['title'])}</h1>", f"<p>{html.escape(record.get('description') or '')}</p>"]
+def _html(record: ExperimentRecord, tables: str, figures: dict[str, Path]) -> str:
+    body = [f"<h1>{html.escape(record.title)}</h1>", f"<p>{html.escape(record.description)}</p>"]
     body += _markdown_tables_to_html(tables)
     for name, path in figures.items():
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -373,7 +364,7 @@ def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
         "img{max-width:100%}"
     )
-    head = f"<meta charset='utf-8'><title>{html.escape(record['title'])}</title><style>{style}</style>"
+    head = f"<meta charset='utf-8'><title>{html.escape(record.title)}</title><style>{style}</style>"
     return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>\n"
 
 

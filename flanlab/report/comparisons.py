@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from flanlab.evaluate.compare import Comparison, PairedDifference
+from flanlab.experiments.record import ExperimentRecord
 from flanlab.figures import new_figure
 from flanlab.report.collect import TaskScore
 
@@ -124,7 +124,7 @@ def _figure_rows(comparisons: Sequence[Comparison]) -> list[tuple[str, PairedDif
     return rows
 
 
-def plot_differences(record: dict[str, Any], comparisons: Sequence[Comparison], path: Path) -> Path | None:
+def plot_differences(record: ExperimentRecord, comparisons: Sequence[Comparison], path: Path) -> Path | None:
     """Each paired difference as a point with its 95% CI; zero (no difference) as a line."""
     rows = _figure_rows(comparisons)
     if not rows:
@@ -140,7 +140,7 @@ def plot_differences(record: dict[str, Any], comparisons: Sequence[Comparison], 
     axis.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=7)
     axis.invert_yaxis()
     axis.set_xlabel("paired difference (points of the primary metric), 95% bootstrap CI")
-    axis.set_title(f"Paired differences\n{record['title']}", fontsize=10)
+    axis.set_title(f"Paired differences\n{record.title}", fontsize=10)
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
