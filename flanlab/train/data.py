@@ -26,14 +26,12 @@ import pyarrow.parquet as pq
 
 from flanlab.errors import FlanlabError
 from flanlab.io import atomic_open, file_sha256, stable_hash, write_json
+from flanlab.mixture.reader import mixture_shards, read_text_columns
 from flanlab.paths import cache_dir
 from flanlab.progress import progress
 from flanlab.prompts.chat import ChatTemplate
-from flanlab.prompts.layout import LEGACY_DELIMITER
 
 ModelKind = Literal["causal", "seq2seq"]
-REQUIRED_COLUMNS = ("inputs", "targets")
-DELIMITER_COLUMN = "delimiter"  # optional: rows without it were written with LEGACY_DELIMITER
 TOKENIZE_CHUNK = 2000
 CACHE_VERSION = 2  # bump when the tokenisation rules below change
 
@@ -59,49 +57,6 @@ class TokenizedMixture:
 
     def target_lengths(self) -> np.ndarray:
         return np.fromiter((len(ids) for ids in self.target_ids), dtype=np.int64, count=len(self))
-
-
-def mixture_shards(mixture: str | Path) -> list[Path]:
-    folder = Path(mixture)
-    if not folder.is_dir():
-        raise FlanlabError("no such mixture folder", where=str(folder))
-    shards = sorted((folder / "shards").glob("*.parquet"))
-    if not shards:
-        raise FlanlabError("the mixture has no shards/*.parquet (build it with `flanlab mix build`)", where=str(folder))
-    return shards
-
-
-def read_mixture(mixture: str | Path) -> tuple[list[str], list[str], list[str]]:
-    """The ``inputs``, ``targets`` and ``delimiter`` strings of every shard, in shard-name order."""
-    inputs: list[str] = []
-    targets: list[str] = []
-    delimiters: list[str] = []
-    for shard in mixture_shards(mixture):
-        try:
-            schema = pq.read_schema(shard)
-        except (OSError, pa.ArrowException) as error:
-            raise FlanlabError(f"not a readable Parquet file ({error})", where=str(shard)) from None
-        for column in REQUIRED_COLUMNS:
-            if column not in schema.names:
-                raise FlanlabError(f"missing column {column!r} (have {schema.names})", where=str(shard))
-            if not pa.types.is_string(schema.field(column).type) and not pa.types.is_large_string(
-                schema.field(column).type
-            ):
-                raise FlanlabError(
-                    f"column {column!r} must hold strings, not {schema.field(column).type}", where=str(shard)
-                )
-        has_delimiter = DELIMITER_COLUMN in schema.names
-        table = pq.read_table(shard, columns=[*REQUIRED_COLUMNS, *([DELIMITER_COLUMN] if has_delimiter else [])])
-        for column, sink in (("inputs", inputs), ("targets", targets), (DELIMITER_COLUMN, delimiters)):
-            if column == DELIMITER_COLUMN and not has_delimiter:
-                delimiters.extend([LEGACY_DELIMITER] * table.num_rows)
-                continue
-            values = table.column(column).to_pylist()
-            if any(value is None for value in values):
-                row = values.index(None)
-                raise FlanlabError(f"row {row}: column {column!r} is null", where=str(shard))
-            sink.extend(values)
-    return inputs, targets, delimiters
 
 
 def mixture_fingerprint(mixture: str | Path) -> str:
@@ -153,7 +108,7 @@ def load_tokenized_mixture(
     tokens_path, stats_path = folder / "tokens.parquet", folder / "stats.json"
     if tokens_path.exists() and stats_path.exists():
         return _read_tokens(tokens_path, json.loads(stats_path.read_text()))
-    inputs, targets, delimiters = read_mixture(mixture)
+    inputs, targets, delimiters = read_text_columns(mixture)
     tokenized = tokenize_examples(
         inputs,
         targets,
