@@ -25,7 +25,7 @@ class Bar:
 
     def __init__(self, display: ProgressDisplay, label: str, total: int, done: int) -> None:
         self.display, self.label, self.total, self.done = display, label, total, done
-        self.note = ""
+        self.first, self.note = done, ""  # a resumed stage's rate counts only this run's work
         self.started = self.last_line = time.monotonic()
         self.finished = False
         self.task_id = display.rich.add_task(label, total=total, completed=done, note="") if display.rich else None
@@ -42,7 +42,7 @@ class Bar:
         self.note = self.note if note is None else note
         if not self.display.show:
             return
-        if self.display.rich is not None and self.task_id is not None:
+        if self.task_id is not None:
             self.display.rich.update(
                 self.task_id, completed=self.done, total=self.total, description=self.label, note=self.note
             )
@@ -62,9 +62,9 @@ class Bar:
     def _print_line(self, now: float) -> None:
         elapsed = now - self.started
         line = f"{self.label}: {self.done:,}/{self.total:,} in {elapsed:.0f}s"
-        remaining = self.total - self.done
-        if 0 < remaining and self.done > 0:
-            line += f", ETA {elapsed / self.done * remaining:.0f}s"
+        remaining, done_here = self.total - self.done, self.done - self.first
+        if remaining > 0 and done_here > 0:
+            line += f", ETA {elapsed / done_here * remaining:.0f}s"
         console.print(line + (f" ({self.note})" if self.note else ""), markup=False, highlight=False)
 
 
