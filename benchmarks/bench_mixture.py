@@ -1,7 +1,7 @@
 """Mixture building: rendered rows per second on one core, peak memory at 100k and 1M rows, weight accuracy.
 
 Each size runs in its own subprocess pinned to one CPU (peak RSS from ``resource.getrusage`` is per
-process). The tasks are made-up (flanlab.mixture.synthetic): 48 tasks over 12 clusters and 3
+process). The tasks are made-up (tests.synthetic): 48 tasks over 12 clusters and 3
 collections, 200 to 30,000 train examples each, inputs of about 30 words, some with options,
 rationales and inverted templates. Run: ``python3 benchmarks/bench_mixture.py [--sizes 100000 1000000]``.
 """
@@ -31,7 +31,7 @@ SIZES = [200, 1_000, 3_000, 8_000, 30_000, 600]
 
 
 def bench_tasks():
-    from flanlab.mixture.synthetic import SyntheticTask
+    from tests.synthetic import SyntheticTask
 
     tasks = []
     for number in range(48):
@@ -70,7 +70,7 @@ def run_one(size: int, data: Path, out: Path, profile: bool) -> dict:
     import pyarrow as pa
 
     from flanlab.mixture import build
-    from flanlab.mixture.synthetic import write_synthetic_registry
+    from tests.synthetic import write_synthetic_registry
 
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     pa.set_cpu_count(1)
@@ -169,7 +169,7 @@ def _hot_spots(spent: dict[str, list[float]], rows: int) -> dict[str, float]:
 
 def render_costs() -> dict[str, float]:
     """CPU microseconds for one `render` call of a ~30-word two-field example, by format."""
-    from flanlab.mixture.synthetic import SyntheticTask, write_synthetic_registry
+    from tests.synthetic import SyntheticTask, write_synthetic_registry
     from flanlab.prompts.formats import PromptFormat, render
     from flanlab.tasks.examples import load_examples
 

@@ -79,9 +79,10 @@ def split_mixture(built: Path, work: Path, tokenizer) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from flanlab.train.data import read_mixture, tokenize_examples
+    from flanlab.mixture.reader import read_text_columns
+    from flanlab.train.data import tokenize_examples
 
-    inputs, targets, delimiters = read_mixture(built)
+    inputs, targets, delimiters = read_text_columns(built)
     whole = tokenize_examples(inputs, targets, tokenizer, "causal", 10**6, 10**6, delimiters=delimiters)
     fits = [int(row) for row, i, t in zip(whole.source_rows, whole.input_ids, whole.target_ids)
             if len(i) <= MAX_INPUT_TOKENS and len(t) <= MAX_TARGET_TOKENS]

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import markdown_table, save_result, update_summary  # noqa: E402
 from flanlab.prompts.formats import PromptFormat, pick_exemplars, render  # noqa: E402
 from flanlab.tasks.examples import load_examples  # noqa: E402
-from flanlab.tasks.lint import lint_collection  # noqa: E402
+from flanlab.prompts.lint import lint_collection  # noqa: E402
 from flanlab.tasks.registry import load_registry  # noqa: E402
 
 TASKS = ("bb_epistemic_reasoning", "ni_subtask002_quoref_answer_generation")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 USER_ERROR_EXIT_CODE = 2
 
 
@@ -25,7 +27,7 @@ class DataUnavailable(FlanlabError):
     """
 
 
-def closest(name: str, known: list[str] | tuple[str, ...] | set[str], n: int = 3) -> str:
+def closest(name: str, known: Iterable[str], n: int = 3) -> str:
     """' (did you mean a, b?)' for the known names closest to ``name``, or '' when none is close."""
     import difflib
 

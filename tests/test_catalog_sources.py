@@ -9,8 +9,9 @@ import pytest
 
 from flanlab.errors import FlanlabError
 from flanlab.prompts.formats import PromptFormat, render
-from flanlab.sources import natural_instructions as niv2
-from flanlab.sources import promptsource
+from flanlab.sources.natural_instructions import read_task_file
+from flanlab.tasks import niv2
+from flanlab.tasks import promptsource
 from flanlab.sources.base import load_split_records, resolve_path, split_by_hash
 from flanlab.tasks.card import TaskCard, card_from_dict
 from flanlab.tasks.examples import build_example, load_examples
@@ -140,7 +141,7 @@ def test_niv2_folder_and_bad_files(tmp_path):
     broken = tmp_path / "task0001_broken.json"
     broken.write_text('{"Definition": ["x"], "Instances": [{"input": "no output"}]}')
     with pytest.raises(FlanlabError, match=r"task0001_broken.json: Instances\[0\]: expected an object with input and output"):
-        niv2.read_task_file(broken)
+        read_task_file(broken)
     with pytest.raises(FlanlabError, match="no task"):
         niv2.cards_from_folder(tmp_path / "empty")
 

@@ -17,7 +17,7 @@ from flanlab.train import train
 from flanlab.train.batching import IGNORE_INDEX, causal_batch
 from flanlab.train.data import load_tokenized_mixture
 from tests.eval_fixtures import nli_card
-from tests.test_train_support import addition_rows, tiny_config, write_mixture
+from tests.train_support import addition_rows, tiny_config, write_mixture
 
 # A ChatML-like template with a default system turn (as SmolLM2's has), ending each turn with EOS.
 TEMPLATE = (

@@ -18,6 +18,7 @@ from flanlab.evaluate.compare import (
     percentile_interval,
 )
 from flanlab.evaluate.metrics import Scored
+from flanlab.evaluate.schema import EvalResults, ModelInfo, TaskResult
 
 YES_NO = ("yes", "no")
 
@@ -108,9 +109,15 @@ def test_chance_and_majority_lines():
 
 def _write_evaluation(folder, rows, *, primary="accuracy"):
     folder.mkdir(parents=True)
-    config = {"split": "test", "rank_by": "sum"}
-    task = {"task": "toy", "cluster": "nli", "format": "zeroshot", "shots": 0, "primary_metric": primary}
-    (folder / "results.json").write_text(json.dumps({"config": config, "tasks": [task]}))
+    task = TaskResult(
+        task="toy", cluster="nli", format="zeroshot", shots=0, primary_metric=primary, n_templates=2, n_examples=4,
+        template_scores={}, template_mean=None, template_std=None, template_min=None, template_max=None,
+        template_mean_stderr=None, best_dev=None, metric_means={}, lines=None, answers=None,
+    )  # fmt: skip
+    EvalResults(
+        model=ModelInfo(name="m", path="m", fingerprint="f", kind="causal"), config={"split": "test", "rank_by": "sum"},
+        precision="fp32", seed=0, git_commit="x", templates=[], tasks=[task], clusters=[], cot_direct_exemplars=[],
+    ).write(folder)  # fmt: skip
     lines = []
     for template, index, prompt, predicted in rows:
         lines.append(json.dumps({

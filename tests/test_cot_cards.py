@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flanlab.evaluate.metrics import extract_cot_answer
+from flanlab.prompts.formats import extract_cot_answer
 from flanlab.prompts.formats import PromptFormat, render
 from flanlab.tasks import generated
 from flanlab.tasks.examples import load_examples

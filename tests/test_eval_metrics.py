@@ -6,7 +6,7 @@ import pytest
 
 from flanlab.errors import FlanlabError
 from flanlab.evaluate import metrics as M
-from flanlab.prompts.formats import ANSWER_PHRASE
+from flanlab.prompts.formats import ANSWER_PHRASE, extract_cot_answer
 
 
 def _cls(predicted: int, gold: int, scores=(0.0, 0.0), n: int = 2) -> M.Scored:
@@ -49,8 +49,8 @@ def test_bleu_and_rouge_come_from_their_libraries():
 
 def test_cot_answer_extraction_and_option_matching():
     chain = f"The premise says Anna believes it. Beliefs are not facts. {ANSWER_PHRASE} no."
-    assert M.extract_cot_answer(chain) == "no"
-    assert M.match_option(M.extract_cot_answer(chain), ["yes", "no"]) == 1
+    assert extract_cot_answer(chain) == "no"
+    assert M.match_option(extract_cot_answer(chain), ["yes", "no"]) == 1
     assert M.match_option("it is not possible to tell", ["yes", "it is not possible to tell", "no"]) == 1
     assert M.match_option("maybe", ["yes", "no"]) == -1
 

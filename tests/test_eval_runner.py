@@ -47,7 +47,7 @@ def test_results_schema_aggregates_and_samples(tiny_causal, registry, tmp_path, 
     assert nli["template_mean_stderr"] is not None and test_rows[0]["stderr"]["macro_f1"] is not None
     assert {c["cluster"] for c in saved["clusters"]} == {"nli", "closed_book_qa"}
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
-    assert len(samples) == results["timing"]["examples"]
+    assert len(samples) == results.timing.examples
     ranked = next(s for s in samples if s["options"])
     assert len(ranked["scores"]["logprob"]) == len(ranked["options"]) == 3
     assert ranked["prediction"] == ranked["options"][ranked["predicted_index"]]
@@ -73,19 +73,19 @@ def test_cache_answers_repeat_runs_but_never_a_changed_prompt_or_model(tiny_caus
     config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=6, best_dev=False, bootstrap_resamples=0)
     first = evaluate(config, registry=TaskRegistry([nli_card(tmp_path / "v1")]), out=tmp_path / "o1", progress=False)
     again = evaluate(config, registry=TaskRegistry([nli_card(tmp_path / "v1")]), out=tmp_path / "o2", progress=False)
-    assert first["timing"]["cache_hits"] == 0 and first["timing"]["model_requests"] == 18
-    assert again["timing"]["model_requests"] == 0 and again["timing"]["cache_hits"] == 18
+    assert first.timing.cache_hits == 0 and first.timing.model_requests == 18
+    assert again.timing.model_requests == 0 and again.timing.cache_hits == 18
     assert (tmp_path / "o1" / "results.json").read_bytes() == (tmp_path / "o2" / "results.json").read_bytes()
 
     edited = nli_card(tmp_path / "v2", first_template="Premise: {premise}\nHypothesis: {hypothesis}\nDoes it follow??")
     after_edit = evaluate(config, registry=TaskRegistry([edited]), out=tmp_path / "o3", progress=False)
-    assert after_edit["timing"]["model_requests"] == 6  # exactly template a's prompts are new
+    assert after_edit.timing.model_requests == 6  # exactly template a's prompts are new
     fresh = evaluate(config.model_copy(update={"use_cache": False}), registry=TaskRegistry([edited]), progress=False)
-    assert after_edit["templates"] == fresh["templates"]
+    assert after_edit.templates == fresh.templates
 
     other_model = make_tiny_model("causal", tmp_path / "other", seed=1)
     other = evaluate(config.model_copy(update={"model": str(other_model)}), registry=TaskRegistry([edited]), progress=False)
-    assert other["timing"]["cache_hits"] == 0
+    assert other.timing.cache_hits == 0
 
 
 def test_precision_is_recorded_and_keys_the_cache(tiny_causal, tmp_path, isolated_home):
@@ -97,18 +97,18 @@ def test_precision_is_recorded_and_keys_the_cache(tiny_causal, tmp_path, isolate
     evaluate(config, registry=registry, out=tmp_path / "fp32", progress=False)
     bf16_config = config.model_copy(update={"precision": "bf16"})
     bf16 = evaluate(bf16_config, registry=registry, out=tmp_path / "bf16", progress=False)
-    assert bf16["timing"]["cache_hits"] == 0 and bf16["timing"]["precision"] == "bf16"  # never an fp32 answer reused
+    assert bf16.timing.cache_hits == 0 and bf16.timing.precision == "bf16"  # never an fp32 answer reused
     assert json.loads((tmp_path / "fp32" / "results.json").read_text())["precision"] == "fp32"
     assert json.loads((tmp_path / "bf16" / "results.json").read_text())["precision"] == "bf16"
     auto = evaluate(config.model_copy(update={"precision": "auto"}), registry=registry, progress=False)
-    assert auto["precision"] == resolve_precision("auto", "cpu") and auto["timing"]["cache_hits"] == 12
-    assert auto["config"]["precision"] == "auto"
+    assert auto.precision == resolve_precision("auto", "cpu") and auto.timing.cache_hits == 12
+    assert auto.config["precision"] == "auto"
 
 
 def test_seq2seq_model_evaluates(tiny_seq2seq, registry, isolated_home):
     results = evaluate(_config(tiny_seq2seq, limit=4, best_dev=False), registry=registry, progress=False)
-    assert results["model"]["kind"] == "seq2seq"
-    assert all(r["metrics"][r["primary_metric"]] is not None for r in results["templates"])
+    assert results.model.kind == "seq2seq"
+    assert all(r.metrics[r.primary_metric] is not None for r in results.templates)
 
 
 def test_lm_eval_export_holds_our_exact_prompts(registry, tmp_path):
@@ -180,8 +180,8 @@ def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal
     config = EvalConfig(model=str(tiny_causal), tasks=["task:toy_nli"], templates=["a"], cot=True, limit=3,
                         best_dev=False, bootstrap_resamples=0, cot_max_new_tokens=6)
     results = evaluate(config, registry=registry, out=tmp_path / "cot", progress=False)
-    [row] = results["templates"]
-    assert row["format"] == "cot:0" and row["primary_metric"] == "macro_f1"
+    [row] = results.templates
+    assert row.format == "cot:0" and row.primary_metric == "macro_f1"
     samples = [json.loads(line) for line in (tmp_path / "cot" / "samples.jsonl").read_text().splitlines()]
     assert all(s["scores"] is None and s["generation"] is not None for s in samples)
     assert all(s["prompt"].endswith("Let's think step by step.") for s in samples)
@@ -204,8 +204,8 @@ def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_caus
         model=str(tiny_causal), tasks=["task:my_eval"], shots=[0, 2], bootstrap_resamples=0, max_new_tokens=2
     )
     results = evaluate(config, registry=TaskRegistry([card]), out=tmp_path / "o", progress=False)
-    test_rows = [row for row in results["templates"] if row["split"] == "test"]
-    assert {row["format"]: row["n"] for row in test_rows} == {"zeroshot": 30, "fewshot:2": 30}  # every row, not 10%
+    test_rows = [row for row in results.templates if row.split == "test"]
+    assert {row.format: row.n for row in test_rows} == {"zeroshot": 30, "fewshot:2": 30}  # every row, not 10%
     samples = [json.loads(line) for line in (tmp_path / "o" / "samples.jsonl").read_text().splitlines()]
     for sample in (s for s in samples if s["format"] == "fewshot:2"):
         question = f"What is {sample['example_index']} plus {sample['example_index']}?"
@@ -228,20 +228,20 @@ def test_without_a_hub_cluster_selections_skip_hub_tasks_and_record_them(tiny_ca
     config = EvalConfig(model=str(tiny_causal), tasks=["cluster:nli"], limit=2, best_dev=False, bootstrap_resamples=0)
     results = evaluate(config, registry=registry, out=tmp_path / "o", progress=False, on_skipped=heard.append)
     why = "no hub (HF_DATASETS_OFFLINE is set) and no local copy"
-    assert heard == [{"hub_nli": why}] and results["skipped"] == {"hub_nli": why}
+    assert heard == [{"hub_nli": why}] and results.skipped == {"hub_nli": why}
     assert json.loads((tmp_path / "o" / "results.json").read_text())["skipped"] == {"hub_nli": why}
-    assert {row["task"] for row in results["tasks"]} == {"toy_nli"}
+    assert {row.task for row in results.tasks} == {"toy_nli"}
     named = config.model_copy(update={"tasks": ["task:hub_nli", "cluster:nli"]})
     for strict in (config.model_copy(update={"strict": True}), named):
         with pytest.raises(DataUnavailable, match="huggingface:someone/hub_nli: no hub"):
             evaluate(strict, registry=registry, progress=False)
     only_core = config.model_copy(update={"collections": ["test"]})
-    assert evaluate(only_core, registry=registry, progress=False)["skipped"] == {}
+    assert evaluate(only_core, registry=registry, progress=False).skipped == {}
 def test_cot_few_shot_without_rationales_uses_direct_exemplars(tiny_causal, registry, tmp_path, isolated_home):
     config = EvalConfig(model=str(tiny_causal), tasks=["task:toy_nli"], templates=["a"], cot=True, shots=[2], limit=2,
                         best_dev=False, bootstrap_resamples=0, cot_max_new_tokens=4)
     results = evaluate(config, registry=registry, out=tmp_path / "cot", progress=False)
-    assert results["cot_direct_exemplars"] == ["toy_nli"]
+    assert results.cot_direct_exemplars == ["toy_nli"]
     samples = [json.loads(line) for line in (tmp_path / "cot" / "samples.jsonl").read_text().splitlines()]
     for sample in samples:  # the trigger once, on the query; exemplars answer directly, with no empty reasoning
         assert sample["prompt"].count("Let's think step by step.") == 1 and "So the answer is" not in sample["prompt"]

@@ -13,11 +13,11 @@ from flanlab.evaluate.backend import HFBackend
 from flanlab.evaluate.lm_eval_export import export_lm_eval
 from flanlab.evaluate.runner import plan_requests
 from flanlab.mixture import MixtureRecipe, build_mixture
+from flanlab.mixture.reader import read_text_columns as read_training_rows
 from flanlab.models import load_model
 from flanlab.prompts.formats import COT_TRIGGER, PromptFormat, render
 from flanlab.prompts.layout import DEFAULT_LAYOUT, PromptLayout
 from flanlab.tasks.registry import TaskRegistry
-from flanlab.train.data import read_mixture as read_training_rows
 from flanlab.train.data import tokenize_examples
 from tests.eval_fixtures import nli_card
 from tests.test_prompts import CARD, PLAIN, POOL, example

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from flanlab.tasks.card import card_from_dict
-from flanlab.tasks.lint import lint_card, lint_collection, load_card_for_lint
+from flanlab.prompts.lint import lint_card, lint_collection, load_card_for_lint
 from tests.conftest import run_cli
 
 RECORDS = [{"question": f"Is {i} even?", "label": ["yes", "no"][i % 2], "note": ""} for i in range(40)]

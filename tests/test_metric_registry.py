@@ -68,9 +68,9 @@ def test_each_generation_metric_scores_a_task_end_to_end(registry, tmp_path):
     results = evaluate(config, registry=TaskRegistry(cards), out=tmp_path, progress=False)
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     for task, metric in GENERATION_TASKS.items():
-        [template] = [r for r in results["templates"] if r["task"] == task]
-        assert metric in template["metrics"] and template["n"] == 2, (task, template["metrics"])
+        [template] = [r for r in results.templates if r.task == task]
+        assert metric in template.metrics and template.n == 2, (task, template.metrics)
         rows = [s for s in samples if s["task"] == task]
         items = [M.Scored(row["prediction"], tuple(row["gold"])) for row in rows]
-        assert template["metrics"][metric] == pytest.approx(M.METRICS[metric](items)), task  # from samples.jsonl
-        assert 0.0 <= template["metrics"][metric] <= 100.0
+        assert template.metrics[metric] == pytest.approx(M.METRICS[metric](items)), task  # from samples.jsonl
+        assert 0.0 <= template.metrics[metric] <= 100.0

@@ -9,7 +9,7 @@ import pytest
 
 from flanlab.mixture import MixtureRecipe, build_mixture, read_mixture
 from flanlab.mixture.export import PROVENANCE, export_mixture
-from flanlab.mixture.synthetic import SyntheticTask, write_synthetic_registry
+from tests.synthetic import SyntheticTask, write_synthetic_registry
 from tests.test_chat_format import TEMPLATE
 
 TASKS = [

@@ -19,7 +19,7 @@ from flanlab.mixture import (
     read_mixture,
     recipe_from_dict,
 )
-from flanlab.mixture.synthetic import (
+from tests.synthetic import (
     SyntheticTask,
     read_split,
     write_synthetic_registry,

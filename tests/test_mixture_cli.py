@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flanlab.mixture.synthetic import SyntheticTask, read_split, write_synthetic_registry
+from tests.synthetic import SyntheticTask, read_split, write_synthetic_registry
 from tests.conftest import run_cli
 
 TASKS = [

@@ -10,7 +10,7 @@ import yaml
 from flanlab.train import train
 from flanlab.train.model_card import EvalRow, add_evaluation, public_base_model
 from tests.test_chat_format import TEMPLATE
-from tests.test_train_support import addition_rows, tiny_config, write_mixture
+from tests.train_support import addition_rows, tiny_config, write_mixture
 
 
 @pytest.fixture(autouse=True)

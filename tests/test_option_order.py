@@ -10,7 +10,7 @@ import pytest
 from flanlab.tasks.card import card_from_dict
 from flanlab.tasks.examples import load_examples
 from flanlab.tasks.fixtures import with_fixture_source
-from flanlab.tasks.lint import lint_cards
+from flanlab.prompts.lint import lint_cards
 from flanlab.tasks.option_order import (
     MAX_GOLD_SHARE,
     MIN_GOLDS,

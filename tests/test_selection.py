@@ -48,13 +48,8 @@ def test_the_best_validation_stage_is_the_model_kept(tmp_path, monkeypatch):
     fake = FakeTraining([40.0, 55.0, 50.0, 55.0])  # a tie keeps the earlier checkpoint
     model, record = _select(tmp_path, fake, monkeypatch)
     assert fake.stages == [10, 20, 30, 40]
-    assert record["validation"] == [
-        {"step": 10, "score": 40.0},
-        {"step": 20, "score": 55.0},
-        {"step": 30, "score": 50.0},
-        {"step": 40, "score": 55.0},
-    ]
-    assert record["best_step"] == 20 and (Path(model.location) / "step.txt").read_text() == "20"
+    assert [(point.step, point.score) for point in record.validation] == [(10, 40.0), (20, 55.0), (30, 50.0), (40, 55.0)]
+    assert record.best_step == 20 and (Path(model.location) / "step.txt").read_text() == "20"
 
 
 def test_a_killed_selection_resumes_at_its_last_scored_stage(tmp_path, monkeypatch):
@@ -63,5 +58,5 @@ def test_a_killed_selection_resumes_at_its_last_scored_stage(tmp_path, monkeypat
     again = FakeTraining([40.0, 60.0, 50.0, 45.0])
     model, record = _select(tmp_path, again, monkeypatch)
     assert again.stages == [30, 40]  # stages 10 and 20 were scored before the kill
-    assert [point["step"] for point in record["validation"]] == [10, 20, 30, 40]
-    assert record["best_step"] == 20 and (Path(model.location) / "step.txt").read_text() == "20"
+    assert [point.step for point in record.validation] == [10, 20, 30, 40]
+    assert record.best_step == 20 and (Path(model.location) / "step.txt").read_text() == "20"

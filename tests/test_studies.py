@@ -15,7 +15,7 @@ from flanlab.experiments.config import ExperimentConfig, resolve_experiment
 from flanlab.experiments.runner import mixture_recipe
 from flanlab.experiments.studies import cluster_order, plan
 from flanlab.mixture import build_mixture, read_mixture, recipe_from_dict
-from flanlab.mixture.synthetic import SyntheticTask, write_synthetic_registry
+from tests.synthetic import SyntheticTask, write_synthetic_registry
 
 TASKS = [
     SyntheticTask("nli_a", "nli", family="nli_ab", collection="flan", curated=True),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from flanlab.errors import FlanlabError
+from flanlab.mixture.reader import read_text_columns
 from flanlab.train import data as train_data
 from flanlab.train.data import cut_left, load_tokenized_mixture, tokenize_examples
-from tests.test_train_support import write_mixture
+from tests.train_support import write_mixture
 
 
 @pytest.fixture
@@ -65,13 +66,13 @@ def test_bad_mixture_names_file_and_column(tmp_path):
     (tmp_path / "mix" / "shards").mkdir(parents=True)
     pq.write_table(pa.table({"inputs": ["x"]}), tmp_path / "mix" / "shards" / "part-0.parquet")
     with pytest.raises(FlanlabError, match="part-0.parquet.*missing column 'targets'"):
-        train_data.read_mixture(tmp_path / "mix")
+        read_text_columns(tmp_path / "mix")
     with pytest.raises(FlanlabError, match="no shards"):
-        train_data.read_mixture(tmp_path)
+        read_text_columns(tmp_path)
 
 
 def test_rows_without_a_delimiter_column_were_joined_with_a_space(tmp_path):
     old = write_mixture(tmp_path / "old", [{"inputs": "q", "targets": "a"}], shards=1)
     new = write_mixture(tmp_path / "new", [{"inputs": "q", "targets": "a", "delimiter": "\n"}], shards=1)
-    assert train_data.read_mixture(old) == (["q"], ["a"], [" "])
-    assert train_data.read_mixture(new) == (["q"], ["a"], ["\n"])
+    assert read_text_columns(old) == (["q"], ["a"], [" "])
+    assert read_text_columns(new) == (["q"], ["a"], ["\n"])

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from flanlab.train import train
 from tests.conftest import REPO
-from tests.test_train_support import addition_rows, tiny_config, write_mixture
+from tests.train_support import addition_rows, tiny_config, write_mixture
 
 
 def _max_weight_diff(left, right) -> float:

@@ -14,7 +14,7 @@ from flanlab.train.batching import causal_batch
 from flanlab.train.data import TokenizedMixture
 from flanlab.train.modeling import TargetLossModel, chunked_head_loss, summed_token_loss
 from flanlab.train.packing import RowPlan
-from tests.test_train_support import addition_rows, tiny_config, write_mixture
+from tests.train_support import addition_rows, tiny_config, write_mixture
 
 QWEN_05B = memory.ModelShape(
     layers=24, hidden=896, kv_hidden=128, intermediate=4864, vocab=151_936, weight_bytes=494_032_768 * 4,

@@ -19,7 +19,7 @@ from flanlab.train.data import TokenizedMixture
 from flanlab.train.modeling import TargetLossModel
 from flanlab.train.packing import RowPlan
 from tests.conftest import run_cli
-from tests.test_train_support import addition_rows, tiny_config, write_mixture
+from tests.train_support import addition_rows, tiny_config, write_mixture
 
 
 @pytest.fixture

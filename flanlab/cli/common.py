@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
+from flanlab.progress import console
 
 
 def command_line() -> str:

@@ -30,14 +30,16 @@ def eval_command(
     from flanlab.evaluate import evaluate
 
     eval_config = config_from(EvalConfig, config, "evaluation config", overrides)
+
     def warn(skipped: dict[str, str]) -> None:
         warn_tasks("skipped", skipped, f"{out}/results.json")
 
     results = evaluate(eval_config, out=out, on_skipped=warn)
-    timing = results["timing"]
+    timing = results.timing
+    assert timing is not None  # evaluate() always times itself
     print((out / "results.md").read_text())
     console.print(
-        f"{timing['examples']} examples in {timing['seconds_total']:.1f} s "
-        f"({timing['examples_per_second']} examples/s, {timing['precision']}; {timing['cache_hits']} cached answers). "
+        f"{timing.examples} examples in {timing.seconds_total:.1f} s "
+        f"({timing.examples_per_second} examples/s, {timing.precision}; {timing.cache_hits} cached answers). "
         f"Wrote {out}/"
     )

@@ -22,26 +22,23 @@ def lm_eval(
     split: SplitName = typer.Option("test", help="The split to export."),
     limit: int = typer.Option(None, help="Examples per template (the same seeded sample `flanlab eval` uses)."),
     seed: int = typer.Option(0, help="Seed for example sampling and few-shot exemplars."),
-    model: str = typer.Option(None, help="Count few-shot prompt tokens with this model's tokenizer (as `flanlab eval` does)."),
+    model: str = typer.Option(
+        None, help="Count few-shot prompt tokens with this model's tokenizer (as `flanlab eval` does)."
+    ),
     cards: list[Path] = typer.Option([], "--cards", help="Extra folders of task cards."),
 ) -> None:
-    """Write lm-evaluation-harness task YAML over local JSON Lines files: a task per template and format, a group per cluster."""
+    """Write lm-evaluation-harness task YAML over local JSON Lines files: a task per template and format,
+    a group per cluster."""
     from flanlab.configio import validate
     from flanlab.evaluate import EvalConfig
     from flanlab.evaluate.lm_eval_export import export_lm_eval
+    from flanlab.models.tokens import load_token_counter
     from flanlab.prompts.formats import estimate_tokens
     from flanlab.tasks.registry import load_registry
 
     fields = {"tasks": csv_items(tasks), "shots": csv_items(shots), "templates": csv_items(templates) or ["all"]}
     config = validate(EvalConfig, {**fields, "split": split, "limit": limit, "seed": seed}, where="command line")
-    count_tokens = estimate_tokens
-    if model:
-        from transformers import AutoTokenizer
-
-        from flanlab.models import resolve_model_path
-
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
-        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)  # noqa: E731
+    count_tokens = load_token_counter(model) if model else estimate_tokens
     registry = load_registry(cards)
     warn = lambda gone: warn_tasks("skipped", gone)  # noqa: E731
     exported = export_lm_eval(registry, config, out, count_tokens=count_tokens, on_skipped=warn)

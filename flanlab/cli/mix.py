@@ -8,28 +8,31 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from flanlab.cli.common import console, print_json, print_table, warn_tasks
 from flanlab.cli.flags import config_from, with_config_flags
 from flanlab.errors import FlanlabError
 from flanlab.mixture.recipe import MixtureRecipe
+from flanlab.progress import ProgressDisplay
 
-app = typer.Typer(help="Training mixtures: caps, rates, source weights, formats, held-out clusters.", no_args_is_help=True)
+BUILD_STAGES = {
+    "guard": "hashing evaluation inputs (tasks)",
+    "pools": "loading train pools (tasks)",
+    "rows": "rendering rows",
+}
+
+app = typer.Typer(
+    help="Training mixtures: caps, rates, source weights, formats, held-out clusters.", no_args_is_help=True
+)
 
 
 @app.command("build")
 @with_config_flags(MixtureRecipe, aliases={"total_size": "size"})
 def build(
     overrides: dict[str, Any],
-    recipe_path: Path | None = typer.Argument(None, metavar="[RECIPE]", help="Recipe YAML (default: the default recipe)."),
+    recipe_path: Path | None = typer.Argument(
+        None, metavar="[RECIPE]", help="Recipe YAML (default: the default recipe)."
+    ),
     out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (required unless --dry-run)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the intended mixture without loading any data."),
     strict: bool = typer.Option(
@@ -37,7 +40,9 @@ def build(
     ),
     cards: list[Path] = typer.Option([], "--cards", help="Extra task card folder (repeatable)."),
     builtin: bool = typer.Option(True, "--builtin/--no-builtin", help="Include the built-in and generated cards."),
-    tokenizer: str | None = typer.Option(None, "--tokenizer", help="Count tokens with this model's tokenizer (slower)."),
+    tokenizer: str | None = typer.Option(
+        None, "--tokenizer", help="Count tokens with this model's tokenizer (slower)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the stats as JSON."),
 ) -> None:
     """Build a mixture folder: shards/part-*.parquet, preview.jsonl, recipe.yaml, stats.json.
@@ -45,6 +50,7 @@ def build(
     Every recipe field is also a flag (list flags replace the recipe's list).
     """
     from flanlab.mixture import build_mixture
+    from flanlab.models.tokens import load_token_counter
 
     if strict:
         overrides["on_unavailable"] = "error"
@@ -52,10 +58,17 @@ def build(
     if not dry_run and out is None:
         raise FlanlabError("give an output folder with -o DIR (or use --dry-run)")
     registry = _registry(cards, builtin)
-    count_tokens, counter_name = _token_counter(tokenizer) if tokenizer and not dry_run else (None, "estimate")
-    with _progress_bar() as (progress, on_rows):
+    counter_name = tokenizer if tokenizer and not dry_run else None
+    count_tokens = load_token_counter(counter_name) if counter_name else None
+    with ProgressDisplay() as display:
         stats = build_mixture(
-            recipe, registry, out, dry_run=dry_run, count_tokens=count_tokens, token_counter_name=counter_name, progress=on_rows
+            recipe,
+            registry,
+            out,
+            dry_run=dry_run,
+            count_tokens=count_tokens,
+            token_counter_name=counter_name or "estimate",
+            progress=display.stage_callback(BUILD_STAGES),
         )
     if as_json:
         print_json(stats.model_dump(mode="json"))
@@ -71,7 +84,9 @@ def build(
 def export(
     folder: Path = typer.Argument(..., help="A mixture folder."),
     fmt: str = typer.Option(..., "--format", help="messages (conversational) or prompt-completion."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder: train.jsonl, train.parquet, README.md, export.json."),
+    out: Path = typer.Option(
+        ..., "-o", "--out", help="Output folder: train.jsonl, train.parquet, README.md, export.json."
+    ),
 ) -> None:
     """Write a mixture for other trainers (TRL, axolotl, LLaMA-Factory), provenance columns kept."""
     from flanlab.mixture.export import EXPORT_FORMATS, export_mixture
@@ -130,41 +145,6 @@ def _registry(folders: list[Path], builtin: bool):
     return TaskRegistry(card for folder in folders for card in read_card_folder(folder))
 
 
-def _token_counter(name: str):
-    from transformers import AutoTokenizer
-
-    from flanlab.models.zoo import resolve_model_path
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name))
-    except OSError as error:
-        raise FlanlabError(f"could not load tokenizer ({error})", where=name) from None
-    return (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), name
-
-
-class _progress_bar:
-    """Rich progress bars with ETA, one per stage, fed by build_mixture's (stage, done, total) callback."""
-
-    LABELS = {"guard": "hashing evaluation inputs (tasks)", "pools": "loading train pools (tasks)", "rows": "rendering rows"}
-
-    def __enter__(self):
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console,
-        )  # fmt: skip
-        self.bars: dict[str, object] = {}
-        self.progress.__enter__()
-        return self.progress, self._update
-
-    def _update(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.bars:
-            self.bars[stage] = self.progress.add_task(self.LABELS.get(stage, stage), total=total)
-        self.progress.update(self.bars[stage], completed=done)
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-
 def _print_stats(stats, top: int | None) -> None:
     from flanlab.mixture.stats import share_table
 
@@ -204,7 +184,10 @@ def _print_guard(stats, say) -> None:
         say("excluded: " + "; ".join(f"{name} ({why})" for name, why in stats.excluded.items()))
     for note in stats.notes:
         say(f"note: {note}")
-    say(f"contamination guard: {stats.guard_hashes:,} evaluation hashes from {stats.guarded_tasks} held-out/eval-only tasks")
+    say(
+        f"contamination guard: {stats.guard_hashes:,} evaluation hashes from {stats.guarded_tasks} "
+        "held-out/eval-only tasks"
+    )
     if stats.contamination_removed:
         removed = [
             f"{task} {sum(by_eval.values())} ({', '.join(f'{other}: {n}' for other, n in by_eval.items())})"
@@ -238,5 +221,6 @@ def _print_gold_positions(stats, say) -> None:
 def _print_recipe_knobs(recipe) -> None:
     Console().print(
         f"format ratios {recipe.format_ratios.as_dict()}, few-shot counts {recipe.few_shot_counts}, "
-        f"options rate {recipe.options_rate}, inversion rate {recipe.inversion_rate}, instructions {recipe.instruction_mode}"
+        f"options rate {recipe.options_rate}, inversion rate {recipe.inversion_rate}, "
+        f"instructions {recipe.instruction_mode}"
     )

@@ -7,7 +7,9 @@ import typer
 from flanlab.cli.common import print_json, print_table
 from flanlab.sources.bigbench import ensure_bigbench, list_tasks
 
-app = typer.Typer(help="Raw data sources (the BIG-bench archive, local files, Hugging Face datasets).", no_args_is_help=True)
+app = typer.Typer(
+    help="Raw data sources (the BIG-bench archive, local files, Hugging Face datasets).", no_args_is_help=True
+)
 
 
 @app.command("bigbench")
@@ -19,7 +21,11 @@ def bigbench(
     ensure_bigbench()
     tasks = [task for task in list_tasks() if task["n_examples"] >= min_examples]
     if as_json:
-        print_json([{key: task[key] for key in ("name", "n_examples", "kind", "keywords", "description")} for task in tasks])
+        print_json(
+            [{key: task[key] for key in ("name", "n_examples", "kind", "keywords", "description")} for task in tasks]
+        )
         return
-    rows = [[task["name"], task["n_examples"], task["kind"], ", ".join(task.get("keywords") or [])[:60]] for task in tasks]
+    rows = [
+        [task["name"], task["n_examples"], task["kind"], ", ".join(task.get("keywords") or [])[:60]] for task in tasks
+    ]
     print_table(f"BIG-bench: {len(tasks)} tasks", ["task", "examples", "kind", "keywords"], rows)

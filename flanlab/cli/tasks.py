@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -14,17 +15,19 @@ from flanlab.cli.common import console, print_json, print_table, warn_tasks
 from flanlab.errors import FlanlabError
 from flanlab.tasks.card import TaskCard, Template
 
-app = typer.Typer(help="The task collection: curated cards, generated BIG-bench / Natural Instructions tasks.", no_args_is_help=True)
+app = typer.Typer(
+    help="The task collection: curated cards, generated BIG-bench / Natural Instructions tasks.", no_args_is_help=True
+)
 
 CardsOption = typer.Option([], "--cards", help="Extra card folder(s) to include.")
 
 
 @app.command("list")
 def list_tasks(
-    clusters: Optional[list[str]] = typer.Option(
+    clusters: list[str] | None = typer.Option(
         None, "--clusters", "--cluster", help="Only tasks of these clusters (repeatable; commas separate items)."
     ),
-    collections: Optional[list[str]] = typer.Option(
+    collections: list[str] | None = typer.Option(
         None, "--collections", "--collection", help="Only tasks of these collections (repeatable; commas separate)."
     ),
     cards: list[Path] = CardsOption,
@@ -54,7 +57,17 @@ def list_tasks(
     if as_json:
         print_json(rows)
         return
-    columns = ["name", "collection", "cluster", "family", "curated", "eval_only", "n_templates", "n_inverted", "n_examples"]
+    columns = [
+        "name",
+        "collection",
+        "cluster",
+        "family",
+        "curated",
+        "eval_only",
+        "n_templates",
+        "n_inverted",
+        "n_examples",
+    ]
     print_table(f"{len(rows)} tasks", columns, [[_cell(row[column]) for column in columns] for row in rows])
 
 
@@ -81,7 +94,9 @@ def _index_counts() -> dict[str, int]:
     from flanlab.tasks.generated import bigbench_index_available
 
     if not bigbench_index_available():
-        console.print("[yellow]BIG-bench is not fetched yet (`flanlab sources bigbench`): example counts unknown[/yellow]")
+        console.print(
+            "[yellow]BIG-bench is not fetched yet (`flanlab sources bigbench`): example counts unknown[/yellow]"
+        )
         return {}
     return {entry["name"]: entry["n_examples"] for entry in bigbench.list_tasks()}
 
@@ -135,15 +150,14 @@ def _manual_lines(card: TaskCard) -> list[str]:
 
 @app.command("check-hub")
 def check_hub(
-    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only cards of this collection."),
-    task: Optional[list[str]] = typer.Option(None, "--task", help="Only this task (repeatable)."),
+    collection: list[str] | None = typer.Option(None, "--collection", help="Only cards of this collection."),
+    task: list[str] | None = typer.Option(None, "--task", help="Only this task (repeatable)."),
     cards: list[Path] = CardsOption,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
     """For users with a hub: stream one record of each split of every hub card and report, per card,
     ok / moved / script-only / missing-split / missing-feature (and not-found / manual / unreachable)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from flanlab.progress import progress
     from flanlab.tasks.hubcheck import check_cards
     from flanlab.tasks.registry import load_registry
 
@@ -155,14 +169,10 @@ def check_hub(
     if not chosen:
         raise FlanlabError("no hub cards selected (hub cards are in the flan2021 and flan2022 collections)")
     results = []
-    with Progress(
-        TextColumn("check-hub {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
-    ) as bar:
-        job = bar.add_task("", total=len(chosen))
+    with progress("check-hub", len(chosen), transient=True) as bar:
         for result in check_cards(chosen):
             results.append(result)
-            bar.update(job, advance=1, description=result.task)
+            bar.advance(note=result.task)
     unreachable = [result for result in results if result.status == "unreachable"]
     if unreachable and all(result.status in ("unreachable", "manual") for result in results):
         raise FlanlabError(f"check-hub needs the hub: {unreachable[0].details[-1]}")
@@ -179,7 +189,9 @@ def check_hub(
 
 @app.command("lint")
 def lint(
-    collection: Optional[list[str]] = typer.Option(None, "--collection", help="Only cards of this collection (repeatable)."),
+    collection: list[str] | None = typer.Option(
+        None, "--collection", help="Only cards of this collection (repeatable)."
+    ),
     cards: list[Path] = CardsOption,
     full_data: bool = typer.Option(False, "--full-data", help="Sample BIG-bench examples from every split (slower)."),
     per_split: int = typer.Option(2, help="Examples checked per split."),
@@ -189,7 +201,7 @@ def lint(
 
     Warnings (notes) include multiple-choice tasks whose gold answer sits in one option position in
     more than 60% of the examples checked (every example with --full-data)."""
-    from flanlab.tasks.lint import lint_collection
+    from flanlab.prompts.lint import lint_collection
     from flanlab.tasks.option_order import describe_positions
 
     report = lint_collection(collection, cards, per_split=per_split, full_data=full_data, progress=True)
@@ -211,16 +223,23 @@ def lint(
 def render_examples(
     name: str = typer.Argument(..., help="Task name."),
     template: str = typer.Option("1", "--template", "-t", help="Template id, or its position (1 = first)."),
-    fmt: str = typer.Option("zeroshot", "--format", "-f", help="zeroshot, fewshot:K, cot or cot:K (plus ,key=value settings)."),
+    fmt: str = typer.Option(
+        "zeroshot", "--format", "-f", help="zeroshot, fewshot:K, cot or cot:K (plus ,key=value settings)."
+    ),
     n: int = typer.Option(1, "--n", min=1, help="How many examples."),
     seed: int = typer.Option(0, help="Seed for the examples and the exemplars."),
     split: str = typer.Option("validation", help="Split the examples come from (exemplars always come from train)."),
-    options_style: Optional[str] = typer.Option(None, "--options-style", help="dash, bullet, letter, upper, number, inline or none."),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Count the token budget with this model's tokenizer."),
+    options_style: str | None = typer.Option(
+        None, "--options-style", help="dash, bullet, letter, upper, number, inline or none."
+    ),
+    tokenizer: str | None = typer.Option(
+        None, "--tokenizer", help="Count the token budget with this model's tokenizer."
+    ),
     cards: list[Path] = CardsOption,
     as_json: bool = typer.Option(False, "--json", help="Print the rendered rows as JSON lines."),
 ) -> None:
     """Print exactly what the model sees (the inputs) and the target, for a few examples."""
+    from flanlab.models.tokens import load_token_counter
     from flanlab.prompts.formats import PromptFormat, cot_exemplar_pool, estimate_tokens, pick_exemplars, render
     from flanlab.tasks.examples import load_examples
     from flanlab.tasks.registry import load_registry
@@ -235,16 +254,20 @@ def render_examples(
     pool = load_examples(data_card, split)
     if not pool:
         raise FlanlabError(f"task {name} has no {split} examples")
-    train = load_examples(data_card, "train")
+    train: Sequence[dict[str, Any]] = load_examples(data_card, "train")
     if prompt_format.cot:
         train, kind = cot_exemplar_pool(train)
         prompt_format = prompt_format.model_copy(update={"cot_exemplars": kind})
-    count = _token_counter(tokenizer) if tokenizer else estimate_tokens
+    count = load_token_counter(tokenizer) if tokenizer else estimate_tokens
     indices = random.Random(seed).sample(range(len(pool)), min(n, len(pool)))
     for number, index in enumerate(indices, start=1):
         example = pool[index]
         exemplars = pick_exemplars(
-            train, prompt_format.shots, seed=seed, query_key=f"{card.name}:{split}:{index}", exclude_text=str(example.get("input", ""))
+            train,
+            prompt_format.shots,
+            seed=seed,
+            query_key=f"{card.name}:{split}:{index}",
+            exclude_text=str(example.get("input", "")),
         )
         rendered = render(card, chosen, example, prompt_format, exemplars=exemplars, count_tokens=count)
         if as_json:
@@ -278,12 +301,3 @@ def _offline_card(card: TaskCard) -> TaskCard | None:
     from flanlab.tasks.fixtures import with_fixture_source
 
     return with_fixture_source(card)
-
-
-def _token_counter(name: str) -> Any:
-    from transformers import AutoTokenizer
-
-    from flanlab.models.zoo import resolve_model_path
-
-    loaded = AutoTokenizer.from_pretrained(resolve_model_path(name))
-    return lambda text: len(loaded(text, add_special_tokens=False)["input_ids"])

@@ -39,5 +39,7 @@ def train(
     from accelerate import PartialState
 
     if PartialState().is_main_process:
-        console.print(f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.4f}; model in {result.model_dir}")
+        console.print(
+            f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.4f}; model in {result.model_dir}"
+        )
         print_json(result.model_dump(mode="json"))

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel
 
 from flanlab.evaluate.baselines import answer_spread, dataset_lines
 from flanlab.evaluate.metrics import METRICS, PER_EXAMPLE, Scored, compute
+from flanlab.evaluate.schema import BestDev, ClusterResult, TaskResult, TemplateResult
 
 
 @dataclass
@@ -107,97 +107,95 @@ def _bootstrap(runs: Sequence[TemplateRun], metric: str, indices: np.ndarray) ->
     return float(estimates.std(ddof=1)) if len(estimates) >= 2 else None
 
 
-def template_result(run: TemplateRun, *, resamples: int, seed: int) -> dict:
+def template_result(run: TemplateRun, *, resamples: int, seed: int) -> TemplateResult:
     indices = _resample_indices(len(run.items), resamples, seed) if resamples and run.items else np.empty((0, 0))
-    return {
-        "task": run.task,
-        "cluster": run.cluster,
-        "format": run.format,
-        "shots": run.shots,
-        "split": run.split,
-        "template_id": run.template_id,
-        "n": len(run.items),
-        "primary_metric": run.primary,
-        "metrics": compute(run.metrics, run.items),
-        "stderr": {name: _bootstrap([run], name, indices) for name in run.metrics} if len(indices) else {},
-    }
+    return TemplateResult(
+        task=run.task,
+        cluster=run.cluster,
+        format=run.format,
+        shots=run.shots,
+        split=run.split,
+        template_id=run.template_id,
+        n=len(run.items),
+        primary_metric=run.primary,
+        metrics=compute(run.metrics, run.items),
+        stderr={name: _bootstrap([run], name, indices) for name in run.metrics} if len(indices) else {},
+    )
 
 
 def task_summary(
     test_runs: Sequence[TemplateRun],
-    test_results: Sequence[dict],
-    dev_results: Sequence[dict],
+    test_results: Sequence[TemplateResult],
+    dev_results: Sequence[TemplateResult],
     *,
     resamples: int,
     seed: int,
-) -> dict:
+) -> TaskResult:
     """Template mean/std/min/max of the primary metric, its standard error, best-dev template, the
     template mean of every other metric, and the dataset's chance/majority lines and answer spread."""
     first = test_runs[0]
     primary = first.primary
-    scores = {r["template_id"]: r["metrics"][primary] for r in test_results}
+    scores = {r.template_id: r.metrics[primary] for r in test_results}
     defined = [s for s in scores.values() if s is not None]
     same_examples = len({len(run.items) for run in test_runs}) == 1 and first.items
     indices = _resample_indices(len(first.items), resamples, seed) if resamples and same_examples else np.empty((0, 0))
-    summary = {
-        "task": first.task,
-        "cluster": first.cluster,
-        "format": first.format,
-        "shots": first.shots,
-        "primary_metric": primary,
-        "n_templates": len(test_results),
-        "n_examples": len(first.items),
-        "template_scores": scores,
-        "template_mean": statistics.fmean(defined) if defined else None,
-        "template_std": statistics.stdev(defined) if len(defined) > 1 else 0.0 if defined else None,
-        "template_min": min(defined) if defined else None,
-        "template_max": max(defined) if defined else None,
-        "template_mean_stderr": _bootstrap(test_runs, primary, indices) if len(indices) else None,
-        "best_dev": _best_dev(scores, dev_results, primary),
-        "metric_means": {name: _template_mean(test_results, name) for name in first.metrics},
-        "lines": _dump(dataset_lines([item for run in test_runs for item in run.items])),
-        "answers": _dump(answer_spread([item for run in test_runs for item in run.items])),
-    }
-    return summary
+    items = [item for run in test_runs for item in run.items]
+    return TaskResult(
+        task=first.task,
+        cluster=first.cluster,
+        format=first.format,
+        shots=first.shots,
+        primary_metric=primary,
+        n_templates=len(test_results),
+        n_examples=len(first.items),
+        template_scores=scores,
+        template_mean=statistics.fmean(defined) if defined else None,
+        template_std=statistics.stdev(defined) if len(defined) > 1 else 0.0 if defined else None,
+        template_min=min(defined) if defined else None,
+        template_max=max(defined) if defined else None,
+        template_mean_stderr=_bootstrap(test_runs, primary, indices) if len(indices) else None,
+        best_dev=_best_dev(scores, dev_results, primary),
+        metric_means={name: _template_mean(test_results, name) for name in first.metrics},
+        lines=dataset_lines(items),
+        answers=answer_spread(items),
+    )
 
 
-def _template_mean(results: Sequence[dict], metric: str) -> float | None:
-    values = [r["metrics"][metric] for r in results if r["metrics"].get(metric) is not None]
+def _template_mean(results: Sequence[TemplateResult], metric: str) -> float | None:
+    values = [value for r in results if (value := r.metrics.get(metric)) is not None]
     return statistics.fmean(values) if values else None
 
 
-def _dump(model: BaseModel | None) -> dict | None:
-    return model.model_dump() if model is not None else None
-
-
-def _best_dev(test_scores: dict[str, float | None], dev_results: Sequence[dict], primary: str) -> dict | None:
+def _best_dev(
+    test_scores: dict[str, float | None], dev_results: Sequence[TemplateResult], primary: str
+) -> BestDev | None:
     """The template with the best validation score (first in template order on ties), scored on test."""
-    candidates = [(r["metrics"][primary], r["template_id"]) for r in dev_results if r["metrics"][primary] is not None]
+    candidates = [(score, r.template_id) for r in dev_results if (score := r.metrics[primary]) is not None]
     if not candidates:
         return None
     best_score = max(score for score, _ in candidates)
     template_id = next(tid for score, tid in candidates if score == best_score)
-    return {"template_id": template_id, "dev_score": best_score, "test_score": test_scores.get(template_id)}
+    return BestDev(template_id=template_id, dev_score=best_score, test_score=test_scores.get(template_id))
 
 
-def cluster_summaries(tasks: Sequence[dict]) -> list[dict]:
+def cluster_summaries(tasks: Sequence[TaskResult]) -> list[ClusterResult]:
     """Per (cluster, format): the mean over tasks of the template mean and of the best-dev score."""
-    grouped: dict[tuple[str, str], list[dict]] = {}
+    grouped: dict[tuple[str, str], list[TaskResult]] = {}
     for task in tasks:
-        grouped.setdefault((task["cluster"], task["format"]), []).append(task)
+        grouped.setdefault((task.cluster, task.format), []).append(task)
     summaries = []
     for (cluster, fmt), members in sorted(grouped.items()):
-        means = [t["template_mean"] for t in members if t["template_mean"] is not None]
-        best = [t["best_dev"]["test_score"] for t in members if t["best_dev"] and t["best_dev"]["test_score"] is not None]
+        means = [t.template_mean for t in members if t.template_mean is not None]
+        best = [t.best_dev.test_score for t in members if t.best_dev and t.best_dev.test_score is not None]
         summaries.append(
-            {
-                "cluster": cluster,
-                "format": fmt,
-                "shots": members[0]["shots"],
-                "n_tasks": len(members),
-                "tasks": [t["task"] for t in members],
-                "template_mean": statistics.fmean(means) if means else None,
-                "best_dev_mean": statistics.fmean(best) if len(best) == len(members) and best else None,
-            }
+            ClusterResult(
+                cluster=cluster,
+                format=fmt,
+                shots=members[0].shots,
+                n_tasks=len(members),
+                tasks=[t.task for t in members],
+                template_mean=statistics.fmean(means) if means else None,
+                best_dev_mean=statistics.fmean(best) if len(best) == len(members) and best else None,
+            )
         )
     return summaries

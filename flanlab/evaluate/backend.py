@@ -26,25 +26,20 @@ special tokens added, no delimiter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from flanlab.errors import FlanlabError
-from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
+from flanlab.evaluate.requests import GenerateRequest, OptionScores, Progress, RankRequest, no_progress
 from flanlab.models.precision import Resolved, autocast
 from flanlab.models.zoo import has_plain_head
 from flanlab.prompts.chat import encode_piece
 from flanlab.prompts.layout import DEFAULT_LAYOUT
 
-Progress = Callable[[int], None]
 # bf16 moved the gap between two options' summed log-likelihoods by at most 0.144 nats over the 321
 # requests of benchmarks/bench_eval.py (smollm2-135m); requests closer than this margin are settled in fp32
 NEAR_TIE_NATS = 0.25
-
-
-def _no_progress(_: int) -> None:
-    return None
 
 
 @dataclass
@@ -62,7 +57,8 @@ class _Row:
 
 
 class HFBackend:
-    """Scores rank-classification requests and decodes generation requests with an HF model."""
+    """The `Backend` of a Hugging Face model: scores rank-classification requests and decodes
+    generation requests."""
 
     def __init__(
         self,
@@ -115,7 +111,7 @@ class HFBackend:
 
     # ---- rank classification ------------------------------------------------------------------
 
-    def score(self, requests: Sequence[RankRequest], progress: Progress = _no_progress) -> list[OptionScores]:
+    def score(self, requests: Sequence[RankRequest], progress: Progress = no_progress) -> list[OptionScores]:
         """Log-likelihood of each option of each request, in request order.
 
         Under bf16, a request whose ranking a bf16 rounding error could flip (its leading options closer
@@ -125,7 +121,7 @@ class HFBackend:
         if self.precision != "bf16" or self.near_tie_nats <= 0:
             return scores
         close = [i for i, s in enumerate(scores) if near_tie(s, self.rank_by, self.near_tie_nats)]
-        for i, settled in zip(close, self._score([requests[i] for i in close], "fp32", _no_progress)):
+        for i, settled in zip(close, self._score([requests[i] for i in close], "fp32", no_progress)):
             scores[i] = settled
         self.rescored_fp32 += len(close)
         return scores
@@ -163,9 +159,7 @@ class HFBackend:
             for index, request in enumerate(requests)
         ]
 
-    def _rows(
-        self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str, bool], list[int]]
-    ) -> list[_Row]:
+    def _rows(self, requests: Sequence[RankRequest], option_ids: dict[tuple[str, str, bool], list[int]]) -> list[_Row]:
         rows: list[_Row] = []
         for index, request in enumerate(requests):
             key = request.delimiter, request.chat
@@ -331,7 +325,7 @@ class HFBackend:
 
     # ---- generation ---------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerateRequest], progress: Progress = _no_progress) -> list[str]:
+    def generate(self, requests: Sequence[GenerateRequest], progress: Progress = no_progress) -> list[str]:
         """Greedy continuations, cut before the first stop sequence, in request order."""
         import torch
 
@@ -355,7 +349,9 @@ class HFBackend:
         import torch
         from transformers import StoppingCriteriaList
 
-        encoded = [torch.tensor(self.prompt_ids(prompt, chat)[-max(1, self.max_length - limit) :]) for prompt in prompts]
+        encoded = [
+            torch.tensor(self.prompt_ids(prompt, chat)[-max(1, self.max_length - limit) :]) for prompt in prompts
+        ]
         ids, mask = self._pad(encoded, "left" if not self.is_seq2seq else self.padding_side)
         width = 0 if self.is_seq2seq else ids.shape[1]
         criteria = StoppingCriteriaList([_StopOnText(self.tokenizer, stop, width)]) if stop else None

@@ -3,17 +3,19 @@
 The key hashes the model's weight fingerprint, the scoring settings that change numbers (dtype,
 scorer version), the request kind, the exact prompt text and the options (or the generation
 settings). Editing a template changes the prompt text, and changing the model changes the
-fingerprint, so neither can ever hit a stale entry.
+fingerprint, so neither can ever hit a stale entry. `CachedBackend` puts the cache in front of any
+`Backend`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from flanlab.evaluate.requests import Backend, GenerateRequest, OptionScores, Progress, RankRequest, no_progress
 from flanlab.io import stable_hash
 from flanlab.paths import cache_dir
 
@@ -57,3 +59,41 @@ class AnswerCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+Req = TypeVar("Req", RankRequest, GenerateRequest)
+Answer = TypeVar("Answer")
+
+
+class CachedBackend:
+    """A `Backend` that answers from the cache what it can and asks ``backend`` for the rest,
+    storing those answers; it counts the cache hits."""
+
+    def __init__(self, backend: Backend, cache: AnswerCache) -> None:
+        self.backend, self.cache = backend, cache
+        self.is_seq2seq = backend.is_seq2seq
+        self.cache_hits = 0
+
+    def score(self, requests: Sequence[RankRequest], progress: Progress = no_progress) -> list[OptionScores]:
+        return self._answer(requests, self.backend.score, progress, OptionScores.from_json, OptionScores.to_json)
+
+    def generate(self, requests: Sequence[GenerateRequest], progress: Progress = no_progress) -> list[str]:
+        return self._answer(requests, self.backend.generate, progress, str, str)
+
+    def _answer(
+        self,
+        requests: Sequence[Req],
+        compute: Callable[[Sequence[Req], Progress], list[Answer]],
+        progress: Progress,
+        from_json: Callable[[Any], Answer],
+        to_json: Callable[[Answer], Any],
+    ) -> list[Answer]:
+        keys = [request.cache_key() for request in requests]
+        answers = {key: from_json(value) for key, value in self.cache.get_many(keys).items()}
+        self.cache_hits += len(answers)
+        progress(len(answers))
+        missing = [i for i, key in enumerate(keys) if key not in answers]
+        fresh = dict(zip((keys[i] for i in missing), compute([requests[i] for i in missing], progress)))
+        self.cache.put_many({key: to_json(answer) for key, answer in fresh.items()})
+        answers.update(fresh)
+        return [answers[key] for key in keys]

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flanlab.errors import FlanlabError
 from flanlab.evaluate.aggregate import TemplateRun, resample_estimates
 from flanlab.evaluate.metrics import METRICS, Scored
+from flanlab.evaluate.schema import EvalResults, read_results
 from flanlab.io import stable_hash
 
 CONFIDENCE = 0.95
@@ -102,8 +103,10 @@ class _Draws:
 
 
 def _runs(side: list[list[Scored]], dataset: PairedDataset) -> list[TemplateRun]:
-    return [TemplateRun(dataset.task, dataset.cluster, dataset.format, dataset.shots, "", "", [dataset.metric], items)
-            for items in side]
+    return [
+        TemplateRun(dataset.task, dataset.cluster, dataset.format, dataset.shots, "", "", [dataset.metric], items)
+        for items in side
+    ]
 
 
 def _mean_score(runs: list[TemplateRun], metric: str) -> float:
@@ -143,10 +146,18 @@ def _defined(value: float) -> float | None:
 def _difference(scope: Scope, name: str, members: list[PairedDataset], draws: _Draws) -> PairedDifference:
     low, high, used = percentile_interval(draws.differences)
     return PairedDifference(
-        scope=scope, name=name, format=members[0].format, shots=members[0].shots,
-        metric=", ".join(dict.fromkeys(d.metric for d in members)), n_datasets=len(members),
-        n=sum(d.n for d in members), score_a=_defined(draws.score_a), score_b=_defined(draws.score_b),
-        difference=_defined(draws.score_a - draws.score_b), ci_low=_defined(low), ci_high=_defined(high),
+        scope=scope,
+        name=name,
+        format=members[0].format,
+        shots=members[0].shots,
+        metric=", ".join(dict.fromkeys(d.metric for d in members)),
+        n_datasets=len(members),
+        n=sum(d.n for d in members),
+        score_a=_defined(draws.score_a),
+        score_b=_defined(draws.score_b),
+        difference=_defined(draws.score_a - draws.score_b),
+        ci_low=_defined(low),
+        ci_high=_defined(high),
         resamples=used,
     )
 
@@ -164,7 +175,8 @@ def paired_differences(datasets: list[PairedDataset], *, resamples: int, seed: i
     draws = {id(d): dataset_draws(d, resample_indices(d, resamples, seed)) for d in datasets}
     results = [_difference("dataset", d.task, [d], draws[id(d)]) for d in datasets]
     scopes: tuple[tuple[Scope, Callable[[PairedDataset], str]], ...] = (
-        ("cluster", lambda d: d.cluster), ("all", lambda d: ALL_DATASETS)
+        ("cluster", lambda d: d.cluster),
+        ("all", lambda d: ALL_DATASETS),
     )
     for scope, key in scopes:
         groups: dict[tuple[str, str], list[PairedDataset]] = defaultdict(list)
@@ -180,7 +192,7 @@ def paired_differences(datasets: list[PairedDataset], *, resamples: int, seed: i
 
 @dataclass
 class _Evaluation:
-    results: dict[str, Any]
+    results: EvalResults
     # (task, format) -> template id -> example index -> (prompt, scored)
     requests: dict[tuple[str, str], dict[str, dict[int, tuple[str, Scored]]]]
 
@@ -196,11 +208,11 @@ def read_evaluation(folder: Path) -> _Evaluation:
     """results.json and the reported split's rows of samples.jsonl of one evaluation folder."""
     folder = Path(folder)
     try:
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         lines = (folder / "samples.jsonl").read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as error:
-        raise FlanlabError(f"a paired comparison needs {Path(error.filename).name}", where=str(folder)) from None
-    split, rank_by = results["config"]["split"], results["config"]["rank_by"]
+    except FileNotFoundError:
+        raise FlanlabError("a paired comparison needs samples.jsonl", where=str(folder)) from None
+    results = read_results(folder / "results.json")
+    split, rank_by = results.split, results.rank_by
     requests: dict[tuple[str, str], dict[str, dict[int, tuple[str, Scored]]]] = defaultdict(lambda: defaultdict(dict))
     for line in lines:
         row = json.loads(line)
@@ -216,12 +228,12 @@ def pair(a: _Evaluation, b: _Evaluation) -> tuple[list[PairedDataset], list[str]
     An example counts only if every shared template asked both arms the same prompt, so each
     resampled example carries the same templates for both.
     """
-    tasks_b = {(t["task"], t["format"]): t for t in b.results["tasks"]}
+    tasks_b = {(t.task, t.format): t for t in b.results.tasks}
     paired, unpaired = [], []
-    for task in a.results["tasks"]:
-        key = (task["task"], task["format"])
+    for task in a.results.tasks:
+        key = (task.task, task.format)
         other = tasks_b.get(key)
-        if other is None or other["primary_metric"] != task["primary_metric"]:
+        if other is None or other.primary_metric != task.primary_metric:
             unpaired.append(f"{key[0]} ({key[1]})")
             continue
         side_a, side_b = a.requests[key], b.requests[key]
@@ -231,11 +243,17 @@ def pair(a: _Evaluation, b: _Evaluation) -> tuple[list[PairedDataset], list[str]
         if not examples:
             unpaired.append(f"{key[0]} ({key[1]})")
             continue
-        paired.append(PairedDataset(
-            task["task"], task["cluster"], task["format"], task["shots"], task["primary_metric"],
-            [[side_a[t][i][1] for i in examples] for t in templates],
-            [[side_b[t][i][1] for i in examples] for t in templates],
-        ))
+        paired.append(
+            PairedDataset(
+                task.task,
+                task.cluster,
+                task.format,
+                task.shots,
+                task.primary_metric,
+                [[side_a[t][i][1] for i in examples] for t in templates],
+                [[side_b[t][i][1] for i in examples] for t in templates],
+            )
+        )
     return paired, unpaired
 
 

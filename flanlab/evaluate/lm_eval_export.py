@@ -12,9 +12,10 @@ score with the tool they know.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -117,10 +118,19 @@ def _task_yaml(name: str, task: str, data_path: Path, first: Evaluated) -> dict[
         spec |= {
             "output_type": "generate_until",
             "doc_to_target": "target",
-            "generation_kwargs": {"until": list(request.stop), "do_sample": False, "max_gen_toks": request.max_new_tokens},
+            "generation_kwargs": {
+                "until": list(request.stop),
+                "do_sample": False,
+                "max_gen_toks": request.max_new_tokens,
+            },
             "metric_list": [
-                {"metric": "exact_match", "aggregation": "mean", "higher_is_better": True, "ignore_case": True,
-                 "ignore_punctuation": True}
+                {
+                    "metric": "exact_match",
+                    "aggregation": "mean",
+                    "higher_is_better": True,
+                    "ignore_case": True,
+                    "ignore_punctuation": True,
+                }
             ],
         }
     else:

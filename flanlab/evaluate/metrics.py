@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from flanlab.errors import FlanlabError
 from flanlab.metric_names import METRIC_NAMES, UnknownMetric
 from flanlab.metric_names import canonical_metric as _canonical
-from flanlab.prompts import formats
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def bleu(items: Sequence[Scored]) -> float:
 
     width = max(len(i.references) for i in items)
     streams = [[i.references[k] if k < len(i.references) else None for i in items] for k in range(width)]
-    return sacrebleu.corpus_bleu([i.prediction for i in items], streams).score
+    return sacrebleu.corpus_bleu([i.prediction for i in items], streams).score  # type: ignore[arg-type]
 
 
 _ROUGE_SCORERS: dict[str, object] = {}
@@ -206,22 +205,6 @@ def metrics_for(card_metrics: Sequence[str], *, classification: bool, where: str
 
 def compute(names: Sequence[str], items: Sequence[Scored]) -> dict[str, float | None]:
     return {name: METRICS[name](items) if items else None for name in names}
-
-
-def extract_cot_answer(generated: str) -> str:
-    """The final answer of a chain of thought: the text after the format's answer phrase.
-
-    Uses ``flanlab.prompts.formats.extract_cot_answer`` when it exists; otherwise the text after
-    the last ``ANSWER_PHRASE``, up to the end of its sentence (the whole text when absent).
-    """
-    shared = getattr(formats, "extract_cot_answer", None)
-    if shared is not None:
-        return shared(generated)
-    phrase = formats.ANSWER_PHRASE
-    position = generated.rfind(phrase)
-    tail = generated[position + len(phrase) :] if position >= 0 else generated
-    tail = tail.strip().split("\n", 1)[0].strip()
-    return re.sub(r"[.\s]+$", "", tail)
 
 
 def match_option(answer: str, options: Sequence[str]) -> int:

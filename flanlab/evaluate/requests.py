@@ -4,11 +4,16 @@ A rank-classification request scores every option as a continuation of one promp
 request decodes greedily from a prompt until a stop sequence or the token limit. A ``chat`` request's
 prompt is already wrapped in the model's chat template (`flanlab.prompts.chat`): it is tokenised
 as it stands and its options are the assistant's reply, with no delimiter in front.
+
+`Backend` is what answers them: the Hugging Face backend (`flanlab.evaluate.backend`), or any
+backend behind the answer cache (`flanlab.evaluate.cache.CachedBackend`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from flanlab.io import stable_hash
 from flanlab.prompts.layout import DEFAULT_LAYOUT
@@ -63,3 +68,24 @@ class OptionScores:
     @classmethod
     def from_json(cls, data: dict[str, list]) -> OptionScores:
         return cls(tuple(data["logprob"]), tuple(data["num_tokens"]), tuple(data["num_chars"]))
+
+
+Progress = Callable[[int], None]  # hears how many requests were just answered
+
+
+def no_progress(_: int) -> None:
+    return None
+
+
+class Backend(Protocol):
+    """A model as evaluation sees it; answers come back in request order."""
+
+    is_seq2seq: bool  # encoder-decoder models cannot take a chat template
+
+    def score(self, requests: Sequence[RankRequest], progress: Progress = no_progress) -> list[OptionScores]:
+        """Each option's log-likelihood as a continuation of its request's prompt."""
+        ...
+
+    def generate(self, requests: Sequence[GenerateRequest], progress: Progress = no_progress) -> list[str]:
+        """Greedy continuations, cut before the first stop sequence."""
+        ...

@@ -1,8 +1,5 @@
-"""The evaluation outputs: results.json (versioned schema), samples.jsonl, results.md, timing.json.
-
-results.json holds no timings or dates, so the same config, seed and model give the same bytes;
-timings go to timing.json. The schema is documented in docs/evaluation.md.
-"""
+"""The evaluation outputs: results.json and timing.json (`flanlab.evaluate.schema`), samples.jsonl,
+results.md."""
 
 from __future__ import annotations
 
@@ -14,11 +11,9 @@ from typing import Any
 from flanlab.evaluate.aggregate import TemplateRun, cluster_summaries, task_summary, template_result
 from flanlab.evaluate.baselines import CONSTANT_SHARE
 from flanlab.evaluate.requests import OptionScores
-from flanlab.io import atomic_open, write_json, write_text
+from flanlab.evaluate.schema import EvalResults, ModelInfo, TaskResult
+from flanlab.io import atomic_open, write_text
 from flanlab.models.zoo import resolve_model_path
-
-SCHEMA = "flanlab.eval.results"
-SCHEMA_VERSION = 1
 
 
 def git_commit() -> str:
@@ -32,40 +27,62 @@ def git_commit() -> str:
 
 
 def build_results(
-    config: Any, runs: list[TemplateRun], *, fingerprint: str, model_kind: str, precision: str
-) -> dict[str, Any]:
+    config: Any,
+    runs: list[TemplateRun],
+    *,
+    fingerprint: str,
+    model_kind: str,
+    precision: str,
+    skipped: dict[str, str],
+) -> EvalResults:
     resamples, seed = config.bootstrap_resamples, config.seed
     templates = [template_result(run, resamples=resamples, seed=seed) for run in runs]
     tasks = []
     keys = list(dict.fromkeys((run.task, run.format) for run in runs))
     for task, fmt in keys:
-        test = [(run, res) for run, res in zip(runs, templates) if (run.task, run.format, run.split) == (task, fmt, config.split)]
-        dev = [res for run, res in zip(runs, templates) if (run.task, run.format, run.split) == (task, fmt, config.dev_split)]
+        test = [
+            (run, res)
+            for run, res in zip(runs, templates)
+            if (run.task, run.format, run.split) == (task, fmt, config.split)
+        ]
+        dev = [
+            res
+            for run, res in zip(runs, templates)
+            if (run.task, run.format, run.split) == (task, fmt, config.dev_split)
+        ]
         if not test:
             continue
         tasks.append(
-            task_summary([r for r, _ in test], [res for _, res in test], dev if config.best_dev else [], resamples=resamples, seed=seed)
+            task_summary(
+                [r for r, _ in test],
+                [res for _, res in test],
+                dev if config.best_dev else [],
+                resamples=resamples,
+                seed=seed,
+            )
         )
-    return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "model": {"name": config.model, "path": resolve_model_path(config.model), "fingerprint": fingerprint, "kind": model_kind},
-        "config": config.model_dump(mode="json"),
-        "precision": precision,  # what config.precision resolved to on the machine that ran it
-        "seed": config.seed,
-        "git_commit": git_commit(),
-        "templates": templates,
-        "tasks": tasks,
-        "clusters": cluster_summaries(tasks),
-        # tasks whose chain-of-thought exemplars are direct answers: their train split has no rationales
-        "cot_direct_exemplars": sorted({run.task for run in runs if run.cot_exemplars == "direct"}),
-    }
+    model = ModelInfo(
+        name=config.model, path=resolve_model_path(config.model), fingerprint=fingerprint, kind=model_kind
+    )
+    return EvalResults(
+        model=model,
+        config=config.model_dump(mode="json"),
+        precision=precision,
+        seed=config.seed,
+        git_commit=git_commit(),
+        templates=templates,
+        tasks=tasks,
+        clusters=cluster_summaries(tasks),
+        cot_direct_exemplars=sorted({run.task for run in runs if run.cot_exemplars == "direct"}),
+        skipped=skipped,
+    )
 
 
-def write_outputs(out: Path, results: dict[str, Any], runs: list[TemplateRun], plans: list | None, answers: dict[str, Any]) -> None:
+def write_outputs(
+    out: Path, results: EvalResults, runs: list[TemplateRun], plans: list | None, answers: dict[str, Any]
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "results.json", {k: v for k, v in results.items() if k != "timing"})
-    write_json(out / "timing.json", results.get("timing", {}))
+    results.write(out)
     write_text(out / "results.md", markdown_report(results))
     if plans is not None:
         write_samples(out / "samples.jsonl", plans, runs, answers)
@@ -104,9 +121,9 @@ def _fmt(value: float | None, stderr: float | None = None) -> str:
     return f"{value:.1f} ± {stderr:.1f}" if stderr is not None else f"{value:.1f}"
 
 
-def _reference_lines(tasks: list[dict[str, Any]]) -> list[str]:
+def _reference_lines(tasks: list[TaskResult]) -> list[str]:
     """Classification tasks: accuracy beside balanced accuracy, chance and majority lines, top answer."""
-    rows = [t for t in tasks if t.get("lines")]
+    rows = [t for t in tasks if t.lines]
     if not rows:
         return []
     lines = ["", "### Classification: reference lines (accuracy, 0-100; template means)", ""]
@@ -114,46 +131,60 @@ def _reference_lines(tasks: list[dict[str, Any]]) -> list[str]:
     header.append("most frequent answer (share)")
     lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for t in rows:
-        means, ref, answers = t.get("metric_means") or {}, t["lines"], t.get("answers") or {}
-        flag = " constant predictor" if answers.get("top_share", 0) > CONSTANT_SHARE else ""
+        means, ref, answers = t.metric_means, t.lines, t.answers
+        assert ref is not None  # rows have lines
+        top_share = answers.top_share if answers else 0
+        flag = " constant predictor" if top_share > CONSTANT_SHARE else ""
         lines.append(
-            f"| {t['task']} | {t['format']} | {_fmt(means.get('accuracy'))} | {_fmt(means.get('balanced_accuracy'))} | "
-            f"{_fmt(ref['chance'])} | {_fmt(ref['majority'])} ({ref['majority_answer']}) | "
-            f"{answers.get('top_answer', '-')} ({100 * answers.get('top_share', 0):.0f}%){flag} |"
+            f"| {t.task} | {t.format} | {_fmt(means.get('accuracy'))} | {_fmt(means.get('balanced_accuracy'))} | "
+            f"{_fmt(ref.chance)} | {_fmt(ref.majority)} ({ref.majority_answer}) | "
+            f"{answers.top_answer if answers else '-'} ({100 * top_share:.0f}%){flag} |"
         )
     return lines
 
 
-def markdown_report(results: dict[str, Any]) -> str:
+def markdown_report(results: EvalResults) -> str:
     """Per-template scores, the template mean/std per task, and per-cluster means, as Markdown."""
-    split = results["config"]["split"]
-    chat = " in its chat template" if results["config"].get("chat_template") else ""
-    lines = [f"## Evaluation of {results['model']['name']} ({results['model']['fingerprint']}){chat}", ""]
-    lines += ["### Per template", "", "| task | format | template | metric | score ± se | n |", "|---|---|---|---|---|---|"]
-    for r in results["templates"]:
-        if r["split"] != split:
+    chat = " in its chat template" if results.config.get("chat_template") else ""
+    lines = [f"## Evaluation of {results.model.name} ({results.model.fingerprint}){chat}", ""]
+    lines += [
+        "### Per template",
+        "",
+        "| task | format | template | metric | score ± se | n |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results.templates:
+        if r.split != results.split:
             continue
-        metric = r["primary_metric"]
+        metric = r.primary_metric
         lines.append(
-            f"| {r['task']} | {r['format']} | {r['template_id']} | {metric} | "
-            f"{_fmt(r['metrics'][metric], r['stderr'].get(metric))} | {r['n']} |"
+            f"| {r.task} | {r.format} | {r.template_id} | {metric} | "
+            f"{_fmt(r.metrics[metric], r.stderr.get(metric))} | {r.n} |"
         )
     lines += ["", "### Per task (across templates)", ""]
-    lines += ["| task | format | metric | templates | mean ± se | std | min | max | best-dev template | best-dev test |"]
+    lines += [
+        "| task | format | metric | templates | mean ± se | std | min | max | best-dev template | best-dev test |"
+    ]
     lines += ["|---|---|---|---|---|---|---|---|---|---|"]
-    for t in results["tasks"]:
-        best = t["best_dev"] or {}
+    for t in results.tasks:
+        best_id, best_test = (t.best_dev.template_id, t.best_dev.test_score) if t.best_dev else ("-", None)
         lines.append(
-            f"| {t['task']} | {t['format']} | {t['primary_metric']} | {t['n_templates']} | "
-            f"{_fmt(t['template_mean'], t['template_mean_stderr'])} | {_fmt(t['template_std'])} | {_fmt(t['template_min'])} | "
-            f"{_fmt(t['template_max'])} | {best.get('template_id', '-')} | {_fmt(best.get('test_score'))} |"
+            f"| {t.task} | {t.format} | {t.primary_metric} | {t.n_templates} | "
+            f"{_fmt(t.template_mean, t.template_mean_stderr)} | {_fmt(t.template_std)} | "
+            f"{_fmt(t.template_min)} | {_fmt(t.template_max)} | {best_id} | {_fmt(best_test)} |"
         )
-    lines += _reference_lines(results["tasks"])
-    lines += ["", "### Per cluster", "", "| cluster | format | tasks | template mean | best-dev mean |", "|---|---|---|---|---|"]
-    for c in results["clusters"]:
-        lines.append(f"| {c['cluster']} | {c['format']} | {c['n_tasks']} | {_fmt(c['template_mean'])} | {_fmt(c['best_dev_mean'])} |")
-    if results.get("cot_direct_exemplars"):
-        lines += ["", cot_fallback_note(results["cot_direct_exemplars"])]
+    lines += _reference_lines(results.tasks)
+    lines += [
+        "",
+        "### Per cluster",
+        "",
+        "| cluster | format | tasks | template mean | best-dev mean |",
+        "|---|---|---|---|---|",
+    ]
+    for c in results.clusters:
+        lines.append(f"| {c.cluster} | {c.format} | {c.n_tasks} | {_fmt(c.template_mean)} | {_fmt(c.best_dev_mean)} |")
+    if results.cot_direct_exemplars:
+        lines += ["", cot_fallback_note(results.cot_direct_exemplars)]
     return "\n".join(lines) + "\n"
 
 

@@ -18,15 +18,19 @@ from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.evaluate import metrics as M
 from flanlab.evaluate.aggregate import TemplateRun
 from flanlab.evaluate.backend import NEAR_TIE_NATS
-from flanlab.evaluate.requests import GenerateRequest, OptionScores, RankRequest
+from flanlab.evaluate.requests import Backend, GenerateRequest, OptionScores, RankRequest
+from flanlab.evaluate.schema import EvalResults, EvalTiming
 from flanlab.io import stable_hash
 from flanlab.models.precision import Precision, resolve_precision
+from flanlab.models.tokens import token_counter
+from flanlab.progress import progress
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.prompts.formats import (
     SEPARATORS,
     PromptFormat,
     RenderedExample,
     cot_exemplar_pool,
+    extract_cot_answer,
     pick_exemplars,
     render,
 )
@@ -190,8 +194,8 @@ def evaluate(
     loaded: tuple[Any, Any] | None = None,
     progress: bool = True,
     on_skipped: Callable[[dict[str, str]], None] | None = None,
-) -> dict[str, Any]:
-    """Run an evaluation; returns the results (results.json's content, plus a ``timing`` entry).
+) -> EvalResults:
+    """Run an evaluation; returns the results (results.json's content, with the ``timing``).
 
     ``loaded`` reuses an already loaded (model, tokenizer); ``out`` writes results.json,
     samples.jsonl, results.md and timing.json there. ``on_skipped`` hears, before any scoring,
@@ -217,30 +221,31 @@ def evaluate(
         rank_by=config.rank_by,
         near_tie_nats=config.near_tie_nats,
     )
-    count_tokens = _token_counter(tokenizer)
+    count_tokens = token_counter(tokenizer)
     chat = _chat_template(config, tokenizer, backend.is_seq2seq)
 
     plans = plan_requests(cards, config, count_tokens, chat)
     all_requests = [item.request for _, items in plans for item in items]
-    settings = {"dtype": str(model.dtype), "precision": precision}
+    settings: dict[str, Any] = {"dtype": str(model.dtype), "precision": precision}
     if precision == "bf16":  # which requests were settled in fp32 depends on these two
         settings.update(near_tie_nats=config.near_tie_nats, rank_by=config.rank_by)
-    answers, stats = _answer(all_requests, backend, config, fingerprint, settings, progress)
+    answers, stats = _answer_cached(all_requests, backend, config, fingerprint, settings, progress)
     runs = [_template_run(run, items, answers, config) for run, items in plans]
     kind = "seq2seq" if backend.is_seq2seq else "causal"
-    results = build_results(config, runs, fingerprint=fingerprint, model_kind=kind, precision=precision)
-    results["skipped"] = skipped
-    test_examples = sum(len(run.items) for run in runs if run.split == config.split)
+    results = build_results(
+        config, runs, fingerprint=fingerprint, model_kind=kind, precision=precision, skipped=skipped
+    )
+    examples = sum(len(run.items) for run in runs)
     elapsed = time.perf_counter() - started
-    results["timing"] = {
+    results.timing = EvalTiming(
         **stats,
-        "precision": precision,
-        "near_ties_rescored_fp32": backend.rescored_fp32,
-        "seconds_total": round(elapsed, 3),
-        "examples": sum(len(run.items) for run in runs),
-        "test_examples": test_examples,
-        "examples_per_second": round(sum(len(run.items) for run in runs) / elapsed, 3) if elapsed else None,
-    }
+        precision=precision,
+        near_ties_rescored_fp32=backend.rescored_fp32,
+        seconds_total=round(elapsed, 3),
+        examples=examples,
+        test_examples=sum(len(run.items) for run in runs if run.split == config.split),
+        examples_per_second=round(examples / elapsed, 3) if elapsed else None,
+    )
     if out is not None:
         write_outputs(Path(out), results, runs, plans if config.write_samples else None, answers)
     return results
@@ -252,10 +257,6 @@ def _chat_template(config: EvalConfig, tokenizer: Any, seq2seq: bool) -> ChatTem
     if seq2seq:
         raise FlanlabError("the chat format needs a causal (decoder-only) model; drop --chat-template")
     return ChatTemplate(tokenizer, config.model)
-
-
-def _token_counter(tokenizer: Any) -> Callable[[str], int]:
-    return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
 
 
 def _sample_indices(n: int, limit: int | None, seed: int, task: str, split: str) -> list[int]:
@@ -359,80 +360,51 @@ def _evaluated(
     return Evaluated(index, rendered, request)
 
 
-def _answer(
-    requests: list[Request], backend: Any, config: EvalConfig, fingerprint: str, settings: dict[str, Any], show: bool
+def _answer_cached(
+    requests: list[Request],
+    backend: Backend,
+    config: EvalConfig,
+    fingerprint: str,
+    settings: dict[str, Any],
+    show: bool,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Answers for every request (request key -> OptionScores | str), from the cache or the model."""
-    from flanlab.evaluate.cache import AnswerCache, default_cache_path
+    """``_answer`` through the answer cache (unless the config turns it off), with the counts."""
+    from flanlab.evaluate.cache import AnswerCache, CachedBackend, default_cache_path
 
-    unique = {request.cache_key(): request for request in requests}
-    cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings) if config.use_cache else None
-    cached = cache.get_many(unique) if cache else {}
-    answers: dict[str, Any] = {
-        key: OptionScores.from_json(value) if isinstance(unique[key], RankRequest) else value
-        for key, value in cached.items()
-    }
-    missing = [key for key in unique if key not in answers]
-    rank = [key for key in missing if isinstance(unique[key], RankRequest)]
-    generate = [key for key in missing if isinstance(unique[key], GenerateRequest)]
-    model_started = time.perf_counter()
-    with _progress_bar(show, len(missing)) as advance:
-        for keys, run in ((rank, backend.score), (generate, backend.generate)):
-            if not keys:
-                continue
-            outputs = run([unique[key] for key in keys], advance)
-            fresh = dict(zip(keys, outputs))
-            answers.update(fresh)
-            if cache:
-                cache.put_many({k: v.to_json() if isinstance(v, OptionScores) else v for k, v in fresh.items()})
-    if cache:
-        cache.close()
-    model_seconds = time.perf_counter() - model_started
+    unique = len({request.cache_key() for request in requests})
+    started = time.perf_counter()
+    if not config.use_cache:
+        answers, hits = _answer(requests, backend, show), 0
+    else:
+        cache = AnswerCache(default_cache_path(), model_hash=fingerprint, settings=settings)
+        try:
+            cached = CachedBackend(backend, cache)
+            answers, hits = _answer(requests, cached, show), cached.cache_hits
+        finally:
+            cache.close()
+    seconds = time.perf_counter() - started
+    computed = unique - hits
     return answers, {
-        "requests": len(unique),
-        "cache_hits": len(cached),
-        "model_requests": len(missing),
-        "model_seconds": round(model_seconds, 3),
-        "model_requests_per_second": round(len(missing) / model_seconds, 3) if missing and model_seconds else None,
+        "requests": unique,
+        "cache_hits": hits,
+        "model_requests": computed,
+        "model_seconds": round(seconds, 3),
+        "model_requests_per_second": round(computed / seconds, 3) if computed and seconds else None,
     }
 
 
-class _progress_bar:
-    """A rich progress bar with ETA over model requests (silent when not shown)."""
-
-    def __init__(self, show: bool, total: int) -> None:
-        self.show, self.total = show and total > 0, total
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.show:
-            return lambda _: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        from flanlab.cli.common import console
-
-        self.bar = Progress(
-            TextColumn("scoring"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.bar.start()
-        task = self.bar.add_task("scoring", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.show:
-            self.bar.stop()
+def _answer(requests: list[Request], backend: Backend, show: bool) -> dict[str, Any]:
+    """Answers for every distinct request (request key -> OptionScores | str)."""
+    unique = {request.cache_key(): request for request in requests}
+    rank = [request for request in unique.values() if isinstance(request, RankRequest)]
+    generate = [request for request in unique.values() if isinstance(request, GenerateRequest)]
+    answers: dict[str, Any] = {}
+    with progress("scoring", len(unique), show=show) as bar:
+        if rank:
+            answers.update(zip((r.cache_key() for r in rank), backend.score(rank, bar.advance)))
+        if generate:
+            answers.update(zip((r.cache_key() for r in generate), backend.generate(generate, bar.advance)))
+    return answers
 
 
 def _template_run(run: TemplateRun, items: list[Evaluated], answers: dict[str, Any], config: EvalConfig) -> TemplateRun:
@@ -449,9 +421,9 @@ def _scored(item: Evaluated, answer: Any, config: EvalConfig) -> M.Scored:
         options = tuple(rendered.options)
         return M.Scored(options[best], references, best, rendered.answer_index, tuple(ranked), len(ranked), options)
     if rendered.options:  # chain of thought over a classification task
-        answer_text = M.extract_cot_answer(answer)
+        answer_text = extract_cot_answer(answer)
         predicted = M.match_option(answer_text, rendered.options)
         options = tuple(rendered.options)
         return M.Scored(answer_text, references, predicted, rendered.answer_index, (), len(options), options)
-    prediction = M.extract_cot_answer(answer) if rendered.format.startswith("cot") else answer
+    prediction = extract_cot_answer(answer) if rendered.format.startswith("cot") else answer
     return M.Scored(prediction, references)

@@ -7,7 +7,6 @@ checkpoint. ``experiment.json`` records which unit produced what; reports read o
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,9 @@ from typing import Any
 
 from rich.console import Console
 
+from flanlab.evaluate.compare import Comparison
 from flanlab.experiments.config import ResolvedExperiment
+from flanlab.experiments.record import ArmRecord, EvalRecord, ExperimentRecord, MixtureRecord, TrainRecord
 from flanlab.experiments.selection import train_with_selection
 from flanlab.experiments.studies import (
     BASE,
@@ -27,7 +28,6 @@ from flanlab.experiments.studies import (
     too_small_to_evaluate,
 )
 from flanlab.experiments.units import ModelRef, Unit, UnitStore
-from flanlab.io import write_json
 from flanlab.models.zoo import model_fingerprint
 from flanlab.prompts.layout import PromptLayout
 from flanlab.tasks.registry import TaskRegistry, load_registry
@@ -115,7 +115,7 @@ def train_settings(exp: ResolvedExperiment, arm: Arm) -> dict[str, Any]:
     return settings
 
 
-def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path, dict[str, Any]]:
+def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path, MixtureRecord]:
     """Build (or reuse) the mixture; returns its unit key, folder and what its rows really are."""
     from flanlab.mixture import build_mixture, recipe_from_dict
     from flanlab.mixture.stats import MixtureStats
@@ -130,20 +130,20 @@ def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path,
 
     folder, outputs = run.store.run(unit, work, stage=f"mixture ({recipe.get('total_size')} rows)")
     stats = MixtureStats.read(folder / outputs["mixture"] / "stats.json")
-    summary = {
-        "rows": stats.total_rows,
-        "formats": {share.name: share.examples for share in stats.formats},
-        "collections": {share.name: share.examples for share in stats.collections},
-        "notes": stats.notes,
-        "seconds": outputs.get("seconds"),
-        "reused": unit.key in run.store.reused,
-    }
+    summary = MixtureRecord(
+        rows=stats.total_rows,
+        formats={share.name: share.examples for share in stats.formats},
+        collections={share.name: share.examples for share in stats.collections},
+        notes=stats.notes,
+        seconds=outputs.get("seconds"),
+        reused=unit.key in run.store.reused,
+    )
     return unit.key, folder / outputs["mixture"], summary
 
 
 def _run_training(
     run: ExperimentRun, start: ModelRef, mixture_key: str, mixture: Path, settings: dict[str, Any]
-) -> tuple[ModelRef, dict[str, Any]]:
+) -> tuple[ModelRef, TrainRecord]:
     from flanlab.train import TrainConfig, train
 
     unit = Unit("train", {"model": start.identity, "mixture": mixture_key, "train": settings})
@@ -173,7 +173,7 @@ def _run_training(
         "unit": unit.key,
         "reused": unit.key in run.store.reused,
     }
-    return model, record
+    return model, TrainRecord(**record)
 
 
 def eval_fields(exp: ResolvedExperiment, spec: EvalSpec) -> dict[str, Any]:
@@ -200,7 +200,7 @@ def eval_fields(exp: ResolvedExperiment, spec: EvalSpec) -> dict[str, Any]:
     return fields
 
 
-def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec, arm_label: str) -> dict[str, Any]:
+def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec, arm_label: str) -> EvalRecord:
     from flanlab.evaluate import EvalConfig, evaluate
 
     fields = eval_fields(run.exp, spec)
@@ -212,62 +212,54 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec, arm_label: st
 
     stage = f"evaluation ({arm_label}, {len(spec.tasks)} task{'s' if len(spec.tasks) != 1 else ''}, {spec.split})"
     folder, outputs = run.store.run(unit, work, stage=stage)
-    results = str(folder.relative_to(run.out) / outputs["results"])
-    return {
-        "tasks": list(spec.tasks),
-        "shots": list(spec.shots),
-        "suite": spec.suite,
-        "split": spec.split,
-        "cot": spec.cot,
-        "instruction_mode": spec.instruction_mode,
-        "variant": spec.variant,
-        "results": results,
-        "unit": unit.key,
-        "seconds": outputs.get("seconds"),
-        "reused": unit.key in run.store.reused,
-    }
+    return EvalRecord(
+        tasks=list(spec.tasks),
+        shots=list(spec.shots),
+        suite=spec.suite,
+        split=spec.split,
+        cot=spec.cot,
+        instruction_mode=spec.instruction_mode,
+        variant=spec.variant,
+        results=str(folder.relative_to(run.out) / outputs["results"]),
+        unit=unit.key,
+        seconds=outputs.get("seconds"),
+        reused=unit.key in run.store.reused,
+    )
 
 
-def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[ArmRecord]) -> list[Comparison]:
     """Each arm against its ``compare_to`` arm, on the evaluations both ran (same tasks and shots)."""
     from flanlab.evaluate.compare import compare_evaluations
 
-    by_name = {record["name"]: record for record in records}
+    by_name = {record.name: record for record in records}
     comparisons = []
     for arm in arms:
         if arm.compare_to is None:
             continue
         pairs = [
-            (run.out / Path(mine["results"]).parent, run.out / Path(theirs["results"]).parent)
-            for mine in by_name[arm.name]["evals"]
-            for theirs in by_name[arm.compare_to]["evals"]
-            if (mine["tasks"], mine["shots"]) == (theirs["tasks"], theirs["shots"])
+            (run.out / Path(mine.results).parent, run.out / Path(theirs.results).parent)
+            for mine in by_name[arm.name].evals
+            for theirs in by_name[arm.compare_to].evals
+            if (mine.tasks, mine.shots) == (theirs.tasks, theirs.shots)
         ]
         if pairs:
             folders_a, folders_b = (list(side) for side in zip(*pairs))
             seed = run.exp.config.seed
             comparison = compare_evaluations(folders_a, folders_b, a=arm.name, b=arm.compare_to, seed=seed)
-            comparisons.append(comparison.model_dump(mode="json"))
+            comparisons.append(comparison)
     return comparisons
 
 
-def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[dict[str, Any]]) -> None:
+def _card_evaluation(run: ExperimentRun, model: ModelRef, evals: list[EvalRecord]) -> None:
     """Put the held-out results of a tuned model into its model card (README.md)."""
+    from flanlab.evaluate.schema import read_results
     from flanlab.train.model_card import EvalRow, add_evaluation
 
     rows = [
-        EvalRow(
-            t["task"],
-            t["cluster"],
-            t["format"],
-            t["primary_metric"],
-            t["template_mean"],
-            t["n_templates"],
-            t["n_examples"],
-        )
+        EvalRow(t.task, t.cluster, t.format, t.primary_metric, t.template_mean, t.n_templates, t.n_examples)
         for record in evals
-        for t in json.loads((run.out / record["results"]).read_text())["tasks"]
-        if t["template_mean"] is not None
+        for t in read_results(run.out / record.results).tasks
+        if t.template_mean is not None
     ]
     add_evaluation(Path(model.location), rows, source=f"flanlab experiment {run.exp.config.name} ({run.exp.scale})")
 
@@ -276,9 +268,11 @@ def _base_model(exp: ResolvedExperiment) -> ModelRef:
     return ModelRef(exp.model, f"{exp.model}@{model_fingerprint(exp.model)}")
 
 
-def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> dict[str, Any]:
+def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> ArmRecord:
     exp = run.exp
-    model, train_record, mixture_record = trained[arm.init], None, None
+    model = trained[arm.init]
+    train_record: TrainRecord | None = None
+    mixture_record: MixtureRecord | None = None
     if arm.mixture is not None:
         mixture_key, mixture, mixture_record = _run_mixture(run, mixture_recipe(exp, arm.mixture))
         settings = train_settings(exp, arm)
@@ -292,16 +286,16 @@ def _run_arm(run: ExperimentRun, arm: Arm, trained: dict[str, ModelRef]) -> dict
     evals = [_run_eval(run, model, spec, arm.label) for spec in arm.evals]
     if train_record is not None and evals:
         _card_evaluation(run, model, evals)
-    return {
-        "name": arm.name,
-        "label": arm.label,
-        "series": arm.series,
-        "x": arm.x,
-        "init": arm.init,
-        "mixture": mixture_record,
-        "train": train_record,
-        "evals": evals,
-    }
+    return ArmRecord(
+        name=arm.name,
+        label=arm.label,
+        series=arm.series,
+        x=arm.x,
+        init=arm.init,
+        mixture=mixture_record,
+        train=train_record,
+        evals=evals,
+    )
 
 
 def run_experiment(
@@ -317,26 +311,24 @@ def run_experiment(
         elapsed = time.monotonic() - run.started
         console.print(f"[bold]arm {index}/{len(arms)}[/bold] {arm.name} ({arm.label}) · {elapsed / 60:.1f} min elapsed")
         records.append(_run_arm(run, arm, trained))
-    record = {
-        "name": exp.config.name,
-        "study": exp.config.study,
-        "title": exp.config.title,
-        "description": exp.config.description,
-        "figure": exp.config.figure,
-        "model": exp.model,
-        "held_out": exp.config.held_out,
-        "shots": exp.shots,
-        "chat_template": exp.config.chat_template,
-        "seed": exp.config.seed,
-        "scale": exp.scale,
-        "units_run": len(run.store.ran),
-        "units_reused": len(run.store.reused),
-        "elapsed_s": round(time.monotonic() - run.started, 1),
-        "command": command,
-        "arms": records,
-        "too_small_to_evaluate": too_small_to_evaluate(exp, run.registry, list(exp.config.held_out)),
-        "comparisons": _comparisons(run, arms, records),
-    }
-    path = run.out / "experiment.json"
-    write_json(path, record)
-    return path
+    record = ExperimentRecord(
+        name=exp.config.name,
+        study=exp.config.study,
+        title=exp.config.title,
+        description=exp.config.description,
+        figure=exp.config.figure,
+        model=exp.model,
+        held_out=exp.config.held_out,
+        shots=exp.shots,
+        chat_template=exp.config.chat_template,
+        seed=exp.config.seed,
+        scale=exp.scale,
+        units_run=len(run.store.ran),
+        units_reused=len(run.store.reused),
+        elapsed_s=round(time.monotonic() - run.started, 1),
+        command=command,
+        too_small_to_evaluate=too_small_to_evaluate(exp, run.registry, list(exp.config.held_out)),
+        arms=records,
+        comparisons=_comparisons(run, arms, records),
+    )
+    return record.write(run.out)

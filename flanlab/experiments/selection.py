@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flanlab.experiments.record import TrainRecord
 from flanlab.experiments.units import ModelRef, Unit
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def train_with_selection(
     mixture: Path,
     settings: dict[str, Any],
     validation: dict[str, Any],
-) -> tuple[ModelRef, dict[str, Any]]:
+) -> tuple[ModelRef, TrainRecord]:
     """Train as ``settings`` say, scoring ``validation`` (EvalConfig fields) every few steps; the
     returned model is the best-scoring checkpoint."""
     every = run.exp.params.validate_every
@@ -64,11 +65,8 @@ def train_with_selection(
 
     folder, outputs = run.store.run(unit, work)
     relative = folder.relative_to(run.out)
-    return ModelRef(str(folder / outputs["model_dir"]), unit.key), {
-        **outputs,
-        "log": str(relative / outputs["log"]),
-        "unit": unit.key,
-    }
+    record = TrainRecord(**{**outputs, "log": str(relative / outputs["log"]), "unit": unit.key})
+    return ModelRef(str(folder / outputs["model_dir"]), unit.key), record
 
 
 def _train_to(start: ModelRef, mixture: Path, run_dir: Path, settings: dict[str, Any]) -> Any:
@@ -82,7 +80,7 @@ def validation_score(run: ExperimentRun, model_dir: Path, fields: dict[str, Any]
     from flanlab.evaluate import EvalConfig, evaluate
 
     results = evaluate(EvalConfig(model=str(model_dir), **fields), registry=run.registry, progress=False)
-    scores = [task["template_mean"] for task in results["tasks"] if task.get("template_mean") is not None]
+    scores = [task.template_mean for task in results.tasks if task.template_mean is not None]
     return sum(scores) / len(scores) if scores else float("nan")
 
 

@@ -263,7 +263,7 @@ def method_ablations(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Ar
     weights = dict(params.sources)
     full = _standard_mixture(exp, collections=list(weights), source_weights=weights, cot_source=params.cot_source)
     without_cot = {name: weight for name, weight in weights.items() if name != params.cot_source}
-    variants = (
+    variants: tuple[tuple[str, str, dict[str, Any]], ...] = (
         ("full", "full recipe", {}),
         ("minus-balancing", "- mixture balancing", {"source_weights": {name: 1.0 for name in weights}}),
         (

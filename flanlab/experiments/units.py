@@ -8,15 +8,14 @@ kill at any moment leaves either a finished unit or one that is redone from scra
 from __future__ import annotations
 
 import json
-import sys
 import time
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flanlab.io import stable_hash, write_json
+from flanlab.progress import stage_line
 
 DONE_FILE = "unit.json"
 
@@ -67,22 +66,14 @@ class UnitStore:
         name = stage or unit.kind
         if self.is_done(unit):
             self.reused.append(unit.key)
-            _stage_line(f"{name}: reused from an earlier run ({unit.key})")
+            stage_line(f"{name}: reused from an earlier run ({unit.key})")
             return folder, self.outputs(unit)
         folder.mkdir(parents=True, exist_ok=True)
-        _stage_line(f"{name}: started ({unit.key})")
+        stage_line(f"{name}: started ({unit.key})")
         started = time.monotonic()
         # Wall time of this unit's (last) run; a reused unit reports the time it took when it ran.
         outputs = {**work(folder), "seconds": round(time.monotonic() - started, 1)}
-        _stage_line(f"{name}: done in {outputs['seconds']:.0f} s")
+        stage_line(f"{name}: done in {outputs['seconds']:.0f} s")
         write_json(folder / DONE_FILE, {"kind": unit.kind, "key": unit.key, "config": unit.config, "outputs": outputs})
         self.ran.append(unit.key)
         return folder, outputs
-
-    def forget(self, unit: Unit) -> None:
-        shutil.rmtree(self.folder(unit), ignore_errors=True)
-
-
-def _stage_line(text: str) -> None:
-    """One line per stage on stderr, terminal or log alike (progress bars inside a stage are terminal-only)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)

@@ -70,7 +70,10 @@ def build_mixture(
         raise FlanlabError("an output folder is needed unless dry_run is set")
     count = count_tokens or estimate_tokens
     guard = build_eval_index(
-        plan.guard_tasks, min_chars=recipe.contamination_min_chars, on_unavailable=recipe.on_unavailable, progress=_stage(progress, "guard")
+        plan.guard_tasks,
+        min_chars=recipe.contamination_min_chars,
+        on_unavailable=recipe.on_unavailable,
+        progress=_stage(progress, "guard"),
     )
     on_pools = _stage(progress, "pools")
     pools, skipped = load_pools(plan.tasks, recipe.seed, guard, recipe.on_unavailable, progress=on_pools)
@@ -140,12 +143,16 @@ def _stats(
     token_counter_name: str,
 ) -> MixtureStats:
     tasks = [
-        _task_share(pool, weights[pool.task.name], counter.examples[i], counter.input_tokens[i], counter.target_tokens[i], total)
+        _task_share(
+            pool, weights[pool.task.name], counter.examples[i], counter.input_tokens[i], counter.target_tokens[i], total
+        )
         for i, pool in enumerate(pools)
     ]
     for task, positions in zip(tasks, counter.gold_positions):
         task.gold_positions = positions
-    stats = _base_stats(plan, tasks, total, format_shares(counter, _intended_formats(plan.recipe, pools, weights), total))
+    stats = _base_stats(
+        plan, tasks, total, format_shares(counter, _intended_formats(plan.recipe, pools, weights), total)
+    )
     stats.token_counter = token_counter_name
     stats.shards = [f"{SHARDS}/{name}" for name in shards]
     stats.options_shown_share = counter.options_shown / counter.options_eligible if counter.options_eligible else None
@@ -158,7 +165,9 @@ def _stats(
     return stats
 
 
-def _task_share(pool: TaskPool, weight: float, examples: int, input_tokens: int, target_tokens: int, total: int) -> TaskShare:
+def _task_share(
+    pool: TaskPool, weight: float, examples: int, input_tokens: int, target_tokens: int, total: int
+) -> TaskShare:
     card = pool.task.card
     return TaskShare(
         name=card.name,

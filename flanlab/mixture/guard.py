@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flanlab.errors import DataUnavailable, FlanlabError
+from flanlab.prompts.templates import as_text
 from flanlab.sources.splits import text_hash
 from flanlab.tasks.card import TaskCard, pattern_fields
 from flanlab.tasks.examples import Example, load_examples
@@ -51,21 +52,20 @@ def _template_fields(card: TaskCard, *, inverted: bool, skip: frozenset[str]) ->
     return tuple(sorted(names - skip))
 
 
-def as_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(item, str) for item in value):
-        return ", ".join(value)
-    return None
+def field_text(value: Any) -> str | None:
+    """A field's text when the field holds text (a string or a non-empty list of strings); None for
+    numbers, labels and missing values, which match across unrelated examples."""
+    is_text_list = isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, str) for item in value)
+    return as_text(value) if isinstance(value, str) or is_text_list else None
 
 
 def query_text(example: Example, fields: tuple[str, ...]) -> str:
     """An example's query, independent of field names and order: its field texts, sorted."""
-    return "\n".join(sorted(text for name in fields if (text := as_text(example.get(name))) is not None))
+    return "\n".join(sorted(text for name in fields if (text := field_text(example.get(name))) is not None))
 
 
 def eval_hashes(example: Example, fields: tuple[str, ...], min_chars: int) -> set[str]:
-    texts = [text for name in fields if (text := as_text(example.get(name))) is not None]
+    texts = [text for name in fields if (text := field_text(example.get(name))) is not None]
     units = {text for text in texts if len(text.strip()) >= min_chars}
     units.add(query_text(example, fields))
     if isinstance(example.get("input"), str):
@@ -73,10 +73,12 @@ def eval_hashes(example: Example, fields: tuple[str, ...], min_chars: int) -> se
     return {text_hash(unit) for unit in units if unit.strip()}
 
 
-def train_hashes(example: Example, fields: tuple[str, ...], query_fields: tuple[str, ...]) -> tuple[set[str], str | None]:
+def train_hashes(
+    example: Example, fields: tuple[str, ...], query_fields: tuple[str, ...]
+) -> tuple[set[str], str | None]:
     """The example's hashes, and its query's hash alone (None for an empty query)."""
     query = query_text(example, query_fields)
-    units = {text for name in fields if (text := as_text(example.get(name))) is not None and text != query}
+    units = {text for name in fields if (text := field_text(example.get(name))) is not None and text != query}
     if isinstance(example.get("input"), str) and example["input"] != query:
         units.add(example["input"])
     query_digest = text_hash(query) if query.strip() else None
@@ -106,7 +108,11 @@ class EvalIndex:
 
 
 def build_eval_index(
-    cards: Iterable[TaskCard], *, min_chars: int, on_unavailable: str, progress: Callable[[int, int], None] | None = None
+    cards: Iterable[TaskCard],
+    *,
+    min_chars: int,
+    on_unavailable: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EvalIndex:
     """Hash every evaluation input of ``cards``; a card whose data cannot be read fails unless skipped."""
     index = EvalIndex()
@@ -143,10 +149,10 @@ class ContaminationReport:
         return {task: dict(sorted(counter.items())) for task, counter in sorted(self.overlaps.items())}
 
     def message(self) -> str:
-        parts = [
-            f"{task} ({sum(counter.values())}, with {', '.join(f'{other}: {n}' for other, n in sorted(counter.items()))})"
-            for task, counter in sorted(self.overlaps.items())
-        ]
+        parts = []
+        for task, counter in sorted(self.overlaps.items()):
+            others = ", ".join(f"{other}: {n}" for other, n in sorted(counter.items()))
+            parts.append(f"{task} ({sum(counter.values())}, with {others})")
         return (
             f"{self.total()} training examples equal evaluation inputs of held-out or eval-only tasks: "
             + "; ".join(parts)

@@ -51,7 +51,9 @@ def plan_mixture(recipe: MixtureRecipe, registry: TaskRegistry) -> MixturePlan:
     for name in recipe.exclude_tasks:
         registry.get(name)  # an unknown name is a typo worth reporting
     excluded = {card.name: reasons[card.name] for card in chosen if card.name in reasons}
-    excluded.update({name: "excluded by the recipe" for name in recipe.exclude_tasks if name in {c.name for c in chosen}})
+    excluded.update(
+        {name: "excluded by the recipe" for name in recipe.exclude_tasks if name in {c.name for c in chosen}}
+    )
     tasks = [_planned(card, recipe) for card in chosen if card.name not in excluded]
     guard = [card for card in registry.select(collections=recipe.guard_collections) if card.name in reasons]
     weights, notes = _source_weights(recipe, tasks, registry)
@@ -137,7 +139,9 @@ def intended_weights(plan: MixturePlan, sizes: Mapping[str, int] | None = None) 
     ``sizes`` are the usable train examples per task; without them (dry run) every task is assumed
     to reach its rate.
     """
-    mass = {task.name: min(task.cap, task.rate, sizes[task.name] if sizes is not None else task.rate) for task in plan.tasks}
+    mass = {
+        task.name: min(task.cap, task.rate, sizes[task.name] if sizes is not None else task.rate) for task in plan.tasks
+    }
     if plan.source_weights is None:
         return _normalised(mass)
     per_source: dict[str, float] = {}

@@ -32,7 +32,9 @@ class FormatRatios(BaseModel):
     zero_shot: float = Field(default=0.45, ge=0)
     few_shot: float = Field(default=0.45, ge=0)
     cot: float = Field(default=0.05, ge=0, description="Zero-shot chain of thought.")
-    cot_few_shot: float = Field(default=0.05, ge=0, description="Few-shot chain of thought (exemplars with rationales).")
+    cot_few_shot: float = Field(
+        default=0.05, ge=0, description="Few-shot chain of thought (exemplars with rationales)."
+    )
 
     @model_validator(mode="after")
     def _some_format(self) -> FormatRatios:
@@ -41,7 +43,12 @@ class FormatRatios(BaseModel):
         return self
 
     def as_dict(self) -> dict[str, float]:
-        return {"zero_shot": self.zero_shot, "few_shot": self.few_shot, "cot": self.cot, "cot_few_shot": self.cot_few_shot}
+        return {
+            "zero_shot": self.zero_shot,
+            "few_shot": self.few_shot,
+            "cot": self.cot,
+            "cot_few_shot": self.cot_few_shot,
+        }
 
 
 class SourceMix(BaseModel):
@@ -55,7 +62,6 @@ class SourceMix(BaseModel):
     format_ratios: FormatRatios | None = Field(
         default=None, description="Format shares for this collection's rows (Flan 2022's CoT source: CoT formats only)."
     )
-
 
 
 FORMAT_KINDS = ("zero_shot", "few_shot", "cot", "cot_few_shot")
@@ -78,7 +84,9 @@ class MixtureRecipe(BaseModel):
     )
     # --- how much of each task (FLAN 2021 defaults) ---
     dataset_cap: int = Field(default=30_000, ge=1, description="At most this many training examples per dataset.")
-    max_rate: int = Field(default=3_000, ge=1, description="Examples-proportional mixing: weight = min(size, max_rate).")
+    max_rate: int = Field(
+        default=3_000, ge=1, description="Examples-proportional mixing: weight = min(size, max_rate)."
+    )
     sources: dict[str, SourceMix] = Field(
         default_factory=dict,
         description="Per-collection weight / cap / rate / format_ratios. With any weight set, every collection drawn "
@@ -91,16 +99,22 @@ class MixtureRecipe(BaseModel):
     # --- prompt formats (Flan 2022 defaults) ---
     format_ratios: FormatRatios = Field(
         default_factory=FormatRatios,
-        description="Relative shares of zero-shot, few-shot and chain-of-thought rows (CoT only where rationales exist).",
+        description="Relative shares of zero-shot, few-shot and chain-of-thought rows "
+        "(CoT only where rationales exist).",
     )
     few_shot_counts: list[int] = Field(default_factory=lambda: [2, 3, 5], description="Shot counts drawn uniformly.")
-    options_rate: float = Field(default=0.5, ge=0, le=1, description="Share of classification rows that show their options.")
+    options_rate: float = Field(
+        default=0.5, ge=0, le=1, description="Share of classification rows that show their options."
+    )
     options_styles: dict[str, float] = Field(
         default_factory=lambda: {"dash": 0.4, "letter": 0.2, "number": 0.2, "inline": 0.2},
         description="Relative weights of the options styles used when options are shown.",
     )
     inversion_rate: float = Field(
-        default=0.3, ge=0, le=1, description="Share of a task's rows that use an inverted template (tasks that have one)."
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Share of a task's rows that use an inverted template (tasks that have one).",
     )
     instruction_mode: Literal["full", "name", "none"] = Field(
         default="full", description="FLAN's instruction ablation: full templates, dataset name only, or no template."
@@ -147,7 +161,7 @@ class MixtureRecipe(BaseModel):
     @field_validator("options_styles")
     @classmethod
     def _known_styles(cls, value: dict[str, float]) -> dict[str, float]:
-        _check_weights(value, OPTION_STYLES, "options style", forbidden={"none"})
+        _check_weights(value, OPTION_STYLES, "options style", forbidden=frozenset({"none"}))
         return value
 
     @field_validator("separators")
@@ -166,7 +180,7 @@ class MixtureRecipe(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-def _check_weights(value: dict[str, float], known: dict, what: str, forbidden: set[str] = frozenset()) -> None:
+def _check_weights(value: dict[str, float], known: dict, what: str, forbidden: frozenset[str] = frozenset()) -> None:
     unknown = sorted((set(value) - set(known)) | (set(value) & forbidden))
     if unknown:
         raise ValueError(f"unknown {what} {unknown}; known: {sorted(set(known) - forbidden)}")

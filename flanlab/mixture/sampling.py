@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from flanlab.mixture.pools import TaskPool
 from flanlab.mixture.recipe import FORMAT_KINDS, FormatRatios, MixtureRecipe
-from flanlab.prompts.formats import PromptFormat, RenderedExample, TokenCounter, render
+from flanlab.prompts.formats import InstructionPosition, PromptFormat, RenderedExample, TokenCounter, render
 from flanlab.tasks.examples import Example
 
 BLOCK_ROWS = 8192
@@ -104,7 +104,8 @@ class RowRenderer:
         style = "none"
         if example.get("options") and not inverted and rng.random() < recipe.options_rate:
             style = self.options_style.pick(rng)
-        separator, position = "blank", "before"
+        separator = "blank"
+        position: InstructionPosition = "before"
         if shots:
             separator = self.separator.pick(rng)
             position = "after" if rng.random() < recipe.instruction_after_rate else "before"
@@ -117,7 +118,7 @@ class RowRenderer:
             self._kinds[collection] = format_choices(self.recipe.ratios_for(collection))
         return self._kinds[collection]
 
-    def _format(self, shots: int, cot: bool, style: str, position: str, separator: str) -> PromptFormat:
+    def _format(self, shots: int, cot: bool, style: str, position: InstructionPosition, separator: str) -> PromptFormat:
         key = (shots, cot, style, position, separator)
         fmt = self._formats.get(key)
         if fmt is None:
@@ -165,7 +166,9 @@ class Block:
     kinds: list[str] = field(default_factory=list)
 
 
-def generate_blocks(pools: Sequence[TaskPool], counts: Sequence[int], recipe: MixtureRecipe, count_tokens: TokenCounter) -> Iterator[Block]:
+def generate_blocks(
+    pools: Sequence[TaskPool], counts: Sequence[int], recipe: MixtureRecipe, count_tokens: TokenCounter
+) -> Iterator[Block]:
     """The whole mixture, block by block, deterministic in (recipe, seed, pools)."""
     total = sum(counts)
     renderer = RowRenderer(recipe, count_tokens)

@@ -107,12 +107,12 @@ class StatsCounter:
             self.inverted += row.inverted
 
 
-def group_shares(
-    tasks: Iterable[TaskShare], key: Callable[[TaskShare], str], total: int
-) -> list[Share]:
+def group_shares(tasks: Iterable[TaskShare], key: Callable[[TaskShare], str], total: int) -> list[Share]:
     groups: dict[str, Share] = {}
     for task in tasks:
-        group = groups.setdefault(key(task), Share(name=key(task), intended_weight=0.0 if task.intended_weight is not None else None))
+        group = groups.setdefault(
+            key(task), Share(name=key(task), intended_weight=0.0 if task.intended_weight is not None else None)
+        )
         group.examples += task.examples
         group.input_tokens += task.input_tokens
         group.target_tokens += task.target_tokens
@@ -144,7 +144,14 @@ def share_table(shares: list[Share], limit: int | None = None) -> tuple[list[str
         ordered = ordered[:limit]
     columns = ["name", "examples", "input tokens", "target tokens", "intended %", "achieved %"]
     rows = [
-        [s.name, f"{s.examples:,}", f"{s.input_tokens:,}", f"{s.target_tokens:,}", _percent(s.intended_weight), _percent(s.achieved_weight)]
+        [
+            s.name,
+            f"{s.examples:,}",
+            f"{s.input_tokens:,}",
+            f"{s.target_tokens:,}",
+            _percent(s.intended_weight),
+            _percent(s.achieved_weight),
+        ]
         for s in ordered
     ]
     return columns, rows

@@ -43,7 +43,7 @@ _ARROW_TYPES = {
     "delimiter": pa.string(),  # the row's inputs/targets join (training reads it)
 }
 ROW_FIELDS = tuple(field.name for field in dataclasses.fields(RenderedExample))  # RenderedExample.to_row() keys
-EXTRA_FIELDS = ("collection",)  # the Flan 2022 "source" a task belongs to (RenderedExample.source is its data source)
+# plus `collection`: the Flan 2022 "source" a task belongs to (RenderedExample.source is its data source)
 SCHEMA = pa.schema([(name, _ARROW_TYPES[name]) for name in ROW_FIELDS] + [("collection", pa.string())])
 
 
@@ -73,6 +73,7 @@ class ShardWriter:
                 self._open_next()
             room = self.shard_rows - self._rows_in_shard
             part, table = table.slice(0, room), table.slice(room)
+            assert self._writer is not None  # opened just above
             self._writer.write_table(part, row_group_size=len(part))
             self._rows_in_shard += part.num_rows
 

@@ -49,7 +49,7 @@ def make_tiny_model(kind: str, folder: Path, seed: int = 0) -> Path:
         )
         model = AutoModelForCausalLM.from_config(config)
     elif kind == "seq2seq":
-        config = T5Config(
+        t5_config = T5Config(  # type: ignore[call-arg]  # T5Config takes the generic config keys as **kwargs
             vocab_size=vocab_size,
             d_model=64,
             d_kv=16,
@@ -60,7 +60,7 @@ def make_tiny_model(kind: str, folder: Path, seed: int = 0) -> Path:
             eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.pad_token_id,
         )
-        model = AutoModelForSeq2SeqLM.from_config(config)
+        model = AutoModelForSeq2SeqLM.from_config(t5_config)
     else:
         raise ValueError(f"unknown tiny model kind {kind!r}")
     folder.mkdir(parents=True, exist_ok=True)

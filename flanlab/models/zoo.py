@@ -24,6 +24,7 @@ from flanlab.errors import FlanlabError, closest
 from flanlab.hub import hub_offline_reason
 from flanlab.io import file_sha256, stable_hash, write_json
 from flanlab.paths import cache_dir
+from flanlab.progress import progress
 
 MANIFEST = "flanlab_model.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -222,26 +223,11 @@ def _convert_gguf(gguf_path: Path, out: Path, quiet: bool = False) -> None:
 @contextmanager
 def _steps(quiet: bool, names: list[str]) -> Iterator[Callable[[], None]]:
     """A progress bar over named steps (silent when ``quiet``); yields 'the current step is done'."""
-    if quiet:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        task = progress.add_task(names[0], total=len(names))
+    with progress(names[0], len(names), show=not quiet) as bar:
 
         def advance() -> None:
-            progress.advance(task)
-            done = int(progress.tasks[0].completed)
-            progress.update(task, description=names[done] if done < len(names) else "converted")
+            done = bar.done + 1
+            bar.update(done=done, label=names[done] if done < len(names) else "converted")
 
         yield advance
 

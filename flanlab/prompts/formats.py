@@ -35,7 +35,7 @@ from flanlab.errors import FlanlabError
 from flanlab.prompts.layout import DEFAULT_LAYOUT, PromptLayout
 from flanlab.prompts.options import OPTION_STYLES, OptionStyle
 from flanlab.prompts.templates import as_text, fill, ordered_fields
-from flanlab.tasks.card import Template, TaskCard
+from flanlab.tasks.card import TaskCard, Template
 from flanlab.tasks.examples import Example
 
 COT_TRIGGER = "Let's think step by step."
@@ -47,6 +47,7 @@ MAX_SHOTS = 16  # FLAN's few-shot evaluation uses at most 16 exemplars
 INSTRUCTION_FIELDS = frozenset({"task_instruction", "task_name"})
 
 TokenCounter = Callable[[str], int]
+InstructionPosition = Literal["before", "after"]
 
 
 def estimate_tokens(text: str) -> int:
@@ -62,7 +63,7 @@ class PromptFormat(BaseModel):
     shots: int = Field(default=0, ge=0, le=MAX_SHOTS)
     cot: bool = False
     options_style: str = "dash"  # a key of OPTION_STYLES; "none" leaves the options out of the prompt
-    instruction_position: Literal["before", "after"] = "before"
+    instruction_position: InstructionPosition = "before"
     separator: str = "blank"  # a key of SEPARATORS
     max_prompt_tokens: int = Field(default=960, ge=1)  # the whole prompt (inputs), exemplars included
     instruction_mode: Literal["full", "name", "none"] = "full"  # FLAN's instruction ablation
@@ -88,7 +89,7 @@ class PromptFormat(BaseModel):
     @field_validator("delimiter", "answer_cue")
     @classmethod
     def _valid_layout(cls, value: str, info: ValidationInfo) -> str:
-        PromptLayout(**{info.field_name: value})  # the layout's own checks, one field at a time
+        PromptLayout.model_validate({info.field_name: value})  # the layout's own checks, one field at a time
         return value.strip() if info.field_name == "answer_cue" else value
 
     @property
@@ -116,13 +117,20 @@ class PromptFormat(BaseModel):
             shots = int(count) if count else 0
         except ValueError:
             raise FlanlabError(f"bad format {text!r}: the shot count must be a number") from None
-        if kind not in {"zeroshot", "fewshot", "cot"} or (kind == "fewshot" and shots < 1) or (kind == "zeroshot" and shots):
+        if (
+            kind not in {"zeroshot", "fewshot", "cot"}
+            or (kind == "fewshot" and shots < 1)
+            or (kind == "zeroshot" and shots)
+        ):
             raise FlanlabError(f"bad format {text!r}; expected zeroshot, fewshot:K, cot or cot:K")
         fields: dict[str, Any] = {"shots": shots, "cot": kind == "cot"}
         for setting in settings:
             key, equals, value = setting.partition("=")
             if not equals or key.strip() not in cls.model_fields:
-                raise FlanlabError(f"bad format setting {setting!r} in {text!r}; expected key=value with a key of {sorted(cls.model_fields)}")
+                raise FlanlabError(
+                    f"bad format setting {setting!r} in {text!r}; "
+                    f"expected key=value with a key of {sorted(cls.model_fields)}"
+                )
             fields[key.strip()] = value.strip()
         fields.update(overrides)
         try:
@@ -342,7 +350,9 @@ def _assemble(instruction: str, exemplars: list[str], query: str, fmt: PromptFor
     return separator.join([*exemplars, instruction, query])
 
 
-def pick_exemplars(pool: Sequence[Example], k: int, *, seed: int, query_key: str, exclude_text: str = "") -> list[Example]:
+def pick_exemplars(
+    pool: Sequence[Example], k: int, *, seed: int, query_key: str, exclude_text: str = ""
+) -> list[Example]:
     """``k`` exemplars from ``pool`` (the train split), the same for the same (seed, query) every time.
 
     ``exclude_text`` keeps an example whose ``input`` equals the query's out of its own prompt.

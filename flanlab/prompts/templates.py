@@ -21,7 +21,9 @@ Piece = tuple[str, str | None, str, str | None]
 @functools.lru_cache(maxsize=8192)
 def parse_pattern(pattern: str) -> tuple[Piece, ...]:
     """The pieces of a pattern; raises ValueError on a stray or unbalanced brace."""
-    return tuple((literal, name, spec or "", conversion) for literal, name, spec, conversion in _FORMATTER.parse(pattern))
+    return tuple(
+        (literal, name, spec or "", conversion) for literal, name, spec, conversion in _FORMATTER.parse(pattern)
+    )
 
 
 @functools.lru_cache(maxsize=8192)
@@ -60,6 +62,7 @@ def fill(pattern: str, values: dict[str, Any], *, where: str) -> str:
 
 
 def as_text(value: Any) -> str:
+    """How any field value reads in a prompt (and in the contamination guard): lists joined by commas."""
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):

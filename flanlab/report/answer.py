@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from flanlab.evaluate.compare import Comparison, PairedDifference
+from flanlab.experiments.record import ArmRecord, EvalRecord, ExperimentRecord, MixtureRecord, TrainRecord
 from flanlab.models.zoo import MODEL_ZOO
 from flanlab.report.collect import TaskScore
 from flanlab.report.comparisons import format_label, paired_line
@@ -29,7 +29,7 @@ def verdict(difference: PairedDifference) -> str:
 
 
 def answer_markdown(
-    record: dict[str, Any], comparisons: Sequence[Comparison], scores: Sequence[TaskScore], labels: dict[str, str]
+    record: ExperimentRecord, comparisons: Sequence[Comparison], scores: Sequence[TaskScore], labels: dict[str, str]
 ) -> str:
     lines = ["## The answer", ""]
     for comparison in comparisons:
@@ -47,11 +47,11 @@ def answer_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _what_ran(record: dict[str, Any], scores: Sequence[TaskScore]) -> list[str]:
+def _what_ran(record: ExperimentRecord, scores: Sequence[TaskScore]) -> list[str]:
     items = [_model_line(record)]
-    items += [line for arm in record["arms"] if (line := _training_line(arm))]
+    items += [line for arm in record.arms if (line := _training_line(arm))]
     items += _evaluated_lines(scores)
-    if small := record.get("too_small_to_evaluate"):
+    if small := record.too_small_to_evaluate:
         names = ", ".join(f"{name} ({size})" for name, size in small.items())
         items.append(
             f"Not evaluated: held-out datasets with too few test examples to resolve a difference "
@@ -60,29 +60,29 @@ def _what_ran(record: dict[str, Any], scores: Sequence[TaskScore]) -> list[str]:
     items += _warning_lines(scores)
     if timing := _timing_line(record):
         items.append(timing)
-    if record.get("command"):
-        items.append(f"Reproduce: `{record['command']}`")
+    if record.command:
+        items.append(f"Reproduce: `{record.command}`")
     return [f"- {item}" for item in items] + [""]
 
 
-def _model_line(record: dict[str, Any]) -> str:
-    zoo = MODEL_ZOO.get(record["model"])
+def _model_line(record: ExperimentRecord) -> str:
+    zoo = MODEL_ZOO.get(record.model)
     if zoo is None:
-        return f"Model: {record['model']} (not a zoo model: check whether it was instruction-tuned before)"
-    return f"Model: {record['model']}, {zoo.description}; {zoo.training}"
+        return f"Model: {record.model} (not a zoo model: check whether it was instruction-tuned before)"
+    return f"Model: {record.model}, {zoo.description}; {zoo.training}"
 
 
-def _training_line(arm: dict[str, Any]) -> str | None:
-    train = arm.get("train")
+def _training_line(arm: ArmRecord) -> str | None:
+    train = arm.train
     if not train:
         return None
-    steps = f"{train['steps']} optimizer steps"
-    if train.get("stopped_by") == "max_minutes":
-        steps += f" of {train.get('max_steps')} (the minutes cap fired: results depend on this machine's speed)"
-    tokens = f", {train['target_tokens']:,} target tokens" if train.get("target_tokens") else ""
-    loss = f", final loss {train['final_loss']:.3f}" if train.get("final_loss") is not None else ""
-    rows = f" on a {arm['mixture']['rows']:,}-row mixture" if arm.get("mixture") else ""
-    return f"Training ({arm['label']}): {steps}{tokens}{loss}{rows}"
+    steps = f"{train.steps} optimizer steps"
+    if train.stopped_by == "max_minutes":
+        steps += f" of {train.max_steps} (the minutes cap fired: results depend on this machine's speed)"
+    tokens = f", {train.target_tokens:,} target tokens" if train.target_tokens else ""
+    loss = f", final loss {train.final_loss:.3f}" if train.final_loss is not None else ""
+    rows = f" on a {arm.mixture.rows:,}-row mixture" if arm.mixture else ""
+    return f"Training ({arm.label}): {steps}{tokens}{loss}{rows}"
 
 
 def _evaluated_lines(scores: Sequence[TaskScore]) -> list[str]:
@@ -119,18 +119,21 @@ def _warning_lines(scores: Sequence[TaskScore]) -> list[str]:
     ]
 
 
-def _timing_line(record: dict[str, Any]) -> str | None:
+def _timing_line(record: ExperimentRecord) -> str | None:
     stages = []
-    for arm in record["arms"]:
-        units = [("mixture", arm.get("mixture")), ("training", arm.get("train"))]
-        units += [("evaluation", evaluation) for evaluation in arm["evals"]]
+    for arm in record.arms:
+        units: list[tuple[str, MixtureRecord | TrainRecord | EvalRecord | None]] = [
+            ("mixture", arm.mixture),
+            ("training", arm.train),
+        ]
+        units += [("evaluation", evaluation) for evaluation in arm.evals]
         for stage, unit in units:
-            if unit and unit.get("seconds") is not None:
-                cached = " (cached: from an earlier run)" if unit.get("reused") else ""
-                stages.append(f"{stage} ({arm['label']}) {_duration(unit['seconds'])}{cached}")
+            if unit is not None and unit.seconds is not None:
+                cached = " (cached: from an earlier run)" if unit.reused else ""
+                stages.append(f"{stage} ({arm.label}) {_duration(unit.seconds)}{cached}")
     if not stages:
         return None
-    total = f"; this invocation {_duration(record['elapsed_s'])}" if record.get("elapsed_s") is not None else ""
+    total = f"; this invocation {_duration(record.elapsed_s)}" if record.elapsed_s is not None else ""
     return f"Wall time per stage: {' · '.join(stages)}{total}"
 
 

@@ -16,17 +16,11 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from flanlab.experiments.record import ExperimentRecord, MixtureRecord, read_experiment
+from flanlab.figures import new_figure
 from flanlab.io import write_text
-from flanlab.report.collect import (
-    TaskScore,
-    comparisons,
-    cot_direct_exemplars,
-    load_experiment_record,
-    loss_curves,
-    task_scores,
-    validation_curves,
-)
 from flanlab.report.answer import answer_markdown
+from flanlab.report.collect import TaskScore, cot_direct_exemplars, loss_curves, task_scores, validation_curves
 from flanlab.report.comparisons import comparison_markdown, plot_differences, reference_markdown
 
 X_LABELS = {
@@ -39,9 +33,9 @@ def _shots_label(shots: int) -> str:
     return "zero-shot" if shots == 0 else f"{shots}-shot"
 
 
-def _context(record: dict[str, Any]) -> str:
-    held = ", ".join(record.get("held_out") or []) or "none"
-    return f"model {record['model']} · held-out: {held} · seed {record['seed']} · scale {record['scale']}"
+def _context(record: ExperimentRecord) -> str:
+    held = ", ".join(record.held_out) or "none"
+    return f"model {record.model} · held-out: {held} · seed {record.seed} · scale {record.scale}"
 
 
 def _cell(mean_value: float, std: float, best_dev: float | None = None) -> str:
@@ -73,19 +67,22 @@ def summary_rows(scores: Sequence[TaskScore]) -> list[dict[str, Any]]:
                 "mean": mean(s.mean for s in group),
                 "std": mean(s.std for s in group),
                 "n_tasks": len(group),
-                "best_dev": mean(s.best_dev_test for s in group)
-                if all(s.best_dev_test is not None for s in group)
-                else None,
+                "best_dev": _mean_if_all([s.best_dev_test for s in group]),
             }
         )
     return rows
+
+
+def _mean_if_all(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return mean(present) if len(present) == len(values) else None
 
 
 def _dataset_cell(score: TaskScore | None) -> str:
     return "-" if score is None else _cell(score.mean, score.std, score.best_dev_test)
 
 
-def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
+def markdown_tables(record: ExperimentRecord, scores: Sequence[TaskScore]) -> str:
     shots_list = sorted({s.shots for s in scores})
     explained = (
         "Scores are 0-100, the mean over a dataset's templates ± their standard deviation; in brackets, the test "
@@ -96,10 +93,11 @@ def markdown_tables(record: dict[str, Any], scores: Sequence[TaskScore]) -> str:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     summary = summary_rows(scores)
     for arm in dict.fromkeys(row["arm"] for row in summary):
-        cells = {row["shots"]: row for row in summary if row["arm"] == arm}
-        first = next(iter(cells.values()))
+        by_shots = {row["shots"]: row for row in summary if row["arm"] == arm}
+        first = next(iter(by_shots.values()))
         values = [
-            _cell(cells[k]["mean"], cells[k]["std"], cells[k]["best_dev"]) if k in cells else "-" for k in shots_list
+            _cell(by_shots[k]["mean"], by_shots[k]["std"], by_shots[k]["best_dev"]) if k in by_shots else "-"
+            for k in shots_list
         ]
         lines.append("| " + " | ".join([first["label"], *values, str(first["n_tasks"])]) + " |")
     lines += ["", f"Per dataset ({_context(record)}):", ""]
@@ -123,29 +121,17 @@ def _reference_cells(cells: Any) -> list[str]:
     return [f"{lines.chance:.1f}", f"{lines.majority:.1f}"] if lines else ["-", "-"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _finish(figure: Any, axis: Any, title: str, path: Path) -> Path:
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    _pyplot().close(figure)
     return path
 
 
-def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
+def plot_per_dataset(record: ExperimentRecord, scores: Sequence[TaskScore], path: Path) -> Path | None:
     """Grouped bars: each dataset's template-mean score per arm (and shots), template std as error bars."""
     import numpy as np
-
-    plt = _pyplot()
 
     if not scores:
         return None
@@ -153,7 +139,7 @@ def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: 
     bars = list(dict.fromkeys((s.arm, s.label, s.shots) for s in scores))
     lookup = {(s.task, s.arm, s.shots): s for s in scores}
     width = 0.8 / len(bars)
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.1 * len(tasks) * max(1, len(bars)) ** 0.5 + 2), 4.8))
+    figure, axis = new_figure(max(6.0, 1.1 * len(tasks) * max(1, len(bars)) ** 0.5 + 2), 4.8)
     positions = np.arange(len(tasks))
     for index, (arm, label, shots) in enumerate(bars):
         heights = [lookup[(t, arm, shots)].mean if (t, arm, shots) in lookup else np.nan for t in tasks]
@@ -165,7 +151,7 @@ def plot_per_dataset(record: dict[str, Any], scores: Sequence[TaskScore], path: 
     metrics = ", ".join(sorted({s.metric for s in scores}))
     axis.set_ylabel(f"score (0-100; {metrics}), mean over templates")
     axis.set_xlabel("dataset (error bars: std across templates)")
-    return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+    return _finish(figure, axis, f"{record.title}\n{_context(record)}", path)
 
 
 def _draw_reference_lines(axis: Any, tasks: list[str], scores: Sequence[TaskScore]) -> None:
@@ -203,20 +189,18 @@ def _mean_chance(scores: Sequence[TaskScore]) -> float | None:
     return mean(lines.chance for lines in by_task.values())  # type: ignore[union-attr]
 
 
-def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path) -> Path | None:
+def plot_summary(record: ExperimentRecord, scores: Sequence[TaskScore], path: Path) -> Path | None:
     """Line studies: held-out score vs the arm's x; other studies: one bar per arm and shots."""
     import numpy as np
-
-    plt = _pyplot()
 
     rows = summary_rows(scores)
     if not rows:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    line_study = all(row["x"] is not None for row in rows) and record["study"] in X_LABELS
+    figure, axis = new_figure(7, 4.5)
+    line_study = all(row["x"] is not None for row in rows) and record.study in X_LABELS
     if line_study:
         _plot_lines(axis, rows)
-        axis.set_xlabel(X_LABELS[record["study"]])
+        axis.set_xlabel(X_LABELS[record.study])
     else:
         labels = list(dict.fromkeys(row["label"] for row in rows))
         shots_list = sorted({row["shots"] for row in rows})
@@ -233,7 +217,7 @@ def plot_summary(record: dict[str, Any], scores: Sequence[TaskScore], path: Path
     if chance is not None:
         axis.axhline(chance, color="black", linestyle="--", linewidth=1, label="chance (mean over datasets)")
     axis.set_ylabel("held-out score (0-100), mean over datasets")
-    return _finish(figure, axis, f"{record['title']}\n{_context(record)}", path)
+    return _finish(figure, axis, f"{record.title}\n{_context(record)}", path)
 
 
 def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
@@ -253,18 +237,17 @@ def _plot_lines(axis: Any, rows: list[dict[str, Any]]) -> None:
             axis.plot(xs, ys, marker="o", label=name, linewidth=1 if len(suites) > 1 else 1.5)
             axis.fill_between(xs, ys - sds, ys + sds, alpha=0.15)
         if len(suites) > 1:
-            xs = sorted(set.intersection(*({x for x, _, _ in points} for points in lines.values())))
-            means = [mean(y for points in lines.values() for x, y, _ in points if x == at) for at in xs]
+            shared = sorted(set.intersection(*({x for x, _, _ in points} for points in lines.values())))
+            means = [mean(y for points in lines.values() for x, y, _ in points if x == at) for at in shared]
             label = f"average of held-out clusters, {_shots_label(shots)}"
-            axis.plot(xs, means, marker="s", color="black", linewidth=2.5, label=label)
+            axis.plot(shared, means, marker="s", color="black", linewidth=2.5, label=label)
 
 
-def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+def plot_validation(record: ExperimentRecord, curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
     """Validation score vs optimizer steps (Flan 2022 single-task finetuning), best step marked."""
     if not curves:
         return None
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = new_figure(7, 4)
     for label, points in curves.items():
         steps, scores = zip(*points)
         line = axis.plot(steps, scores, marker="o", label=label)[0]
@@ -278,12 +261,11 @@ def plot_validation(record: dict[str, Any], curves: dict[str, list[tuple[int, fl
     return _finish(figure, axis, f"Validation score during finetuning\n{_context(record)}", path)
 
 
-def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
-    plt = _pyplot()
+def plot_losses(record: ExperimentRecord, curves: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
     curves = {label: points for label, points in curves.items() if points}
     if not curves:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = new_figure(7, 4)
     for label, points in curves.items():
         steps, losses = zip(*points)
         axis.plot(steps, losses, label=label, marker="." if len(points) < 30 else None)
@@ -298,20 +280,20 @@ def plot_losses(record: dict[str, Any], curves: dict[str, list[tuple[int, float]
 def build_report(folder: str | Path) -> dict[str, Path]:
     """Write report.md, report.html and figures/*.png into ``folder`` from its saved results."""
     folder = Path(folder)
-    record = load_experiment_record(folder)
+    record = read_experiment(folder)
     scores = task_scores(folder, record)
-    paired = comparisons(record)
+    paired = record.comparisons
     figures_dir = folder / "figures"
     figures_dir.mkdir(exist_ok=True)
-    figures = {
+    maybe_figures = {
         "summary": plot_summary(record, scores, figures_dir / "summary.png"),
         "per_dataset": plot_per_dataset(record, scores, figures_dir / "per_dataset.png"),
-        "differences": plot_differences(record, paired, figures_dir / "differences.png", _pyplot()),
+        "differences": plot_differences(record, paired, figures_dir / "differences.png"),
         "loss": plot_losses(record, loss_curves(folder, record), figures_dir / "loss.png"),
         "validation": plot_validation(record, validation_curves(record), figures_dir / "validation.png"),
     }
-    figures = {name: path for name, path in figures.items() if path is not None}
-    labels = {arm["name"]: arm["label"] for arm in record["arms"]}
+    figures = {name: path for name, path in maybe_figures.items() if path is not None}
+    labels = {arm.name: arm.label for arm in record.arms}
     sections = [
         answer_markdown(record, paired, scores, labels),
         comparison_markdown(paired, labels, scores),
@@ -335,10 +317,10 @@ def _cot_notes(fallbacks: dict[str, list[str]]) -> str:
     return "\n" + "\n\n".join(lines) + "\n" if lines else ""
 
 
-def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], folder: Path) -> str:
-    parts = [f"# {record['title']}", "", record.get("description") or "", ""]
-    if record.get("figure"):
-        parts += [f"Reproduces, in miniature: {record['figure']}.", ""]
+def _markdown(record: ExperimentRecord, tables: str, figures: dict[str, Path], folder: Path) -> str:
+    parts = [f"# {record.title}", "", record.description, ""]
+    if record.figure:
+        parts += [f"Reproduces, in miniature: {record.figure}.", ""]
     parts += [tables, ""]
     for name, path in figures.items():
         parts += [f"![{name}]({path.relative_to(folder).as_posix()})", ""]
@@ -346,38 +328,36 @@ def _markdown(record: dict[str, Any], tables: str, figures: dict[str, Path], fol
     return "\n".join(parts)
 
 
-def _provenance(record: dict[str, Any]) -> str:
+def _provenance(record: ExperimentRecord) -> str:
     lines = [
         "## Provenance",
         "",
-        f"- experiment `{record['name']}` (study `{record['study']}`, scale `{record['scale']}`)",
+        f"- experiment `{record.name}` (study `{record.study}`, scale `{record.scale}`)",
     ]
-    for arm in record["arms"]:
-        train = arm.get("train") or {}
-        detail = ""
-        if train.get("steps"):
-            loss = f", final loss {train['final_loss']:.3f}" if train.get("final_loss") is not None else ""
-            detail = f", trained {train['steps']} steps{loss}"
-        if train.get("best_step") is not None:
-            detail += f", kept step {train['best_step']} (validation {train['best_validation']:.1f})"
-        mixture = _mixture_line(arm.get("mixture"))
-        lines.append(f"- arm `{arm['name']}` ({arm['label']}), from `{arm['init']}`{detail}{mixture}")
+    for arm in record.arms:
+        train, detail = arm.train, ""
+        if train and train.steps:
+            loss = f", final loss {train.final_loss:.3f}" if train.final_loss is not None else ""
+            detail = f", trained {train.steps} steps{loss}"
+        if train and train.best_step is not None and train.best_validation is not None:
+            detail += f", kept step {train.best_step} (validation {train.best_validation:.1f})"
+        mixture = _mixture_line(arm.mixture)
+        lines.append(f"- arm `{arm.name}` ({arm.label}), from `{arm.init}`{detail}{mixture}")
     return "\n".join(lines) + "\n"
 
 
-def _mixture_line(mixture: dict[str, Any] | None) -> str:
+def _mixture_line(mixture: MixtureRecord | None) -> str:
     """What the arm's mixture really held: rows, chain-of-thought rows, rows per source."""
-    if not mixture:
+    if mixture is None:
         return ""
-    formats = mixture.get("formats", {})
-    cot, cot_few = formats.get("cot", 0), formats.get("cot_few_shot", 0)
-    sources = ", ".join(f"{name} {count}" for name, count in mixture.get("collections", {}).items())
+    cot, cot_few = mixture.formats.get("cot", 0), mixture.formats.get("cot_few_shot", 0)
+    sources = ", ".join(f"{name} {count}" for name, count in mixture.collections.items())
     cot_rows = f"{cot + cot_few} CoT ({cot} zero-shot, {cot_few} few-shot)"
-    return f"; mixture {mixture['rows']} rows, {cot_rows}, by source: {sources}"
+    return f"; mixture {mixture.rows} rows, {cot_rows}, by source: {sources}"
 
 
-def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:
-    body = [f"<h1>{html.escape(record['title'])}</h1>", f"<p>{html.escape(record.get('description') or '')}</p>"]
+def _html(record: ExperimentRecord, tables: str, figures: dict[str, Path]) -> str:
+    body = [f"<h1>{html.escape(record.title)}</h1>", f"<p>{html.escape(record.description)}</p>"]
     body += _markdown_tables_to_html(tables)
     for name, path in figures.items():
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -385,8 +365,13 @@ def _html(record: dict[str, Any], tables: str, figures: dict[str, Path]) -> str:
             f'<figure><img alt="{name}" src="data:image/png;base64,{encoded}"><figcaption>{name}</figcaption></figure>'
         )
     body += _markdown_tables_to_html(_provenance(record))
-    style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}img{max-width:100%}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(record['title'])}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+        "img{max-width:100%}"
+    )
+    head = f"<meta charset='utf-8'><title>{html.escape(record.title)}</title><style>{style}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>\n"
 
 
 def _markdown_tables_to_html(text: str) -> list[str]:

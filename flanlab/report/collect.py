@@ -1,8 +1,8 @@
 """Read an experiment folder's saved results into plain rows for tables and figures.
 
-An experiment folder holds ``experiment.json`` (written by the runner) pointing at each arm's
-evaluation ``results.json`` (schema ``flanlab.eval.results``) and training log. Nothing here runs a
-model: a report can always be rebuilt from these files.
+An experiment folder holds ``experiment.json`` (`flanlab.experiments.record`) pointing at each
+arm's evaluation ``results.json`` (`flanlab.evaluate.schema`) and training log. Nothing here runs
+a model: a report can always be rebuilt from these files.
 """
 
 from __future__ import annotations
@@ -10,14 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from flanlab.errors import FlanlabError
 from flanlab.evaluate.baselines import AnswerSpread, DatasetLines
-from flanlab.evaluate.compare import Comparison
-
-RESULTS_SCHEMA = "flanlab.eval.results"
-SUPPORTED_RESULTS_VERSION = 1
+from flanlab.evaluate.schema import read_results
+from flanlab.experiments.record import ArmRecord, EvalRecord, ExperimentRecord
 
 
 @dataclass(frozen=True)
@@ -46,112 +42,85 @@ class TaskScore:
     templates: tuple[str, ...] = ()  # the template ids scored
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FlanlabError("missing results file", where=str(path)) from None
-    except json.JSONDecodeError as error:
-        raise FlanlabError(f"corrupt JSON ({error.msg} at line {error.lineno})", where=str(path)) from None
-
-
-def load_experiment_record(folder: Path) -> dict[str, Any]:
-    return read_json(Path(folder) / "experiment.json")
-
-
-def read_results(path: Path) -> dict[str, Any]:
-    results = read_json(path)
-    if results.get("schema") != RESULTS_SCHEMA or results.get("schema_version") != SUPPORTED_RESULTS_VERSION:
-        raise FlanlabError(
-            f"unsupported results schema {results.get('schema')!r} v{results.get('schema_version')}", where=str(path)
-        )
-    return results
-
-
-def task_scores(folder: Path, record: dict[str, Any]) -> list[TaskScore]:
+def task_scores(folder: Path, record: ExperimentRecord) -> list[TaskScore]:
     """Every (arm, dataset, format) score of the experiment, in arm order."""
     rows: list[TaskScore] = []
-    for arm in record["arms"]:
-        several_suites = len({evaluation.get("suite", "held-out") for evaluation in arm["evals"]}) > 1
-        for evaluation in arm["evals"]:
-            results = read_results(Path(folder) / evaluation["results"])
+    for arm in record.arms:
+        several_suites = len({evaluation.suite for evaluation in arm.evals}) > 1
+        for evaluation in arm.evals:
+            results = read_results(Path(folder) / evaluation.results)
             key, label = _arm_key(arm, evaluation, several_suites)
-            for task in results["tasks"]:
-                if task.get("template_mean") is None:
+            for task in results.tasks:
+                if task.template_mean is None:
                     continue
                 rows.append(
                     TaskScore(
                         arm=key,
                         label=label,
-                        series=arm.get("series") or arm["label"],
-                        x=arm.get("x"),
-                        task=task["task"],
-                        cluster=task["cluster"],
-                        format=task["format"],
-                        shots=task["shots"],
-                        metric=task["primary_metric"],
-                        mean=task["template_mean"],
-                        std=task.get("template_std") or 0.0,
-                        n_templates=task["n_templates"],
-                        n_examples=task["n_examples"],
-                        best_dev_test=(task.get("best_dev") or {}).get("test_score"),
-                        metric_means=task.get("metric_means") or {},
-                        lines=DatasetLines.model_validate(task["lines"]) if task.get("lines") else None,
-                        answers=AnswerSpread.model_validate(task["answers"]) if task.get("answers") else None,
-                        suite=evaluation.get("suite", "held-out"),
-                        split=evaluation.get("split", "test"),
-                        templates=tuple(task.get("template_scores") or ()),
+                        series=arm.series or arm.label,
+                        x=arm.x,
+                        task=task.task,
+                        cluster=task.cluster,
+                        format=task.format,
+                        shots=task.shots,
+                        metric=task.primary_metric,
+                        mean=task.template_mean,
+                        std=task.template_std or 0.0,
+                        n_templates=task.n_templates,
+                        n_examples=task.n_examples,
+                        best_dev_test=task.best_dev.test_score if task.best_dev else None,
+                        metric_means=task.metric_means,
+                        lines=task.lines,
+                        answers=task.answers,
+                        suite=evaluation.suite,
+                        split=evaluation.split,
+                        templates=tuple(task.template_scores),
                     )
                 )
     return rows
 
 
-def comparisons(record: dict[str, Any]) -> list[Comparison]:
-    """The paired comparisons the runner stored (none in records written before they existed)."""
-    return [Comparison.model_validate(entry) for entry in record.get("comparisons") or []]
-
-
-def _arm_key(arm: dict[str, Any], evaluation: dict[str, Any], several_suites: bool) -> tuple[str, str]:
+def _arm_key(arm: ArmRecord, evaluation: EvalRecord, several_suites: bool) -> tuple[str, str]:
     """The row key and label of one evaluation of an arm: the arm's, plus its suite when the arm has
     several, plus its variant (e.g. prompts with the dataset name) when it has one."""
-    key, label = arm["name"], arm["label"]
+    key, label = arm.name, arm.label
     if several_suites:
-        key, label = f"{key}@{evaluation['suite']}", f"{label} · {evaluation['suite']}"
-    if evaluation.get("variant"):
-        key, label = f"{key}/{evaluation['variant']}", f"{label} ({evaluation['variant']})"
+        key, label = f"{key}@{evaluation.suite}", f"{label} · {evaluation.suite}"
+    if evaluation.variant:
+        key, label = f"{key}/{evaluation.variant}", f"{label} ({evaluation.variant})"
     return key, label
 
 
-def validation_curves(record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+def validation_curves(record: ExperimentRecord) -> dict[str, list[tuple[int, float]]]:
     """Each arm's (step, validation score) pairs, for arms that kept their best checkpoint."""
     return {
-        arm["label"]: [(int(point["step"]), float(point["score"])) for point in arm["train"]["validation"]]
-        for arm in record["arms"]
-        if (arm.get("train") or {}).get("validation")
+        arm.label: [(point.step, point.score) for point in arm.train.validation]
+        for arm in record.arms
+        if arm.train and arm.train.validation
     }
 
 
-def cot_direct_exemplars(folder: Path, record: dict[str, Any]) -> dict[str, list[str]]:
+def cot_direct_exemplars(folder: Path, record: ExperimentRecord) -> dict[str, list[str]]:
     """Per arm label, the datasets whose chain-of-thought exemplars fell back to direct answers."""
     found: dict[str, dict[str, None]] = {}  # label -> tasks, in first-seen order
-    for arm in record["arms"]:
-        for evaluation in arm["evals"]:
-            tasks = read_results(Path(folder) / evaluation["results"]).get("cot_direct_exemplars") or []
-            found.setdefault(arm["label"], {}).update(dict.fromkeys(tasks))
+    for arm in record.arms:
+        for evaluation in arm.evals:
+            tasks = read_results(Path(folder) / evaluation.results).cot_direct_exemplars
+            found.setdefault(arm.label, {}).update(dict.fromkeys(tasks))
     return {label: list(tasks) for label, tasks in found.items() if tasks}
 
 
-def loss_curves(folder: Path, record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+def loss_curves(folder: Path, record: ExperimentRecord) -> dict[str, list[tuple[int, float]]]:
     """Each trained arm's (step, loss) pairs from its train_log.jsonl."""
     curves: dict[str, list[tuple[int, float]]] = {}
-    for arm in record["arms"]:
-        log = (arm.get("train") or {}).get("log")
-        if not log:
+    for arm in record.arms:
+        if arm.train is None:
             continue
+        log = arm.train.log
         points = []
         for line in (Path(folder) / log).read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
             if "loss" in entry and "step" in entry:
                 points.append((int(entry["step"]), float(entry["loss"])))
-        curves[arm["label"] if arm["label"] not in curves else arm["name"]] = points
+        curves[arm.label if arm.label not in curves else arm.name] = points
     return curves

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from flanlab.evaluate.compare import Comparison, PairedDifference
+from flanlab.experiments.record import ExperimentRecord
+from flanlab.figures import new_figure
 from flanlab.report.collect import TaskScore
 
 MAX_FIGURE_ROWS = 40  # beyond this the differences figure keeps cluster and overall rows only
@@ -146,12 +147,12 @@ def _figure_rows(comparisons: Sequence[Comparison]) -> list[tuple[str, PairedDif
     return rows
 
 
-def plot_differences(record: dict[str, Any], comparisons: Sequence[Comparison], path: Path, pyplot: Any) -> Path | None:
+def plot_differences(record: ExperimentRecord, comparisons: Sequence[Comparison], path: Path) -> Path | None:
     """Each paired difference as a point with its 95% CI; zero (no difference) as a line."""
     rows = _figure_rows(comparisons)
     if not rows:
         return None
-    figure, axis = pyplot.subplots(figsize=(8, 1.2 + 0.32 * len(rows)))
+    figure, axis = new_figure(8, 1.2 + 0.32 * len(rows))
     colours = {"dataset": "tab:blue", "cluster": "tab:orange", "all": "tab:red"}
     for position, (_, d) in enumerate(rows):
         low, high = d.difference - d.ci_low, d.ci_high - d.difference  # type: ignore[operator]
@@ -162,9 +163,8 @@ def plot_differences(record: dict[str, Any], comparisons: Sequence[Comparison], 
     axis.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=7)
     axis.invert_yaxis()
     axis.set_xlabel("paired difference (points of the primary metric), 95% bootstrap CI")
-    axis.set_title(f"Paired differences\n{record['title']}", fontsize=10)
+    axis.set_title(f"Paired differences\n{record.title}", fontsize=10)
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    pyplot.close(figure)
     return path

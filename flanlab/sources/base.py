@@ -10,11 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flanlab.errors import FlanlabError
+from flanlab.registries import Registry
 from flanlab.sources.splits import SPLITS, hash_split, text_hash
 
 Record = dict[str, Any]
 SplitRecords = dict[str, list[Record]]
-SourceKind = Literal["bigbench", "jsonl", "csv", "parquet", "huggingface", "natural_instructions"]
 
 
 class SourceSpec(BaseModel):
@@ -28,7 +28,7 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: SourceKind
+    kind: str  # a registered loader's name (`register_loader`)
     locator: str
     config: str | None = None
     # Hub datasets: a branch, tag or commit to load (`refs/convert/parquet`: the hub's Parquet export).
@@ -42,6 +42,12 @@ class SourceSpec(BaseModel):
     # A regex whose first group of the split_key text decides the split instead of the whole text:
     # sources that wrap one question in different text (a hint line) then split it alike.
     split_pattern: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        LOADERS.get(value)  # raises with the closest registered kinds
+        return value
 
     @field_validator("split_pattern")
     @classmethod
@@ -70,22 +76,16 @@ Loader = Callable[[SourceSpec], RawRecords]
 # Flan 2022 (section 4): a task without a validation split holds out 1,024 training examples (here
 # at most a tenth of train, so a small task keeps most of its training data).
 VALIDATION_FROM_TRAIN = 1024
-_LOADERS: dict[str, Loader] = {}
 
 
 def register_loader(kind: str, loader: Loader) -> None:
-    _LOADERS[kind] = loader
+    """Make ``kind`` a source kind cards may name (or replace a built-in kind's loader)."""
+    LOADERS.register(kind, loader)
 
 
 def load_raw_records(spec: SourceSpec) -> RawRecords:
     """Every record of a source, with the source's own splits when it has them."""
-    if not _LOADERS:
-        _register_builtin_loaders()
-    try:
-        loader = _LOADERS[spec.kind]
-    except KeyError:
-        raise FlanlabError(f"unknown source kind {spec.kind!r}; known: {sorted(_LOADERS)}") from None
-    return loader(spec)
+    return LOADERS.get(spec.kind)(spec)
 
 
 def hold_out_validation(grouped: SplitRecords, spec: SourceSpec) -> SplitRecords:
@@ -170,11 +170,14 @@ def _split_text(record: Record, key: str, pattern: str | None) -> str | None:
     return match.group(1) if match else text
 
 
-def _register_builtin_loaders() -> None:
+def _add_builtin_loaders(loaders: Registry[Loader]) -> None:
     from flanlab.sources import bigbench, files, huggingface, natural_instructions
 
-    register_loader("bigbench", bigbench.load_bigbench_source)
+    loaders.register("bigbench", bigbench.load_bigbench_source)
     for kind in ("jsonl", "csv", "parquet"):
-        register_loader(kind, files.load_file_source)
-    register_loader("huggingface", huggingface.load_hf_source)
-    register_loader("natural_instructions", natural_instructions.load_natural_instructions_source)
+        loaders.register(kind, files.load_file_source)
+    loaders.register("huggingface", huggingface.load_hf_source)
+    loaders.register("natural_instructions", natural_instructions.load_natural_instructions_source)
+
+
+LOADERS: Registry[Loader] = Registry("source kind", _add_builtin_loaders)

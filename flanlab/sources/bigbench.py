@@ -18,6 +18,7 @@ from typing import Any
 from flanlab.errors import DataUnavailable, FlanlabError
 from flanlab.io import atomic_open, write_json
 from flanlab.paths import cache_dir
+from flanlab.progress import progress, track
 from flanlab.sources.base import RawRecords, Record, SourceSpec
 
 VERSION = "1.0.0"
@@ -73,14 +74,12 @@ def _download_archive(folder: Path, quiet: bool) -> Path:
 
 
 def _extract_task_files(archive: Path, target: Path, quiet: bool) -> None:
-    from rich.progress import Progress
-
     target.mkdir(parents=True, exist_ok=True)
+    label, size = "extracting BIG-bench task.json files (bytes)", archive.stat().st_size
     try:
-        with tarfile.open(archive, "r:gz") as tar, Progress(disable=quiet, transient=True) as progress:
-            job = progress.add_task("Extracting BIG-bench task.json files", total=archive.stat().st_size)
+        with tarfile.open(archive, "r:gz") as tar, progress(label, size, show=not quiet, transient=True) as bar:
             for member in tar:
-                progress.update(job, completed=tar.fileobj.tell())  # type: ignore[union-attr]
+                bar.update(done=tar.fileobj.tell())  # type: ignore[union-attr]
                 relative = _task_relative_path(member.name)
                 if relative is None or not member.isfile():
                     continue
@@ -102,11 +101,9 @@ def _task_relative_path(member_name: str) -> str | None:
 
 
 def _build_index(root: Path, index_path: Path, quiet: bool) -> None:
-    from rich.progress import track
-
     entries = []
     paths = sorted(root.rglob("task.json"))
-    for path in track(paths, description="Indexing BIG-bench tasks", disable=quiet, transient=True):
+    for path in track(paths, "indexing BIG-bench tasks", len(paths), show=not quiet, transient=True):
         try:
             data = read_task_json(path)
         except FlanlabError:
@@ -149,13 +146,6 @@ def list_tasks() -> list[dict[str, Any]]:
         return json.loads(index_path.read_text(encoding="utf-8"))["tasks"]
     except (json.JSONDecodeError, KeyError, OSError) as error:
         raise FlanlabError(f"unreadable cache index ({error}); delete it to rebuild", where=str(index_path)) from None
-
-
-def task_metadata(name: str) -> dict[str, Any]:
-    for entry in list_tasks():
-        if entry["name"] == name:
-            return entry
-    raise FlanlabError(f"unknown BIG-bench task {name!r} (see `flanlab sources bigbench`)")
 
 
 @functools.lru_cache(maxsize=32)

@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from flanlab.configio import read_yaml_mapping, validate
-from flanlab.metric_names import UnknownMetric, canonical_metric
 from flanlab.errors import closest
+from flanlab.metric_names import UnknownMetric, canonical_metric
 from flanlab.sources.base import SourceSpec
 from flanlab.tasks.clusters import CLUSTERS
 
@@ -110,6 +110,7 @@ class TaskCard(BaseModel):
             return list(dict.fromkeys(canonical_metric(name) for name in names))
         except UnknownMetric as error:
             raise ValueError(f"card {info.data.get('name', '?')}: {error}") from None
+
     @field_validator("cluster")
     @classmethod
     def _known_cluster(cls, value: str) -> str:
@@ -134,7 +135,8 @@ class TaskCard(BaseModel):
     @cached_property
     def compiled_fields(self) -> dict[str, FieldRule]:
         return {
-            name: rule if isinstance(rule, FieldRule) else FieldRule(source=rule) for name, rule in self.fields.items()
+            name: rule if isinstance(rule, FieldRule) else FieldRule.model_validate({"from": rule})
+            for name, rule in self.fields.items()
         }
 
     def where(self) -> str:
@@ -158,4 +160,6 @@ def card_from_dict(data: dict[str, Any], where: str, path: Path | None = None) -
 
 
 def dump_card(card: TaskCard) -> str:
-    return yaml.safe_dump(card.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(
+        card.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False, allow_unicode=True
+    )

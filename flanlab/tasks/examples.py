@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,7 +71,9 @@ def _lookup(card: TaskCard, name: str, rule: FieldRule, record: Record, index: i
         value = resolve_path(record, path)
     except KeyError:
         if rule.default is None:
-            raise FlanlabError(f"record {index} has no field {path!r} (needed for {{{name}}})", where=card.where()) from None
+            raise FlanlabError(
+                f"record {index} has no field {path!r} (needed for {{{name}}})", where=card.where()
+            ) from None
         return rule.default
     if rule.default is not None and value in (None, "", []):
         return rule.default
@@ -101,7 +104,10 @@ def _resolve_answer(card: TaskCard, example: Example, index: int) -> None:
     example.setdefault("references", [example["answer"]])
 
 
-_EXAMPLE_CACHE: dict[str, dict[str, tuple[Example, ...]]] = {}
+# The built examples of the most recently used tasks, by card content. Bounded: a mixture over
+# thousands of tasks reads each once and must not keep them all.
+EXAMPLE_CACHE_TASKS = 128
+_example_cache: OrderedDict[str, dict[str, tuple[Example, ...]]] = OrderedDict()
 
 
 def _split_examples(card: TaskCard) -> dict[str, tuple[Example, ...]]:
@@ -172,6 +178,10 @@ def load_examples(card: TaskCard, split: str) -> tuple[Example, ...]:
     if split not in SPLITS:
         raise FlanlabError(f"unknown split {split!r}; expected one of {SPLITS}")
     key = card.model_dump_json()
-    if key not in _EXAMPLE_CACHE:
-        _EXAMPLE_CACHE[key] = _split_examples(card)
-    return _EXAMPLE_CACHE[key][split]
+    if key in _example_cache:
+        _example_cache.move_to_end(key)
+    else:
+        _example_cache[key] = _split_examples(card)
+        if len(_example_cache) > EXAMPLE_CACHE_TASKS:
+            _example_cache.popitem(last=False)
+    return _example_cache[key][split]

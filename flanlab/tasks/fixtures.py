@@ -8,6 +8,7 @@ real Hugging Face `datasets` code path (a local folder instead of a hub id).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flanlab.sources.base import SourceSpec
 from flanlab.tasks.card import TaskCard
@@ -24,7 +25,13 @@ def fixture_spec(card: TaskCard) -> SourceSpec | None:
     folder = fixture_dir(card)
     if not folder.is_dir():
         return None
-    update = {"kind": "huggingface", "locator": str(folder), "config": None, "revision": None, "splits": {}}
+    update: dict[str, Any] = {
+        "kind": "huggingface",
+        "locator": str(folder),
+        "config": None,
+        "revision": None,
+        "splits": {},
+    }
     return card.source.model_copy(update=update)
 
 

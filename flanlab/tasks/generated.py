@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from flanlab.sources import bigbench
+from flanlab.sources.base import SourceSpec
 from flanlab.tasks.card import TaskCard, Template
 from flanlab.tasks.registry import CoveredSources
 
-BIGBENCH = "bigbench"
+BIGBENCH: Final = "bigbench"
 NATURAL_INSTRUCTIONS = "natural_instructions"
 NI_PREFIX = "natural_instructions/"
 MIN_EXAMPLES = 20
@@ -249,7 +250,7 @@ def card_for_task(entry: dict[str, Any], *, family: str | None = None) -> TaskCa
         collection=NATURAL_INSTRUCTIONS if is_ni else BIGBENCH,
         cluster="bbh" if bbh else assign_cluster(locator, entry.get("keywords") or []),
         family=family or _default_family(locator),
-        source={"kind": BIGBENCH, "locator": locator},
+        source=SourceSpec(kind=BIGBENCH, locator=locator),
         description=_clean(entry.get("description") or ""),
         instruction=task_instruction(entry),
         metrics=_metrics(entry.get("metrics") or [], multiple_choice),
@@ -287,9 +288,9 @@ def assign_cluster(locator: str, keywords: Iterable[str]) -> str:
         if fragment in lowered:
             return cluster
     for keyword in keywords:
-        cluster = KEYWORD_CLUSTERS.get(keyword.strip().lower())
-        if cluster is not None:
-            return cluster
+        keyword_cluster = KEYWORD_CLUSTERS.get(keyword.strip().lower())
+        if keyword_cluster is not None:
+            return keyword_cluster
     return "misc"
 
 
@@ -321,4 +322,3 @@ def _clean(text: str) -> str:
 
 def _sentence(text: str) -> str:
     return text if not text or text.endswith((".", "!", "?", ":")) else f"{text}."
-

@@ -18,7 +18,15 @@ from flanlab.tasks.manual import data_source, skip_reason
 
 # Worst first: a card's status is its worst finding.
 STATUSES = (
-    "not-found", "script-only", "unreachable", "error", "manual", "missing-split", "missing-feature", "moved", "ok",
+    "not-found",
+    "script-only",
+    "unreachable",
+    "error",
+    "manual",
+    "missing-split",
+    "missing-feature",
+    "moved",
+    "ok",
 )
 
 # (locator, revision) -> the id the hub files the dataset under now, or None when it has none.

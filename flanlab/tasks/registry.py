@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from flanlab.errors import FlanlabError, closest
+from flanlab.registries import Registry
 from flanlab.tasks.card import TaskCard, load_card
 from flanlab.tasks.clusters import CLUSTERS
 
@@ -20,7 +21,6 @@ BUILTIN_CARDS = Path(__file__).parent / "cards"
 # (source kind, locator) -> family of the YAML card that uses it; `in` tests coverage.
 CoveredSources = Mapping[tuple[str, str], str]
 CardProvider = Callable[[CoveredSources], Iterable[TaskCard]]
-_PROVIDERS: dict[str, CardProvider] = {}
 
 
 def register_provider(collection: str, provider: CardProvider) -> None:
@@ -28,7 +28,7 @@ def register_provider(collection: str, provider: CardProvider) -> None:
 
     The provider receives the sources the YAML cards already cover and must skip them.
     """
-    _PROVIDERS[collection] = provider
+    PROVIDERS.register(collection, provider)
 
 
 class TaskRegistry:
@@ -118,18 +118,15 @@ def covered_sources(cards: Iterable[TaskCard]) -> dict[tuple[str, str], str]:
 
 def generated_cards(covered: CoveredSources, collections: Iterable[str] | None = None) -> list[TaskCard]:
     """The cards of every registered provider (those of ``collections`` only, if given)."""
-    _register_builtin_providers()
     wanted = set(collections) if collections is not None else None
     cards: list[TaskCard] = []
-    for collection, provider in sorted(_PROVIDERS.items()):
+    for collection in PROVIDERS.names():
         if wanted is None or collection in wanted:
-            cards.extend(provider(covered))
+            cards.extend(PROVIDERS.get(collection)(covered))
     return cards
 
 
-def load_registry(
-    extra_folders: Iterable[Path] = (), *, collections: Iterable[str] | None = None
-) -> TaskRegistry:
+def load_registry(extra_folders: Iterable[Path] = (), *, collections: Iterable[str] | None = None) -> TaskRegistry:
     """Every known task: built-in cards, generated collections, and user card folders.
 
     ``collections`` limits which built-in and generated collections are returned; every YAML card
@@ -143,9 +140,12 @@ def load_registry(
     return TaskRegistry([*chosen, *generated_cards(covered, wanted), *extra])
 
 
-def _register_builtin_providers() -> None:
+def _add_builtin_providers(providers: Registry[CardProvider]) -> None:
     """The generated collections that ship with flanlab (explicit, not an import side effect)."""
     from flanlab.tasks import generated
 
-    register_provider(generated.BIGBENCH, generated.bigbench_provider)
-    register_provider(generated.NATURAL_INSTRUCTIONS, generated.natural_instructions_provider)
+    providers.register(generated.BIGBENCH, generated.bigbench_provider)
+    providers.register(generated.NATURAL_INSTRUCTIONS, generated.natural_instructions_provider)
+
+
+PROVIDERS: Registry[CardProvider] = Registry("card provider", _add_builtin_providers)

@@ -16,6 +16,7 @@ def apply_method(model: Any, config: TrainConfig, *, seq2seq: bool, base_locatio
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 
     task_type = TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM
+    peft_config: LoraConfig | PromptTuningConfig
     if config.method == "lora":
         peft_config = LoraConfig(
             task_type=task_type,
@@ -27,7 +28,9 @@ def apply_method(model: Any, config: TrainConfig, *, seq2seq: bool, base_locatio
     else:
         # initialised from sampled vocabulary embeddings, so the prompt starts at the scale of real tokens
         peft_config = PromptTuningConfig(
-            task_type=task_type, num_virtual_tokens=config.num_virtual_tokens, prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB
+            task_type=task_type,
+            num_virtual_tokens=config.num_virtual_tokens,
+            prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
         )
     peft_config.base_model_name_or_path = base_location  # what the exported adapter loads its base from
     with peft_warnings_silenced():
@@ -48,8 +51,10 @@ def store_frozen_linears_in_bf16(model: Any) -> int:
     saved = 0
     with torch.no_grad():
         for module in model.modules():
-            weight = getattr(module, "weight", None)
-            if not isinstance(module, torch.nn.Linear) or weight.requires_grad or weight is embeddings:
+            if not isinstance(module, torch.nn.Linear):
+                continue
+            weight = module.weight
+            if weight.requires_grad or weight is embeddings:
                 continue
             if weight.dtype == torch.float32:
                 module.weight.data = weight.data.to(torch.bfloat16)

@@ -71,7 +71,9 @@ def segmented_sdpa_forward(
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if packed_spans is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     heads, length, head_dim = query.shape[1:]
     grouped = heads != key.shape[1]  # grouped-query attention: fewer key/value heads
     rows = []
@@ -83,7 +85,9 @@ def segmented_sdpa_forward(
         tail = [length - used] if used < length else []
         parts = (tensor.split(sizes + tail, dim=2)[: len(sizes)] for tensor in (row_query, row_key, row_value))
         pieces = [
-            functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scaling, is_causal=True, enable_gqa=grouped)
+            functional.scaled_dot_product_attention(
+                q, k, v, dropout_p=dropout, scale=scaling, is_causal=True, enable_gqa=grouped
+            )
             for q, k, v in zip(*parts)
         ]
         pieces += [row_query.new_zeros(1, heads, size, head_dim) for size in tail]

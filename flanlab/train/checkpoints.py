@@ -61,7 +61,9 @@ def commit(run_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     write_text(checkpoints_dir(run_dir) / POINTER, final.name + "\n")
-    complete = sorted(path for path in checkpoints_dir(run_dir).glob("step-*") if path.is_dir() and path.suffix != ".partial")
+    complete = sorted(
+        path for path in checkpoints_dir(run_dir).glob("step-*") if path.is_dir() and path.suffix != ".partial"
+    )
     for old in complete[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

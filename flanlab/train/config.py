@@ -60,9 +60,7 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(0, description="Linear warm-up steps.")
     max_grad_norm: float | None = Field(1.0, description="Gradient clipping norm (null: no clipping).")
     max_steps: int = Field(1000, description="Optimizer steps.")
-    max_minutes: float | None = Field(
-        None, description="A time budget; training stops at whichever limit comes first."
-    )
+    max_minutes: float | None = Field(None, description="A time budget; training stops at whichever limit comes first.")
     seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
     precision: Precision = Field(
         "auto",

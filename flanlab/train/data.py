@@ -15,7 +15,7 @@ example whose target alone exceeds the target budget is dropped. Both are counte
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,13 +26,12 @@ import pyarrow.parquet as pq
 
 from flanlab.errors import FlanlabError
 from flanlab.io import atomic_open, file_sha256, stable_hash, write_json
+from flanlab.mixture.reader import mixture_shards, read_text_columns
 from flanlab.paths import cache_dir
+from flanlab.progress import progress
 from flanlab.prompts.chat import ChatTemplate
-from flanlab.prompts.layout import LEGACY_DELIMITER
 
 ModelKind = Literal["causal", "seq2seq"]
-REQUIRED_COLUMNS = ("inputs", "targets")
-DELIMITER_COLUMN = "delimiter"  # optional: rows without it were written with LEGACY_DELIMITER
 TOKENIZE_CHUNK = 2000
 CACHE_VERSION = 2  # bump when the tokenisation rules below change
 
@@ -60,45 +59,6 @@ class TokenizedMixture:
         return np.fromiter((len(ids) for ids in self.target_ids), dtype=np.int64, count=len(self))
 
 
-def mixture_shards(mixture: str | Path) -> list[Path]:
-    folder = Path(mixture)
-    if not folder.is_dir():
-        raise FlanlabError("no such mixture folder", where=str(folder))
-    shards = sorted((folder / "shards").glob("*.parquet"))
-    if not shards:
-        raise FlanlabError("the mixture has no shards/*.parquet (build it with `flanlab mix build`)", where=str(folder))
-    return shards
-
-
-def read_mixture(mixture: str | Path) -> tuple[list[str], list[str], list[str]]:
-    """The ``inputs``, ``targets`` and ``delimiter`` strings of every shard, in shard-name order."""
-    inputs: list[str] = []
-    targets: list[str] = []
-    delimiters: list[str] = []
-    for shard in mixture_shards(mixture):
-        try:
-            schema = pq.read_schema(shard)
-        except (OSError, pa.ArrowException) as error:
-            raise FlanlabError(f"not a readable Parquet file ({error})", where=str(shard)) from None
-        for column in REQUIRED_COLUMNS:
-            if column not in schema.names:
-                raise FlanlabError(f"missing column {column!r} (have {schema.names})", where=str(shard))
-            if not pa.types.is_string(schema.field(column).type) and not pa.types.is_large_string(schema.field(column).type):
-                raise FlanlabError(f"column {column!r} must hold strings, not {schema.field(column).type}", where=str(shard))
-        has_delimiter = DELIMITER_COLUMN in schema.names
-        table = pq.read_table(shard, columns=[*REQUIRED_COLUMNS, *([DELIMITER_COLUMN] if has_delimiter else [])])
-        for column, sink in (("inputs", inputs), ("targets", targets), (DELIMITER_COLUMN, delimiters)):
-            if column == DELIMITER_COLUMN and not has_delimiter:
-                delimiters.extend([LEGACY_DELIMITER] * table.num_rows)
-                continue
-            values = table.column(column).to_pylist()
-            if any(value is None for value in values):
-                row = values.index(None)
-                raise FlanlabError(f"row {row}: column {column!r} is null", where=str(shard))
-            sink.extend(values)
-    return inputs, targets, delimiters
-
-
 def mixture_fingerprint(mixture: str | Path) -> str:
     return stable_hash([(shard.name, shard.stat().st_size, file_sha256(shard)) for shard in mixture_shards(mixture)])
 
@@ -112,7 +72,11 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 
 def tokenized_cache_key(
-    mixture: str | Path, tokenizer: Any, kind: ModelKind, max_input_tokens: int, max_target_tokens: int,
+    mixture: str | Path,
+    tokenizer: Any,
+    kind: ModelKind,
+    max_input_tokens: int,
+    max_target_tokens: int,
     chat: ChatTemplate | None = None,
 ) -> str:
     return stable_hash(
@@ -144,9 +108,16 @@ def load_tokenized_mixture(
     tokens_path, stats_path = folder / "tokens.parquet", folder / "stats.json"
     if tokens_path.exists() and stats_path.exists():
         return _read_tokens(tokens_path, json.loads(stats_path.read_text()))
-    inputs, targets, delimiters = read_mixture(mixture)
+    inputs, targets, delimiters = read_text_columns(mixture)
     tokenized = tokenize_examples(
-        inputs, targets, tokenizer, kind, max_input_tokens, max_target_tokens, delimiters=delimiters, chat=chat,
+        inputs,
+        targets,
+        tokenizer,
+        kind,
+        max_input_tokens,
+        max_target_tokens,
+        delimiters=delimiters,
+        chat=chat,
         progress=progress,
     )
     tokenized.stats.update(cache_key=key, mixture=str(mixture))
@@ -182,7 +153,13 @@ def tokenize_examples(
     kept_inputs: list[np.ndarray] = []
     kept_targets: list[np.ndarray] = []
     kept_rows: list[int] = []
-    counts = {"examples": len(inputs), "truncated_examples": 0, "truncated_tokens": 0, "dropped_long_target": 0, "dropped_empty_input": 0}
+    counts = {
+        "examples": len(inputs),
+        "truncated_examples": 0,
+        "truncated_tokens": 0,
+        "dropped_long_target": 0,
+        "dropped_empty_input": 0,
+    }
     for start in _progress_range(len(inputs), progress):
         chunk = slice(start, start + TOKENIZE_CHUNK)
         pairs = encoder.pairs(inputs[chunk], targets[chunk], delimiters[chunk])
@@ -276,18 +253,11 @@ def _special_affixes(tokenizer: Any) -> tuple[list[int], list[int]]:
     return [], []
 
 
-def _progress_range(total: int, show: bool):
-    steps = range(0, total, TOKENIZE_CHUNK)
-    if not show:
-        yield from steps
-        return
-    from rich.progress import Progress
-
-    with Progress(*Progress.get_default_columns(), transient=True) as bar:
-        task = bar.add_task("tokenising mixture", total=total)
-        for start in steps:
+def _progress_range(total: int, show: bool) -> Iterator[int]:
+    with progress("tokenising mixture", total, show=show, transient=True) as bar:
+        for start in range(0, total, TOKENIZE_CHUNK):
             yield start
-            bar.update(task, completed=min(start + TOKENIZE_CHUNK, total))
+            bar.update(done=min(start + TOKENIZE_CHUNK, total))
 
 
 def _write_tokens(path: Path, tokenized: TokenizedMixture) -> None:

@@ -68,8 +68,11 @@ class ModelShape:
         layers = get("num_hidden_layers", "num_layers", "n_layer") + get("num_decoder_layers")
         trainable = [p for p in model.parameters() if p.requires_grad]
         return cls(
-            layers=layers, hidden=hidden, kv_hidden=kv_heads * head_dim,
-            intermediate=get("intermediate_size", "d_ff", "n_inner", default=4 * hidden), vocab=get("vocab_size"),
+            layers=layers,
+            hidden=hidden,
+            kv_hidden=kv_heads * head_dim,
+            intermediate=get("intermediate_size", "d_ff", "n_inner", default=4 * hidden),
+            vocab=get("vocab_size"),
             weight_bytes=sum(p.numel() * p.element_size() for p in model.parameters()),
             trainable=sum(p.numel() for p in trainable),
             matrix_sides=sum(sum(p.shape) for p in trainable if p.dim() == 2),
@@ -97,8 +100,16 @@ class Estimate:
 
 
 def estimate(
-    shape: ModelShape, *, precision: str, optimizer: str, micro_batch: int, row_length: int, target_share: float,
-    checkpointing: bool, head_on_targets: bool, logits_chunk: int,
+    shape: ModelShape,
+    *,
+    precision: str,
+    optimizer: str,
+    micro_batch: int,
+    row_length: int,
+    target_share: float,
+    checkpointing: bool,
+    head_on_targets: bool,
+    logits_chunk: int,
 ) -> Estimate:
     """The peak of one optimizer step (forward, backward and update) for these settings."""
     tokens = micro_batch * row_length
@@ -115,9 +126,12 @@ def estimate(
         optimizer_bytes = 4 * shape.matrix_sides + 12 * shape.largest
     casts = 2 * shape.trainable if precision == "bf16" else 0  # autocast keeps bf16 copies of trained weights
     return Estimate(
-        runtime=RUNTIME_BYTES, weights=shape.weight_bytes + casts, gradients=4 * shape.trainable,
+        runtime=RUNTIME_BYTES,
+        weights=shape.weight_bytes + casts,
+        gradients=4 * shape.trainable,
         optimizer=optimizer_bytes,
-        activations=activations, logits=min(scored, logits_chunk) * shape.vocab * LOGIT_BYTES,
+        activations=activations,
+        logits=min(scored, logits_chunk) * shape.vocab * LOGIT_BYTES,
     )
 
 
@@ -134,7 +148,12 @@ class MemoryPlan(BaseModel):
 
 
 def plan(
-    shape: ModelShape, *, micro_batch: int, accumulation: int, checkpointing: bool | str, budget: int | None,
+    shape: ModelShape,
+    *,
+    micro_batch: int,
+    accumulation: int,
+    checkpointing: bool | str,
+    budget: int | None,
     **settings: Any,
 ) -> MemoryPlan:
     """The first plan that fits ``budget`` bytes (see the module docstring for the order tried)."""
@@ -146,6 +165,7 @@ def plan(
         if budget is None or guess.total <= budget:
             changes = _changes(micro_batch, accumulation, checkpointing, size, ckpt, first, budget)
             return _plan(size, effective // size, ckpt, guess, budget, changes)
+    assert budget is not None  # without a budget the first option fits
     lowest = estimate(shape, micro_batch=1, checkpointing=checkpointing is not False, **settings)
     raise FlanlabError(
         f"training needs about {lowest.total / GIB:.1f} GiB even at micro-batch 1"
@@ -166,9 +186,13 @@ def _plan(
     size: int, accumulation: int, ckpt: bool, guess: Estimate, budget: int | None, changes: list[str]
 ) -> MemoryPlan:
     return MemoryPlan(
-        micro_batch_size=size, gradient_accumulation_steps=accumulation, gradient_checkpointing=ckpt,
-        estimated_peak_gib=round(guess.total / GIB, 3), estimate_gib=guess.gib(),
-        budget_gib=round(budget / GIB, 3) if budget is not None else None, changes=changes,
+        micro_batch_size=size,
+        gradient_accumulation_steps=accumulation,
+        gradient_checkpointing=ckpt,
+        estimated_peak_gib=round(guess.total / GIB, 3),
+        estimate_gib=guess.gib(),
+        budget_gib=round(budget / GIB, 3) if budget is not None else None,
+        changes=changes,
     )
 
 

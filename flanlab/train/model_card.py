@@ -99,8 +99,13 @@ def add_evaluation(folder: Path, rows: list[EvalRow], *, source: str) -> None:
     card = ModelCard.load(path)
     fresh = [
         EvalResult(
-            task_type="text-generation", task_name=f"held-out {row.cluster}", dataset_type=row.task,
-            dataset_name=row.task, metric_type=row.metric, metric_value=round(row.value, 2), metric_config=row.format,
+            task_type="text-generation",
+            task_name=f"held-out {row.cluster}",
+            dataset_type=row.task,
+            dataset_name=row.task,
+            metric_type=row.metric,
+            metric_value=round(row.value, 2),
+            metric_config=row.format,
             metric_args={"templates": row.templates, "examples": row.examples, "evaluated_by": source},
         )
         for row in rows

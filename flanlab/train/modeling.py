@@ -67,7 +67,7 @@ def set_dropout(model: nn.Module, rate: float) -> int:
             module.p = rate
             changed += 1
         if isinstance(getattr(module, "attention_dropout", None), float):
-            module.attention_dropout = rate
+            module.attention_dropout = rate  # type: ignore[assignment]  # a float attribute, checked above
             changed += 1
     return changed
 
@@ -98,7 +98,13 @@ class TargetLossModel(nn.Module):
     """Wraps the trained model; ``forward(**batch) -> (loss_sum, target_token_count)``."""
 
     def __init__(
-        self, model: nn.Module, *, seq2seq: bool, attn_implementation: str = "sdpa", num_virtual_tokens: int = 0, per_example_attention: bool = True
+        self,
+        model: nn.Module,
+        *,
+        seq2seq: bool,
+        attn_implementation: str = "sdpa",
+        num_virtual_tokens: int = 0,
+        per_example_attention: bool = True,
     ) -> None:
         """``per_example_attention=False`` keeps the dense block mask everywhere (the reference path)."""
         super().__init__()
@@ -111,7 +117,11 @@ class TargetLossModel(nn.Module):
         self.plain_head = has_plain_head(config)
         self.logits_chunk_positions = max(1, LOGITS_CHUNK_ELEMENTS // max(int(getattr(config, "vocab_size", 1)), 1))
         self.per_example_attention = (
-            per_example_attention and not seq2seq and not num_virtual_tokens and attn_implementation == "sdpa" and model_type in PER_EXAMPLE_ATTENTION_MODEL_TYPES
+            per_example_attention
+            and not seq2seq
+            and not num_virtual_tokens
+            and attn_implementation == "sdpa"
+            and model_type in PER_EXAMPLE_ATTENTION_MODEL_TYPES
         )
         if self.per_example_attention:
             register_segmented_attention()
@@ -131,7 +141,7 @@ class TargetLossModel(nn.Module):
         return self._causal_loss(batch["input_ids"], batch["labels"], batch["position_ids"], batch["segment_ids"])
 
     def _soft_prompt(self, batch_size: int) -> torch.Tensor:
-        return self.model.get_prompt(batch_size)
+        return self.model.get_prompt(batch_size)  # type: ignore[operator]  # a peft prompt-tuning model
 
     def _causal_loss(self, input_ids, labels, position_ids, segment_ids):
         model = self.hf_model
@@ -142,21 +152,34 @@ class TargetLossModel(nn.Module):
             embeds = torch.cat([self._soft_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
             prompt_positions = torch.arange(virtual, device=input_ids.device).expand(batch_size, virtual)
             position_ids = torch.cat([prompt_positions, position_ids + virtual], dim=1)
-            prompt_segments = torch.full((batch_size, virtual), SHARED_SEGMENT, device=input_ids.device, dtype=segment_ids.dtype)
+            prompt_segments = torch.full(
+                (batch_size, virtual), SHARED_SEGMENT, device=input_ids.device, dtype=segment_ids.dtype
+            )
             segment_ids = torch.cat([prompt_segments, segment_ids], dim=1)
-            labels = torch.cat([torch.full((batch_size, virtual), IGNORE_INDEX, device=labels.device, dtype=labels.dtype), labels], dim=1)
+            labels = torch.cat(
+                [torch.full((batch_size, virtual), IGNORE_INDEX, device=labels.device, dtype=labels.dtype), labels],
+                dim=1,
+            )
         mask = block_causal_mask(segment_ids, self.attn_implementation, embeds.dtype)
         # measured on CPU only; on GPUs the single masked kernel is kept
-        spans = {"packed_spans": segment_spans(segment_ids, PAD_SEGMENT)} if self.per_example_attention and embeds.device.type == "cpu" else {}
+        spans = (
+            {"packed_spans": segment_spans(segment_ids, PAD_SEGMENT)}
+            if self.per_example_attention and embeds.device.type == "cpu"
+            else {}
+        )
         # position t predicts token t+1: select the positions whose NEXT token is a target
         next_labels = labels[:, 1:]
         selected = next_labels != IGNORE_INDEX
         if self.plain_head:
-            hidden = model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).last_hidden_state
+            hidden = model.base_model(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans
+            ).last_hidden_state
             head, targets = model.get_output_embeddings(), next_labels[selected]
             loss = chunked_head_loss(head, hidden[:, :-1][selected], targets, self.logits_chunk_positions)
             return loss, selected.sum()
-        logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans).logits
+        logits = model(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **spans
+        ).logits
         return summed_token_loss(logits[:, :-1][selected], next_labels[selected]), selected.sum()
 
     def _seq2seq_loss(self, input_ids, attention_mask, labels):
@@ -166,8 +189,12 @@ class TargetLossModel(nn.Module):
         if self.num_virtual_tokens:
             batch_size = input_ids.shape[0]
             embeds = torch.cat([self._soft_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
-            prompt_mask = torch.ones(batch_size, self.num_virtual_tokens, dtype=attention_mask.dtype, device=attention_mask.device)
+            prompt_mask = torch.ones(
+                batch_size, self.num_virtual_tokens, dtype=attention_mask.dtype, device=attention_mask.device
+            )
             attention_mask = torch.cat([prompt_mask, attention_mask], dim=1)
-        logits = model(inputs_embeds=embeds, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        logits = model(
+            inputs_embeds=embeds, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, use_cache=False
+        ).logits
         selected = labels != IGNORE_INDEX
         return summed_token_loss(logits[selected], labels[selected]), selected.sum()

@@ -79,11 +79,6 @@ class RowPlan:
         """Loss-bearing tokens in the whole step: the denominator every process divides by."""
         return int(sum(self.target_lengths[example] for row in self.step_rows(step) for example in row))
 
-    def first_epoch_efficiency(self) -> float:
-        """Real tokens / row capacity over the first epoch (the figure packing is judged by)."""
-        self._cover(0)
-        return float(self.lengths.sum()) / (len(self._epochs[0]) * self.row_length)
-
     def epoch_of_row(self, index: int) -> int:
         self._cover(index)
         return bisect.bisect_right(self._epoch_starts, index) - 1

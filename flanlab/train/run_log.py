@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flanlab.figures import new_figure
 from flanlab.io import atomic_open
 
 LOG_NAME = "train_log.jsonl"
@@ -19,15 +20,17 @@ class RunLog:
         self.enabled = enabled
         self.path = run_dir / LOG_NAME
         self.run_dir = run_dir
-        self._writer = None
-        self._handle = None
+        self._writer: Any = None
+        self._handle: Any = None
         if not enabled:
             return
         _truncate_after(self.path, resume_step)
         self._handle = open(self.path, "a", encoding="utf-8")
         from torch.utils.tensorboard import SummaryWriter
 
-        self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+        self._writer = SummaryWriter(
+            log_dir=str(run_dir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None
+        )
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -59,13 +62,8 @@ def _truncate_after(path: Path, step: int) -> None:
 
 
 def plot_loss(log_path: Path, png_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     records = read_log(log_path)
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = new_figure(7, 4)
     axis.plot([r["step"] for r in records], [r["loss"] for r in records], color="tab:blue")
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("loss per target token")
@@ -74,4 +72,3 @@ def plot_loss(log_path: Path, png_path: Path) -> None:
     figure.tight_layout()
     with atomic_open(png_path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=100, metadata={"Software": None})
-    plt.close(figure)

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 from flanlab.errors import FlanlabError
 from flanlab.io import write_json, write_text
 from flanlab.models.precision import Resolved, autocast, resolve_precision
+from flanlab.progress import Bar, progress
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.train import checkpoints, memory
 from flanlab.train.adapters import apply_method, export_model, num_virtual_tokens, store_frozen_linears_in_bf16
@@ -35,8 +37,15 @@ from flanlab.train.run_log import LOG_NAME, RunLog
 
 # fields that may change between a run and its resumption; anything else must match
 RESUMABLE_CHANGES = {
-    "resume", "max_steps", "max_minutes", "progress", "checkpoint_every", "keep_checkpoints", "log_every",
-    "memory_limit_gb", "gradient_checkpointing",  # memory only: the same gradients either way
+    "resume",
+    "max_steps",
+    "max_minutes",
+    "progress",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+    "memory_limit_gb",
+    "gradient_checkpointing",  # memory only: the same gradients either way
 }
 
 
@@ -80,12 +89,19 @@ def train(config: TrainConfig) -> TrainResult:
     chat = ChatTemplate(tokenizer, config.model) if config.chat_template else None
     with accelerator.main_process_first():
         data = load_tokenized_mixture(
-            config.mixture, tokenizer, "seq2seq" if seq2seq else "causal", config.max_input_tokens, config.max_target_tokens,
-            chat=chat, progress=config.progress and accelerator.is_main_process,
+            config.mixture,
+            tokenizer,
+            "seq2seq" if seq2seq else "causal",
+            config.max_input_tokens,
+            config.max_target_tokens,
+            chat=chat,
+            progress=config.progress and accelerator.is_main_process,
         )
     packing = config.packing and not seq2seq  # encoder-decoder rows hold one example (see docs/training.md)
     wrapper = TargetLossModel(
-        trainable, seq2seq=seq2seq, attn_implementation=config.attn_implementation,
+        trainable,
+        seq2seq=seq2seq,
+        attn_implementation=config.attn_implementation,
         num_virtual_tokens=num_virtual_tokens(config),
     )
     if precision == "bf16" and config.method != "full":
@@ -95,8 +111,14 @@ def train(config: TrainConfig) -> TrainResult:
         wrapper.hf_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     accelerator.gradient_accumulation_steps = memory_plan.gradient_accumulation_steps
     plan = RowPlan(
-        data.lengths("seq2seq" if seq2seq else "causal"), data.target_lengths(), config.row_length, packing, config.seed,
-        memory_plan.micro_batch_size, memory_plan.gradient_accumulation_steps, accelerator.num_processes,
+        data.lengths("seq2seq" if seq2seq else "causal"),
+        data.target_lengths(),
+        config.row_length,
+        packing,
+        config.seed,
+        memory_plan.micro_batch_size,
+        memory_plan.gradient_accumulation_steps,
+        accelerator.num_processes,
     )
     optimizer = _optimizer(config, [p for p in wrapper.parameters() if p.requires_grad])
     scheduler = _scheduler(config, optimizer)
@@ -105,11 +127,11 @@ def train(config: TrainConfig) -> TrainResult:
     if config.method != "full":
         accelerator.register_save_state_pre_hook(_keep_trainable_only)
 
-    counters = {"step": 0, "real_tokens": 0, "target_tokens": 0, "total_tokens": 0, "elapsed_s": 0.0}
+    counters = Counters()
     if resume_from is not None:
         accelerator.load_state(str(resume_from), strict=config.method == "full")
-        counters = checkpoints.read_state(resume_from)["counters"]
-    log = RunLog(run_dir, resume_step=counters["step"], enabled=accelerator.is_main_process)
+        counters = Counters(**checkpoints.read_state(resume_from)["counters"])
+    log = RunLog(run_dir, resume_step=counters.step, enabled=accelerator.is_main_process)
     if accelerator.is_main_process:
         write_text(run_dir / "config.yaml", config.to_yaml())
         write_json(run_dir / "tokenization.json", data.stats)
@@ -127,10 +149,19 @@ def train(config: TrainConfig) -> TrainResult:
     if accelerator.is_main_process:
         exported = export_model(accelerator.unwrap_model(model).model, tokenizer, config, model_dir)
     result = TrainResult(
-        run_dir=run_dir, model_dir=model_dir, exported=exported, steps=counters["step"], final_loss=final_loss,
-        real_tokens=counters["real_tokens"], target_tokens=counters["target_tokens"],
-        packing_efficiency=counters["real_tokens"] / max(counters["total_tokens"], 1), stopped_by=stopped_by,
-        elapsed_s=counters["elapsed_s"], tokenization=data.stats, precision=precision, memory_plan=memory_plan,
+        run_dir=run_dir,
+        model_dir=model_dir,
+        exported=exported,
+        steps=counters.step,
+        final_loss=final_loss,
+        real_tokens=counters.real_tokens,
+        target_tokens=counters.target_tokens,
+        packing_efficiency=counters.real_tokens / max(counters.total_tokens, 1),
+        stopped_by=stopped_by,
+        elapsed_s=counters.elapsed_s,
+        tokenization=data.stats,
+        precision=precision,
+        memory_plan=memory_plan,
     )
     if accelerator.is_main_process:
         write_json(run_dir / "train_result.json", result.model_dump(mode="json"))
@@ -145,9 +176,31 @@ def _card_facts(config: TrainConfig, result: TrainResult) -> TrainingFacts:
     keys += ["num_virtual_tokens"] if config.method == "prompt_tuning" else []
     settings = {key: getattr(config, key) for key in keys}
     return TrainingFacts(
-        base_model=config.model, exported=result.exported, steps=result.steps, real_tokens=result.real_tokens,
-        target_tokens=result.target_tokens, chat_template=config.chat_template, settings=settings,
+        base_model=config.model,
+        exported=result.exported,
+        steps=result.steps,
+        real_tokens=result.real_tokens,
+        target_tokens=result.target_tokens,
+        chat_template=config.chat_template,
+        settings=settings,
     )
+
+
+@dataclass
+class Counters:
+    """What the run has done so far; each checkpoint keeps it, so a resumed run continues the totals."""
+
+    step: int = 0
+    real_tokens: int = 0
+    target_tokens: int = 0
+    total_tokens: int = 0
+    elapsed_s: float = 0.0
+
+    def add_step(self, stats: dict[str, float]) -> None:
+        self.step += 1
+        self.real_tokens += int(stats["real_tokens"])
+        self.target_tokens += int(stats["target_tokens"])
+        self.total_tokens += int(stats["total_tokens"])
 
 
 class _Loop:
@@ -165,41 +218,48 @@ class _Loop:
 
     def run(self) -> tuple[str, float]:
         config, counters = self.config, self.counters
-        start_step, started = counters["step"], time.perf_counter()
-        elapsed_before = counters["elapsed_s"]
+        start_step, started = counters.step, time.perf_counter()
+        elapsed_before = counters.elapsed_s
         self._truncate_order_log(start_step)
         loss, stopped_by = math.nan, "max_steps"
         window = _Window()
         budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
-        with _progress(config.max_steps, start_step, config.progress and self.accelerator.is_main_process, budget_s) as advance:
+        show = config.progress and self.accelerator.is_main_process
+        with progress("training", config.max_steps, show=show, done=start_step) as bar:
+            budget = _StepBudget(bar, config.max_steps, start_step, budget_s)
             for step in range(start_step, config.max_steps):
                 step_started = time.perf_counter()
-                counters["elapsed_s"] = elapsed_before + step_started - started
-                over_budget = config.max_minutes is not None and counters["elapsed_s"] >= config.max_minutes * 60
+                counters.elapsed_s = elapsed_before + step_started - started
+                over_budget = config.max_minutes is not None and counters.elapsed_s >= config.max_minutes * 60
                 stats, lr = self._step(step, over_budget)
                 loss = stats["loss_sum"] / stats["target_tokens"]
-                for key in ("real_tokens", "target_tokens", "total_tokens"):
-                    counters[key] += int(stats[key])
-                counters["step"] = step + 1
-                counters["elapsed_s"] = elapsed_before + time.perf_counter() - started
+                counters.add_step(stats)
+                counters.elapsed_s = elapsed_before + time.perf_counter() - started
                 window.add(stats, time.perf_counter() - step_started)
-                if counters["step"] % config.log_every == 0 or counters["step"] == config.max_steps:
+                if counters.step % config.log_every == 0 or counters.step == config.max_steps:
                     self.log.write(window.record(counters, lr, self.plan.epoch_of_row(step * self.plan.rows_per_step)))
                     window = _Window()
-                advance(loss)
-                if config.checkpoint_every and counters["step"] % config.checkpoint_every == 0:
+                budget.advance(loss)
+                if config.checkpoint_every and counters.step % config.checkpoint_every == 0:
                     self._checkpoint()
                 if stats["stop"] > 0:
                     stopped_by = "max_minutes"
                     break
-        if config.checkpoint_every and counters["step"] % config.checkpoint_every:
+        if config.checkpoint_every and counters.step % config.checkpoint_every:
             self._checkpoint()  # so a run stopped by its time budget can be resumed with more steps
         return stopped_by, loss
 
     def _step(self, step: int, over_budget: bool) -> tuple[dict[str, float], float]:
         accelerator, config = self.accelerator, self.config
         totals = _accumulate_gradients(
-            accelerator, self.model, self.plan, self.data, self.collate, self.pad_id, step, self._record_order,
+            accelerator,
+            self.model,
+            self.plan,
+            self.data,
+            self.collate,
+            self.pad_id,
+            step,
+            self._record_order,
             self.precision,
         )
         totals[4] = float(over_budget and accelerator.is_main_process)
@@ -224,14 +284,14 @@ class _Loop:
         )
 
     def _checkpoint(self) -> None:
-        accelerator, run_dir, step = self.accelerator, self.config.out, self.counters["step"]
+        accelerator, run_dir, step = self.accelerator, self.config.out, self.counters.step
         if accelerator.is_main_process:
             checkpoints.begin(run_dir, step)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(checkpoints.partial_dir(run_dir, step)))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            checkpoints.commit(run_dir, step, {"counters": dict(self.counters)}, self.config.keep_checkpoints)
+            checkpoints.commit(run_dir, step, {"counters": asdict(self.counters)}, self.config.keep_checkpoints)
         accelerator.wait_for_everyone()
 
     def _record_order(self, step: int, micro: int, batch: Batch) -> None:
@@ -246,7 +306,14 @@ class _Loop:
 
 
 def _accumulate_gradients(
-    accelerator, model, plan: RowPlan, data, collate, pad_id: int, step: int, on_batch=None,
+    accelerator,
+    model,
+    plan: RowPlan,
+    data,
+    collate,
+    pad_id: int,
+    step: int,
+    on_batch=None,
     precision: Resolved = "fp32",
 ) -> torch.Tensor:
     """Forward and backward over this process's micro-batches of ``step``; returns local sums
@@ -265,7 +332,11 @@ def _accumulate_gradients(
             with autocast(precision, accelerator.device.type):
                 loss_sum, _ = model(**{key: value.to(accelerator.device) for key, value in batch.tensors.items()})
             accelerator.backward(loss_sum * scale)
-        totals += torch.tensor([float(loss_sum.detach()), batch.target_tokens, batch.real_tokens, batch.total_tokens, 0.0], dtype=torch.float64, device=accelerator.device)
+        totals += torch.tensor(
+            [float(loss_sum.detach()), batch.target_tokens, batch.real_tokens, batch.total_tokens, 0.0],
+            dtype=torch.float64,
+            device=accelerator.device,
+        )
         if on_batch is not None:
             on_batch(step, micro, batch)
     return totals
@@ -283,49 +354,37 @@ class _Window:
             self.sums[key] += stats[key]
         self.seconds += seconds
 
-    def record(self, counters: dict[str, Any], lr: float, epoch: int) -> dict[str, Any]:
+    def record(self, counters: Counters, lr: float, epoch: int) -> dict[str, Any]:
         s, seconds = self.sums, max(self.seconds, 1e-9)
         return {
-            "step": counters["step"],
+            "step": counters.step,
             "epoch": epoch,
             "loss": s["loss_sum"] / s["target_tokens"],
             "lr": lr,
             "tokens_per_s": s["real_tokens"] / seconds,
             "target_tokens_per_s": s["target_tokens"] / seconds,
             "packing_efficiency": s["real_tokens"] / s["total_tokens"],
-            "real_tokens": counters["real_tokens"],
-            "target_tokens": counters["target_tokens"],
-            "elapsed_s": round(counters["elapsed_s"], 3),
+            "real_tokens": counters.real_tokens,
+            "target_tokens": counters.target_tokens,
+            "elapsed_s": round(counters.elapsed_s, 3),
         }
 
 
-def _progress(total: int, done: int, show: bool, budget_s: float | None = None):
-    """A bar over optimizer steps; under a time budget its total is the steps the budget allows."""
-    from contextlib import contextmanager
+class _StepBudget:
+    """Moves the training bar; under a time budget its total is the steps the budget allows."""
 
-    @contextmanager
-    def bar():
-        if not show:
-            yield lambda loss: None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    def __init__(self, bar: Bar, total: int, done: int, budget_s: float | None) -> None:
+        self.bar, self.total, self.first, self.budget_s = bar, total, done, budget_s
+        self.started = time.monotonic()
 
-        columns = [TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-        started, steps = time.monotonic(), [done]
-        with Progress(*columns) as progress:
-            task = progress.add_task("train", total=total, completed=done, loss="-")
-
-            def advance(loss: float) -> None:
-                steps[0] += 1
-                expected = total
-                if budget_s is not None:
-                    per_step = (time.monotonic() - started) / (steps[0] - done)
-                    expected = min(total, steps[0] + int(max(0.0, budget_s - (time.monotonic() - started)) / per_step))
-                progress.update(task, advance=1, total=expected, loss=f"{loss:.4f}")
-
-            yield advance
-
-    return bar()
+    def advance(self, loss: float) -> None:
+        steps = self.bar.done + 1
+        expected = self.total
+        if self.budget_s is not None:
+            elapsed = time.monotonic() - self.started
+            per_step = elapsed / (steps - self.first)
+            expected = min(self.total, steps + int(max(0.0, self.budget_s - elapsed) / per_step))
+        self.bar.update(done=steps, total=expected, note=f"loss {loss:.4f}")
 
 
 def _cpu_only_launch() -> bool:
@@ -342,7 +401,9 @@ def _cpu_only_launch() -> bool:
 def _check_world(processes: int) -> None:
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != processes:
-        raise FlanlabError(f"launched as {launched} processes but accelerate set up {processes}; check the launcher's device flags")
+        raise FlanlabError(
+            f"launched as {launched} processes but accelerate set up {processes}; check the launcher's device flags"
+        )
 
 
 def _precision(config: TrainConfig) -> Resolved:
@@ -366,12 +427,17 @@ def _plan_memory(
         lengths = data.lengths("seq2seq" if wrapper.seq2seq else "causal")
         try:
             outcome[0] = memory.plan(
-                memory.ModelShape.of(wrapper.model), micro_batch=config.micro_batch_size,
-                accumulation=config.gradient_accumulation_steps, checkpointing=config.gradient_checkpointing,
+                memory.ModelShape.of(wrapper.model),
+                micro_batch=config.micro_batch_size,
+                accumulation=config.gradient_accumulation_steps,
+                checkpointing=config.gradient_checkpointing,
                 budget=memory.memory_budget(config.memory_limit_gb, local_processes, accelerator.device),
-                precision=precision, optimizer=config.optimizer, row_length=config.row_length,
+                precision=precision,
+                optimizer=config.optimizer,
+                row_length=config.row_length,
                 target_share=float(data.target_lengths().sum() / max(lengths.sum(), 1)),
-                head_on_targets=wrapper.plain_head, logits_chunk=wrapper.logits_chunk_positions,
+                head_on_targets=wrapper.plain_head,
+                logits_chunk=wrapper.logits_chunk_positions,
             )
             memory.log_plan(outcome[0])
         except FlanlabError as error:
@@ -389,7 +455,10 @@ def _prepare_run_dir(config: TrainConfig, is_main: bool) -> Path | None:
     latest = checkpoints.latest_checkpoint(run_dir) if run_dir.exists() else None
     if not config.resume:
         if latest is not None or (run_dir / LOG_NAME).exists() or (run_dir / "model").exists():
-            raise FlanlabError("this folder already holds a training run; pass --resume to continue it or choose another --out", where=str(run_dir))
+            raise FlanlabError(
+                "this folder already holds a training run; pass --resume to continue it or choose another --out",
+                where=str(run_dir),
+            )
         if is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         return None
@@ -437,7 +506,14 @@ def _optimizer(config: TrainConfig, parameters: list[torch.nn.Parameter]) -> tor
     from transformers.optimization import Adafactor
 
     # FLAN's recipe: a fixed learning rate, no parameter scaling or relative steps
-    return Adafactor(parameters, lr=config.learning_rate, weight_decay=config.weight_decay, scale_parameter=False, relative_step=False, warmup_init=False)
+    return Adafactor(
+        parameters,
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        scale_parameter=False,
+        relative_step=False,
+        warmup_init=False,
+    )
 
 
 def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):

@@ -27,13 +27,14 @@ from typing import Any
 import yaml
 
 from flanlab.errors import FlanlabError
+from flanlab.progress import track
 from flanlab.prompts.formats import PromptFormat, render, template_values
 from flanlab.prompts.options import OPTION_STYLES
 from flanlab.prompts.templates import as_text, parse_pattern
 from flanlab.sources import bigbench
 from flanlab.sources.base import Record, load_split_records
 from flanlab.sources.splits import SPLITS
-from flanlab.tasks.card import Template, TaskCard, card_from_dict
+from flanlab.tasks.card import TaskCard, Template, card_from_dict
 from flanlab.tasks.clusters import CLUSTERS, EVAL_ONLY_CLUSTERS
 from flanlab.tasks.examples import Example, build_example, load_examples, order_options
 from flanlab.tasks.fixtures import with_fixture_source
@@ -162,7 +163,9 @@ def lint_card(
         examples, load_problems, notes = _sampled(card, per_split, full_data)
         problems.extend(load_problems)
     for template in filter(_parses, card.templates):
-        messages = _unique(message for example in examples for message in rendered_problems(card, template, example, examples))
+        messages = _unique(
+            message for example in examples for message in rendered_problems(card, template, example, examples)
+        )
         problems.extend(LintProblem(where, template.id, message) for message in messages)
     return problems, notes
 
@@ -271,7 +274,9 @@ def _duplicate_ids(where: str, templates: Any) -> list[LintProblem]:
     if not isinstance(templates, list):
         return []
     ids = [str(t.get("id")) for t in templates if isinstance(t, dict) and "id" in t]
-    return [LintProblem(where, tid, "template id is not unique") for tid in sorted({i for i in ids if ids.count(i) > 1})]
+    return [
+        LintProblem(where, tid, "template id is not unique") for tid in sorted({i for i in ids if ids.count(i) > 1})
+    ]
 
 
 def _duplicate_names(cards: Sequence[TaskCard]) -> list[LintProblem]:
@@ -279,7 +284,11 @@ def _duplicate_names(cards: Sequence[TaskCard]) -> list[LintProblem]:
     problems = []
     for card in cards:
         if card.name in first:
-            problems.append(LintProblem(where_of(card), None, f"task name {card.name!r} is also used by {where_of(first[card.name])}"))
+            problems.append(
+                LintProblem(
+                    where_of(card), None, f"task name {card.name!r} is also used by {where_of(first[card.name])}"
+                )
+            )
         first.setdefault(card.name, card)
     return problems
 
@@ -287,7 +296,9 @@ def _duplicate_names(cards: Sequence[TaskCard]) -> list[LintProblem]:
 # --- data checks ---------------------------------------------------------------------------------
 
 
-def sample_examples(card: TaskCard, per_split: int, *, full_data: bool = False) -> tuple[list[Example], list[str], str | None]:
+def sample_examples(
+    card: TaskCard, per_split: int, *, full_data: bool = False
+) -> tuple[list[Example], list[str], str | None]:
     """Up to ``per_split`` evenly spaced examples of each split, the problems met building them,
     and a note when the card's data cannot be checked here."""
     if card.source.kind == "huggingface":
@@ -475,15 +486,4 @@ def _one_line(error: BaseException) -> str:
 
 
 def _with_progress(cards: Sequence[TaskCard], enabled: bool) -> Iterator[TaskCard]:
-    if not enabled:
-        yield from cards
-        return
-    from rich.progress import track
-
-    yield from track(cards, description="Linting task cards", transient=True, console=_stderr_console())
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return track(cards, "linting task cards", len(cards), show=enabled, transient=True)

@@ -84,20 +84,41 @@ def _card_data(task: SyntheticTask, folder: Path) -> dict[str, Any]:
             fields={"answer": "label"},
             options=PAIR_OPTIONS,
             templates=[
-                {"id": "p1", "input": "Premise: {premise}\nHypothesis: {hypothesis}\nDoes the premise entail the hypothesis?"},
-                {"id": "p2", "input": "{premise}\n\nCan we conclude that \"{hypothesis}\"?", "instruction": "Answer the question."},
+                {
+                    "id": "p1",
+                    "input": "Premise: {premise}\nHypothesis: {hypothesis}\nDoes the premise entail the hypothesis?",
+                },
+                {
+                    "id": "p2",
+                    "input": '{premise}\n\nCan we conclude that "{hypothesis}"?',
+                    "instruction": "Answer the question.",
+                },
             ],
         )
-        inverted = {"id": "p_inv", "inverted": True, "input": "Write a sentence that follows from: {premise}", "target": "{hypothesis}"}
+        inverted = {
+            "id": "p_inv",
+            "inverted": True,
+            "input": "Write a sentence that follows from: {premise}",
+            "target": "{hypothesis}",
+        }
     elif task.shape == "choice":
         data.update(
             fields={"options": "choices", "answer": "label"},
             templates=[
                 {"id": "c1", "input": "{question}\n\n{options}"},
-                {"id": "c2", "input": "Question: {question}\nPick the best answer.", "instruction": "Choose one option."},
+                {
+                    "id": "c2",
+                    "input": "Question: {question}\nPick the best answer.",
+                    "instruction": "Choose one option.",
+                },
             ],
         )
-        inverted = {"id": "c_inv", "inverted": True, "input": "Write a question whose answer is \"{answer}\".", "target": "{question}"}
+        inverted = {
+            "id": "c_inv",
+            "inverted": True,
+            "input": 'Write a question whose answer is "{answer}".',
+            "target": "{question}",
+        }
     else:
         data.update(
             templates=[
@@ -105,7 +126,12 @@ def _card_data(task: SyntheticTask, folder: Path) -> dict[str, Any]:
                 {"id": "g2", "input": "Answer this question: {question}"},
             ]
         )
-        inverted = {"id": "g_inv", "inverted": True, "input": "Ask a question whose answer is: {answer}", "target": "{question}"}
+        inverted = {
+            "id": "g_inv",
+            "inverted": True,
+            "input": "Ask a question whose answer is: {answer}",
+            "target": "{question}",
+        }
     if task.inverted:
         data["templates"].append(inverted)
     return data

@@ -131,7 +131,9 @@ def installed_templates(dataset: str, subset: str | None = None) -> PromptSource
     return PromptSourceSet(dataset=dataset, subset=subset, templates=templates)
 
 
-def bridge(templates: PromptSourceSet, *, cluster: str, collection: str = "p3", source: SourceSpec | None = None) -> BridgeResult:
+def bridge(
+    templates: PromptSourceSet, *, cluster: str, collection: str = "p3", source: SourceSpec | None = None
+) -> BridgeResult:
     """Cards over the hub dataset the templates were written for, one per answer-choice group."""
     source = source or SourceSpec(kind="huggingface", locator=templates.dataset, config=templates.subset)
     result = BridgeResult()
@@ -176,7 +178,11 @@ def convert(template: PromptSourceTemplate) -> _Converted:
         raise _Unsupported("the target is empty or not a record field")
     if not is_answer and "{answer}" in input_pattern:
         raise _Unsupported("a generation template shows the gold choice in its prompt")
-    converted = {"id": _slug(template.name) or template.id, "input": input_pattern, "target": target_pattern}
+    converted: dict[str, Any] = {
+        "id": _slug(template.name) or template.id,
+        "input": input_pattern,
+        "target": target_pattern,
+    }
     if not is_answer:
         converted["inverted"] = True
     if not is_answer:
@@ -240,7 +246,8 @@ def _card(
         "collection": collection,
         "cluster": cluster,
         "source": source.model_dump(exclude_defaults=True),
-        "description": f"PromptSource templates for {templates.dataset}" + (f"/{templates.subset}" if templates.subset else ""),
+        "description": f"PromptSource templates for {templates.dataset}"
+        + (f"/{templates.subset}" if templates.subset else ""),
         "templates": [member.template for member in members],
         "metrics": ["accuracy"] if first.label_path else ["rougeL"],
     }
@@ -255,7 +262,9 @@ def _card(
     else:
         # Generation only: every template is inverted; `answer` is the first template's target field.
         target_fields = re.findall(r"{(\w+)}", first.template["target"])
-        fields["answer"] = first.paths.get(target_fields[0], target_fields[0]) if target_fields else first.template["target"]
+        fields["answer"] = (
+            first.paths.get(target_fields[0], target_fields[0]) if target_fields else first.template["target"]
+        )
     data["fields"] = fields
     return card_from_dict(data, where=f"promptsource:{name}")
 
@@ -270,4 +279,3 @@ def _escape(text: str) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
