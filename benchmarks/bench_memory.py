@@ -167,6 +167,7 @@ def child_main(args: argparse.Namespace) -> None:
 
     sampler = PhaseSampler()
     from flanlab.train import make_config, train, trainer
+    from flanlab.train.trainer import read_train_result
 
     sampler.wrap(trainer, "_load_trainable", "load")
     sampler.wrap(trainer._Loop, "run", "train")
@@ -177,7 +178,7 @@ def child_main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     result = train(config)
     phases = sampler.stop()
-    saved = json.loads((Path(args.out) / "train_result.json").read_text())
+    saved = read_train_result(args.out).model_dump(mode="json")
     print("RESULT " + json.dumps({
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB, "phases": phases,
         "seconds": time.perf_counter() - started, "steps": result.steps, "loss": result.final_loss,

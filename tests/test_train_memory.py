@@ -11,6 +11,7 @@ import torch
 from flanlab.errors import FlanlabError
 from flanlab.train import memory, train
 from flanlab.train.batching import causal_batch
+from flanlab.train.trainer import read_train_result
 from flanlab.train.data import TokenizedMixture
 from flanlab.train.modeling import TargetLossModel, chunked_head_loss, summed_token_loss
 from flanlab.train.packing import RowPlan
@@ -77,8 +78,8 @@ def test_bf16_and_fp32_runs_in_one_process_record_their_precision(tiny_causal, m
     fp32 = train(tiny_config(tiny_causal, mixture, tmp_path / "fp32", precision="fp32", max_steps=2))
     assert (bf16.precision, fp32.precision) == ("bf16", "fp32")
     for run, precision in (("bf16", "bf16"), ("fp32", "fp32")):
-        saved = json.loads((tmp_path / run / "train_result.json").read_text())
-        assert saved["precision"] == precision and saved["memory_plan"]["micro_batch_size"] == 2
+        saved = read_train_result(tmp_path / run)  # the typed reader of train_result.json
+        assert saved.precision == precision and saved.memory_plan.micro_batch_size == 2
         assert json.loads((tmp_path / run / "memory_plan.json").read_text())["precision"] == precision
     assert abs(bf16.final_loss - fp32.final_loss) < 0.05 * fp32.final_loss
 

@@ -15,10 +15,10 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flanlab.errors import FlanlabError
 from flanlab.io import write_json, write_text
@@ -54,6 +54,10 @@ class TrainingDiverged(FlanlabError):
 
 
 class TrainResult(BaseModel):
+    """RUN_DIR/train_result.json: ``write`` is its one writer, ``read_train_result`` its one reader."""
+
+    schema_name: Literal["flanlab.train.result"] = Field("flanlab.train.result", alias="schema")
+    schema_version: Literal[1] = 1
     run_dir: Path
     model_dir: Path
     exported: str  # full / merged-lora / lora-adapter / prompt-adapter
@@ -67,6 +71,29 @@ class TrainResult(BaseModel):
     tokenization: dict[str, Any]
     precision: Resolved  # what config.precision resolved to on this machine
     memory_plan: memory.MemoryPlan  # micro-batch, accumulation and checkpointing as run, with the estimate
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    def write(self) -> Path:
+        path = Path(self.run_dir) / TRAIN_RESULT
+        write_json(path, self.model_dump(mode="json", by_alias=True))
+        return path
+
+
+TRAIN_RESULT = "train_result.json"
+
+
+def read_train_result(run_dir: str | Path) -> TrainResult:
+    path = Path(run_dir) / TRAIN_RESULT
+    try:
+        return TrainResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlanlabError("not a finished training run (no train_result.json)", where=str(run_dir)) from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = f"unsupported or invalid training result ({where}: {first['msg']})"
+        raise FlanlabError(message, where=str(path)) from None
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -164,7 +191,7 @@ def train(config: TrainConfig) -> TrainResult:
         memory_plan=memory_plan,
     )
     if accelerator.is_main_process:
-        write_json(run_dir / "train_result.json", result.model_dump(mode="json"))
+        result.write()
         write_model_card(model_dir, _card_facts(config, result), mixture_summary(config.mixture))
     accelerator.wait_for_everyone()
     return result
