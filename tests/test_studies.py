@@ -291,3 +291,22 @@ def test_eval_min_examples_leaves_small_held_out_datasets_out_and_names_them(tmp
     everything = experiment("base_vs_tuned", ["nli"])
     assert too_small_to_evaluate(everything, small_registry, ["nli"]) == {}
     assert plan(everything, small_registry)[0].evals[0].tasks == ("task:nli_big", "task:nli_small")
+
+
+def test_studies_share_the_main_jobs_tuned_model_at_default_scale():
+    """Fig. 5's NLI arm, Fig. 9, Fig. 10 and single-task train exactly the main job's model: one unit."""
+    from flanlab.experiments.runner import mixture_unit, train_settings
+    from flanlab.tasks.registry import load_registry
+
+    registry = load_registry()
+
+    def tuned_unit(config: str, arm_name: str) -> tuple[str, dict]:
+        exp = resolve_experiment(config).at_scale("default")
+        arm = next(arm for arm in plan(exp, registry) if arm.name == arm_name)
+        return mixture_unit(mixture_recipe(exp, arm.mixture)).key, train_settings(exp, arm)
+
+    main_job = tuned_unit("default", "tuned")
+    assert tuned_unit("fig5_leave_one_cluster_out", "tuned-nli") == main_job
+    for config in ("fig9_zero_vs_few_shot", "fig10_prompt_tuning", "flan2022_single_task"):
+        assert tuned_unit(config, "tuned") == main_job, config
+    assert tuned_unit("fig5_leave_one_cluster_out", "tuned-commonsense")[0] != main_job[0]

@@ -115,12 +115,19 @@ def train_settings(exp: ResolvedExperiment, arm: Arm) -> dict[str, Any]:
     return settings
 
 
+def mixture_unit(recipe: dict[str, Any]) -> Unit:
+    """The mixture's cache unit. The recipe's name only labels the mixture, so it is not in the key:
+    studies that train the same mixture (the main job's and Fig. 5's NLI arm, Fig. 9, Fig. 10,
+    single-task) share one mixture and one tuned model."""
+    return Unit("mix", {"recipe": {key: value for key, value in recipe.items() if key != "name"}})
+
+
 def _run_mixture(run: ExperimentRun, recipe: dict[str, Any]) -> tuple[str, Path, MixtureRecord]:
     """Build (or reuse) the mixture; returns its unit key, folder and what its rows really are."""
     from flanlab.mixture import build_mixture, recipe_from_dict
     from flanlab.mixture.stats import MixtureStats
 
-    unit = Unit("mix", {"recipe": recipe})
+    unit = mixture_unit(recipe)
 
     def work(folder: Path) -> dict[str, Any]:
         stats = build_mixture(
