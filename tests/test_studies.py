@@ -128,6 +128,9 @@ def test_fig8_eval_modes_and_zero_inversion_in_ablated_arms(registry, tmp_path):
         "mode-name": [("full", ""), ("name", "eval: dataset name")],
         "mode-full": [("full", "")],
     }
+    # the figure's claim is full instructions against each ablation; full against the base model
+    pairs = {name: arm.compare_to for name, arm in arms.items()}
+    assert pairs == {"base": None, "mode-none": "mode-full", "mode-name": "mode-full", "mode-full": "base"}
     for name, mode in (("mode-none", "none"), ("mode-name", "name")):
         recipe = mixture_recipe(exp, arms[name].mixture)
         assert recipe["instruction_mode"] == mode and recipe["inversion_rate"] == 0.0
