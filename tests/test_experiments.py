@@ -158,3 +158,14 @@ def test_two_tiny_runs_write_identical_results(tmp_path):
             # the tuned model's location names the run folder; nothing else may differ
             one_text = (tmp_path / "one" / path).read_text().replace(str(tmp_path / "one"), "RUN")
             assert one_text == (tmp_path / "two" / path).read_text().replace(str(tmp_path / "two"), "RUN"), path
+
+
+@pytest.mark.parametrize("name", builtin_config_names())
+def test_expected_signs_name_paired_arms_of_the_default_scale(name, registry):
+    """A study page's verdict reads `finding.expect`: each arm it names must be paired at default scale."""
+    config = resolve_experiment(name)
+    if config.finding is None:
+        return
+    arms = {arm.name: arm for arm in plan(config.at_scale("default"), registry)}
+    for arm_name in config.finding.expect:
+        assert arm_name in arms and arms[arm_name].compare_to and arms[arm_name].evals, arm_name

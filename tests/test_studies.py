@@ -73,6 +73,7 @@ def test_fig6_adds_clusters_largest_first_counting_only_trainable_tasks(registry
     assert cluster_order(exp, registry) == ["sentiment", "math", "reading_comprehension", "misc"]
     arms = plan(exp, registry)
     assert [arm.x for arm in arms] == [0, 1, 2, 3, 4]
+    assert [arm.compare_to for arm in arms] == [None, "base", "clusters-1", "clusters-2", "clusters-3"]
     order = cluster_order(exp, registry)
     for arm in arms[1:]:
         assert arm.mixture.clusters == order[: int(arm.x)] and arm.mixture.held_out == [

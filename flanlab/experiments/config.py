@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flanlab.configio import read_yaml_mapping, validate, validation_message
 from flanlab.errors import FlanlabError, closest
+from flanlab.experiments.record import Finding
 
 Study = Literal[
     "base_vs_tuned",
@@ -158,6 +159,7 @@ class ExperimentConfig(BaseModel):
     title: str
     description: str = ""
     figure: str = ""  # the paper figure or table reproduced
+    finding: Finding | None = None  # the paper's finding and the sign it expects of each comparison
     model: str = "smollm2-135m"
     method: Literal["lora", "full", "prompt_tuning"] = "lora"
     chat_template: bool = Field(False, description="Train and evaluate every arm in the model's chat template.")

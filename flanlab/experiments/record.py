@@ -78,6 +78,13 @@ class EvalRecord(_Strict):
     reused: bool = False
 
 
+class Finding(_Strict):
+    """What the paper found, and the sign it found for each paired comparison (arm - its reference)."""
+
+    text: str  # the paper's finding, with its number
+    expect: dict[str, Literal["improvement", "drop"]] = Field(default_factory=dict)  # arm name -> sign
+
+
 class ArmRecord(_Strict):
     name: str
     label: str
@@ -108,6 +115,7 @@ class ExperimentRecord(_Strict):
     elapsed_s: float | None = None  # this invocation's wall time
     command: str | None = None  # the command line that reproduces the run
     too_small_to_evaluate: dict[str, int] = Field(default_factory=dict)  # held-out dataset -> test examples
+    finding: Finding | None = None  # the paper's finding the study tests (records before 2026-12 lack it)
     arms: list[ArmRecord]
     comparisons: list[Comparison] = Field(default_factory=list)  # absent from records of older versions
 

@@ -335,6 +335,7 @@ def run_experiment(
         elapsed_s=round(time.monotonic() - run.started, 1),
         command=command,
         too_small_to_evaluate=too_small_to_evaluate(exp, run.registry, list(exp.config.held_out)),
+        finding=exp.config.finding,
         arms=records,
         comparisons=_comparisons(run, arms, records),
     )
