@@ -13,6 +13,7 @@ from flanlab.evaluate.baselines import answer_spread, dataset_lines
 from flanlab.evaluate.compare import (
     PairedDataset,
     compare_evaluations,
+    compare_shots,
     dataset_draws,
     paired_differences,
     percentile_interval,
@@ -107,21 +108,26 @@ def test_chance_and_majority_lines():
     assert answer_spread(constant).constant and answer_spread(constant).top_share == 0.95
 
 
-def _write_evaluation(folder, rows, *, primary="accuracy"):
+def _write_evaluation(folder, rows, *, primary="accuracy", formats=(("zeroshot", 0),)):
+    """rows: (template, example, prompt, predicted), or with a fifth field, the format."""
     folder.mkdir(parents=True)
-    task = TaskResult(
-        task="toy", cluster="nli", format="zeroshot", shots=0, primary_metric=primary, n_templates=2, n_examples=4,
-        template_scores={}, template_mean=None, template_std=None, template_min=None, template_max=None,
-        template_mean_stderr=None, best_dev=None, metric_means={}, lines=None, answers=None,
-    )  # fmt: skip
+    tasks = [
+        TaskResult(
+            task="toy", cluster="nli", format=name, shots=shots, primary_metric=primary, n_templates=2, n_examples=4,
+            template_scores={}, template_mean=None, template_std=None, template_min=None, template_max=None,
+            template_mean_stderr=None, best_dev=None, metric_means={}, lines=None, answers=None,
+        )
+        for name, shots in formats
+    ]  # fmt: skip
     EvalResults(
         model=ModelInfo(name="m", path="m", fingerprint="f", kind="causal"), config={"split": "test", "rank_by": "sum"},
-        precision="fp32", seed=0, git_commit="x", templates=[], tasks=[task], clusters=[], cot_direct_exemplars=[],
+        precision="fp32", seed=0, git_commit="x", templates=[], tasks=tasks, clusters=[], cot_direct_exemplars=[],
     ).write(folder)  # fmt: skip
     lines = []
-    for template, index, prompt, predicted in rows:
+    for template, index, prompt, predicted, *fmt in rows:
         lines.append(json.dumps({
-            "task": "toy", "format": "zeroshot", "split": "test", "template_id": template, "example_index": index,
+            "task": "toy", "format": fmt[0] if fmt else "zeroshot", "split": "test", "template_id": template,
+            "example_index": index,
             "prompt": prompt, "options": list(YES_NO), "scores": {"logprob": [-1.0, -2.0]},
             "prediction": YES_NO[predicted], "predicted_index": predicted, "gold": ["yes"], "gold_index": 0,
         }))
@@ -140,3 +146,16 @@ def test_two_evaluation_folders_pair_on_identical_prompts_only(tmp_path):
     assert comparison.a == "tuned" and comparison.unpaired == []
     again = type(comparison).model_validate_json(comparison.model_dump_json())
     assert again == comparison  # stored and read back as typed fields
+
+
+def test_few_shot_answers_pair_with_zero_shot_answers_by_template_and_example(tmp_path):
+    formats = (("zeroshot", 0), ("fewshot:3", 3))
+    zero = [(t, i, f"{t}{i}", 1 if i < 2 else 0, "zeroshot") for t in ("t1", "t2") for i in range(4)]
+    few = [(t, i, f"shots {t}{i}", 0, "fewshot:3") for t in ("t1", "t2") for i in range(3)]  # example 3 missing
+    _write_evaluation(tmp_path / "e", zero + few, formats=formats)
+    comparison = compare_shots([tmp_path / "e"], arm="tuned", shots_a=3, shots_b=0, seed=0)
+    [overall] = comparison.overall()
+    # examples 0-2 under both templates; zero-shot right on example 2 only, few-shot on all three
+    assert (overall.n, overall.shots) == (6, 3)
+    assert overall.score_a == 100.0 and overall.difference == pytest.approx(100.0 - 100.0 / 3)
+    assert (comparison.a, comparison.b) == ("tuned@3-shot", "tuned@0-shot")

@@ -61,7 +61,9 @@ def test_every_config_runs_at_tiny_scale(name, registry, tmp_path):
             assert arm["train"]["steps"] > 0 and (tmp_path / arm["train"]["log"]).exists()
     arms = plan(config.at_scale("tiny"), registry)
     paired = {(c["a"], c["b"]) for c in record["comparisons"] if c["differences"]}
-    assert paired == {(arm.name, arm.compare_to) for arm in arms if arm.compare_to and arm.evals}
+    expected = {(arm.name, arm.compare_to) for arm in arms if arm.compare_to and arm.evals}
+    expected |= {(f"{arm.name}@{arm.compare_shots[0]}-shot", f"{arm.name}@{arm.compare_shots[1]}-shot") for arm in arms if arm.compare_shots}
+    assert paired == expected
     written = build_report(tmp_path)
     assert "model tiny-llama" in written["markdown"].read_text()
     assert written["summary"].stat().st_size > 0
@@ -167,5 +169,9 @@ def test_expected_signs_name_paired_arms_of_the_default_scale(name, registry):
     if config.finding is None:
         return
     arms = {arm.name: arm for arm in plan(config.at_scale("default"), registry)}
-    for arm_name in config.finding.expect:
-        assert arm_name in arms and arms[arm_name].compare_to and arms[arm_name].evals, arm_name
+    for side in config.finding.expect:
+        arm_name, _, shots = side.partition("@")  # "tuned@3-shot": the arm's 3-shot vs its 0-shot answers
+        arm = arms[arm_name]
+        assert arm.evals and (arm.compare_shots if shots else arm.compare_to), side
+        if shots:
+            assert shots == f"{arm.compare_shots[0]}-shot", side

@@ -257,6 +257,65 @@ def pair(a: _Evaluation, b: _Evaluation) -> tuple[list[PairedDataset], list[str]
     return paired, unpaired
 
 
+def pair_shots(evaluation: _Evaluation, shots_a: int, shots_b: int) -> tuple[list[PairedDataset], list[str]]:
+    """One evaluation's ``shots_a`` answers against its ``shots_b`` answers to the same examples and templates.
+
+    The prompts differ by the exemplars only, so requests pair by (template, example), not by prompt.
+    """
+    by_shots = {(t.task, t.shots): t for t in evaluation.results.tasks}
+    paired, unpaired = [], []
+    for (task_name, shots), task in sorted(by_shots.items()):
+        if shots != shots_a:
+            continue
+        other = by_shots.get((task_name, shots_b))
+        if other is None or other.primary_metric != task.primary_metric:
+            unpaired.append(f"{task_name} ({task.format})")
+            continue
+        side_a, side_b = evaluation.requests[(task_name, task.format)], evaluation.requests[(task_name, other.format)]
+        templates = sorted(set(side_a) & set(side_b))
+        shared = set.intersection(*(set(side_a[t]) & set(side_b[t]) for t in templates)) if templates else set()
+        if not shared:
+            unpaired.append(f"{task_name} ({task.format})")
+            continue
+        examples = sorted(shared)
+        paired.append(
+            PairedDataset(
+                task_name,
+                task.cluster,
+                task.format,
+                task.shots,
+                task.primary_metric,
+                [[side_a[t][i][1] for i in examples] for t in templates],
+                [[side_b[t][i][1] for i in examples] for t in templates],
+            )
+        )
+    return paired, unpaired
+
+
+def compare_shots(
+    folders: list[Path], *, arm: str, shots_a: int, shots_b: int, seed: int, resamples: int = DEFAULT_RESAMPLES
+) -> Comparison:
+    """One arm's ``shots_a``-shot scores minus its ``shots_b``-shot scores (FLAN Fig. 9), paired per request."""
+    datasets, unpaired = [], []
+    for folder in folders:
+        found, missing = pair_shots(read_evaluation(folder), shots_a, shots_b)
+        datasets += found
+        unpaired += missing
+    differences = paired_differences(datasets, resamples=resamples, seed=seed) if datasets else []
+    return Comparison(
+        a=shots_arm_name(arm, shots_a),
+        b=shots_arm_name(arm, shots_b),
+        seed=seed,
+        differences=differences,
+        unpaired=unpaired,
+    )
+
+
+def shots_arm_name(arm: str, shots: int) -> str:
+    """How a comparison between one arm's shot counts names its sides ("tuned@3-shot")."""
+    return f"{arm}@{shots}-shot"
+
+
 def compare_evaluations(
     a_folders: list[Path], b_folders: list[Path], *, a: str, b: str, seed: int, resamples: int = DEFAULT_RESAMPLES
 ) -> Comparison:

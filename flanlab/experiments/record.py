@@ -82,7 +82,8 @@ class Finding(_Strict):
     """What the paper found, and the sign it found for each paired comparison (arm - its reference)."""
 
     text: str  # the paper's finding, with its number
-    expect: dict[str, Literal["improvement", "drop"]] = Field(default_factory=dict)  # arm name -> sign
+    # a comparison's side a (an arm, or "arm@3-shot" for its few- vs zero-shot answers) -> the sign found
+    expect: dict[str, Literal["improvement", "drop"]] = Field(default_factory=dict)
 
 
 class ArmRecord(_Strict):

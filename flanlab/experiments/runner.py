@@ -235,12 +235,18 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec, arm_label: st
 
 
 def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[ArmRecord]) -> list[Comparison]:
-    """Each arm against its ``compare_to`` arm, on the evaluations both ran (same tasks and shots)."""
-    from flanlab.evaluate.compare import compare_evaluations
+    """Each arm against its ``compare_to`` arm, on the evaluations both ran (same tasks and shots), and
+    an arm's few-shot answers against its zero-shot ones where ``compare_shots`` asks for it."""
+    from flanlab.evaluate.compare import compare_evaluations, compare_shots
 
     by_name = {record.name: record for record in records}
     comparisons = []
     for arm in arms:
+        if arm.compare_shots:
+            folders = [run.out / Path(record.results).parent for record in by_name[arm.name].evals]
+            shots_a, shots_b = arm.compare_shots
+            seed = run.exp.config.seed
+            comparisons.append(compare_shots(folders, arm=arm.name, shots_a=shots_a, shots_b=shots_b, seed=seed))
         if arm.compare_to is None:
             continue
         pairs = [

@@ -66,6 +66,7 @@ class Arm:
     x: float | None = None  # position on the x axis of line figures
     compare_to: str | None = None  # the arm this one is paired against (difference = this - that)
     select_by: EvalSpec | None = None  # a validation evaluation that picks the kept checkpoint
+    compare_shots: tuple[int, int] | None = None  # (a, b): also pair this arm's a-shot answers against its b-shot
 
 
 Planner = Callable[[ResolvedExperiment, TaskRegistry], list[Arm]]
@@ -207,10 +208,13 @@ def instruction_ablation(exp: ResolvedExperiment, registry: TaskRegistry) -> lis
 
 
 def zero_vs_few_shot(exp: ResolvedExperiment, registry: TaskRegistry) -> list[Arm]:
+    """FLAN Fig. 9: each model's few-shot answers paired against its zero-shot answers, and tuned vs base."""
     evals = _held_out_eval(exp, registry, _few_shots(exp))
+    shots = (exp.params.few_shot, 0)
+    mixture = _standard_mixture(exp)
     return [
-        Arm(BASE, "base model", evals, series="base"),
-        Arm("tuned", "instruction-tuned", evals, mixture=_standard_mixture(exp), series="tuned", compare_to=BASE),
+        Arm(BASE, "base model", evals, series="base", compare_shots=shots),
+        Arm("tuned", "instruction-tuned", evals, mixture=mixture, series="tuned", compare_to=BASE, compare_shots=shots),
     ]
 
 
