@@ -56,10 +56,43 @@ def list_cmd() -> None:
         print(f"{name:36s} {config.study:24s} {config.title}")
 
 
-def report(folders: list[Path] = typer.Argument(..., help="Experiment folders holding experiment.json.")) -> None:
+def report(
+    folders: list[Path] = typer.Argument(..., help="Experiment folders holding experiment.json."),
+    publish: Path | None = typer.Option(
+        None,
+        "--publish",
+        help="Also write each study's results page (DIR/<name>.md, its figures and verdict) and the summary "
+        "table DIR/README.md over every page in DIR.",
+    ),
+) -> None:
     """Rebuild tables and figures from saved results alone (no model is run)."""
     from flanlab.report.build import build_report
 
     for folder in folders:
         written = build_report(folder)
         console.print(f"{folder}: " + ", ".join(str(path) for path in written.values()))
+    if publish is not None:
+        _publish(folders, publish)
+
+
+def _publish(folders: list[Path], out: Path) -> None:
+    from flanlab.experiments.config import builtin_config_names, resolve_experiment
+    from flanlab.io import write_text
+    from flanlab.report.page import index_markdown, publish_page, read_summaries
+
+    command = command_line()
+    for folder in folders:
+        summary = publish_page(folder, out, command)
+        console.print(f"{out / summary.page}: {summary.verdict} ({summary.why})")
+    studies = [(config.name, config.figure, config.title) for config in map(resolve_experiment, builtin_config_names())]
+    studies = [study for study in studies if study[0] != "default"]  # the main job has its own README section
+    runs = "\n".join(
+        f"flanlab experiment run configs/{name}.yaml --scale default --out runs/{name}-default"
+        for name, _, _ in studies
+    )
+    commands = (
+        "From the project root, after the README setup (offline; a rerun reuses every finished unit):\n\n"
+        f"```\n{runs}\nflanlab report runs/*-default --publish {out}\n```\n"
+    )
+    write_text(out / "README.md", index_markdown(read_summaries(out), studies, commands))
+    console.print(f"{out / 'README.md'}: the summary table")

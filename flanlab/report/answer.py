@@ -43,11 +43,11 @@ def answer_markdown(
                 paired_line(comparison, overall),
                 "",
             ]
-    lines += _what_ran(record, scores)
+    lines += what_ran(record, scores)
     return "\n".join(lines) + "\n"
 
 
-def _what_ran(record: ExperimentRecord, scores: Sequence[TaskScore]) -> list[str]:
+def what_ran(record: ExperimentRecord, scores: Sequence[TaskScore]) -> list[str]:
     items = [_model_line(record)]
     items += [line for arm in record.arms if (line := _training_line(arm))]
     items += _evaluated_lines(scores)
