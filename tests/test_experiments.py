@@ -18,6 +18,7 @@ from flanlab.experiments.config import BUILTIN_CONFIGS, builtin_config_names, re
 from flanlab.experiments.runner import run_experiment
 from flanlab.experiments.studies import plan
 from flanlab.report.build import build_report
+from flanlab.report.page import publish_page
 from flanlab.tasks.registry import load_registry
 from tests.conftest import REPO, run_cli
 
@@ -67,6 +68,12 @@ def test_every_config_runs_at_tiny_scale(name, registry, tmp_path):
     written = build_report(tmp_path)
     assert "model tiny-llama" in written["markdown"].read_text()
     assert written["summary"].stat().st_size > 0
+    summary = publish_page(tmp_path, tmp_path / "pages", "flanlab report RUN --publish pages")
+    page = (tmp_path / "pages" / summary.page).read_text()
+    figures = re.findall(r"\]\(([^)]+\.png)\)", page)
+    assert figures and all((tmp_path / "pages" / figure).exists() for figure in figures)
+    assert f"**Verdict: {summary.verdict}.**" in page and "95% CI" in page
+    assert (tmp_path / "pages" / name / "experiment.json").exists()
 
 
 @pytest.mark.slow
@@ -123,6 +130,11 @@ def test_flanlab_run_writes_a_report(tmp_path):
     assert overall.ci_low <= overall.difference <= overall.ci_high and overall.n > 0
     header = next(row for row in report.splitlines() if row.startswith("| dataset | metric |"))
     assert header.endswith("| chance | majority |")
+    published = run_cli("report", str(out), "--publish", str(tmp_path / "pages"))
+    assert published.returncode == 0, published.stderr[-2000:]
+    index = (tmp_path / "pages" / "README.md").read_text()
+    assert index.count("| not yet run at default scale |") == len(builtin_config_names()) - 1  # all but the main job
+    assert "flanlab report runs/*-default --publish" in index
     results = json.loads((out / record_results(out)).read_text())
     lines = results["tasks"][0]["lines"]
     assert f"| {lines['chance']:.1f} | {lines['majority']:.1f} |" in report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -84,7 +85,10 @@ def _publish(folders: list[Path], out: Path) -> None:
     for folder in folders:
         summary = publish_page(folder, out, command)
         console.print(f"{out / summary.page}: {summary.verdict} ({summary.why})")
-    studies = [(config.name, config.figure, config.title) for config in map(resolve_experiment, builtin_config_names())]
+    names = sorted(
+        builtin_config_names(), key=lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+    )
+    studies = [(config.name, config.figure, config.title) for config in map(resolve_experiment, names)]
     studies = [study for study in studies if study[0] != "default"]  # the main job has its own README section
     runs = "\n".join(
         f"flanlab experiment run configs/{name}.yaml --scale default --out runs/{name}-default"

@@ -143,15 +143,19 @@ def _checks_table(checks: Sequence[CheckedComparison], labels: dict[str, str]) -
     return lines
 
 
-def _copy_figures(figures: dict[str, Path], target: Path) -> list[Path]:
+def _copy_summaries(folder: Path, record: ExperimentRecord, figures: dict[str, Path], target: Path) -> list[Path]:
+    """Copy the figures, experiment.json and each evaluation's results.json (no weights, no samples).
+
+    Returns the copied figures."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    copied = []
-    for path in figures.values():
-        if path.suffix == ".png":
-            copied.append(Path(shutil.copy2(path, target / path.name)))
-    return copied
+    shutil.copy2(folder / "experiment.json", target / "experiment.json")
+    for evaluation in (evaluation for arm in record.arms for evaluation in arm.evals):
+        destination = target / evaluation.results
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(folder / evaluation.results, destination)
+    return [Path(shutil.copy2(path, target / path.name)) for path in figures.values() if path.suffix == ".png"]
 
 
 def _page_markdown(
@@ -174,8 +178,7 @@ def _page_markdown(
         "",
         "## What this run measured",
         "",
-        record.description,
-        "",
+        *([record.description, ""] if record.description else []),
         f"Each comparison the paper makes, as a paired difference over all evaluated datasets (arms answered the "
         f"same requests; 95% CI by paired bootstrap over examples). A study at this scale aims to resolve "
         f"{RESOLUTION_PP:.0f} points: a half-width above that cannot.",
@@ -188,8 +191,6 @@ def _page_markdown(
         "## Figures",
         "",
         *[f"![{path.stem}]({path.parent.name}/{path.name})\n" for path in figures],
-        "## Every paired comparison and score",
-        "",
         details,
     ]
     return "\n".join(lines).rstrip() + "\n"
@@ -216,7 +217,7 @@ def publish_page(folder: Path, out: Path, command: str) -> PageSummary:
     )
     labels = {arm.name: arm.label for arm in record.arms}
     details = comparison_markdown(record.comparisons, labels, scores) + "\n" + markdown_tables(record, scores)
-    copied = _copy_figures(figures, out / record.name)
+    copied = _copy_summaries(folder, record, figures, out / record.name)
     write_text(out / summary.page, _page_markdown(record, scores, summary, details, copied, command))
     write_json(out / f"{record.name}.json", summary.model_dump(mode="json"))
     return summary
