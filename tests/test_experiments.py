@@ -73,6 +73,7 @@ def test_every_config_runs_at_tiny_scale(name, registry, tmp_path):
     figures = re.findall(r"\]\(([^)]+\.png)\)", page)
     assert figures and all((tmp_path / "pages" / figure).exists() for figure in figures)
     assert f"**Verdict: {summary.verdict}.**" in page and "95% CI" in page
+    assert re.search(r"\d+ of \d+ rows at or below the majority-class line", page)
     assert (tmp_path / "pages" / name / "experiment.json").exists()
 
 

@@ -143,6 +143,33 @@ def _checks_table(checks: Sequence[CheckedComparison], labels: dict[str, str]) -
     return lines
 
 
+def _against_chance(scores: Sequence[TaskScore]) -> list[str]:
+    """Each arm's mean over datasets per suite and format, beside the mean chance and majority lines."""
+    groups: dict[tuple[str, str, str], list[TaskScore]] = {}
+    for score in scores:
+        groups.setdefault((score.label, score.suite, format_label(score.format, score.shots)), []).append(score)
+    rows, below = [], 0
+    for (label, suite, fmt), members in groups.items():
+        average = sum(s.mean for s in members) / len(members)
+        lines = [s.lines for s in members if s.lines is not None]
+        chance = majority = "-"
+        if len(lines) == len(members):
+            chance = f"{sum(line.chance for line in lines) / len(lines):.1f}"
+            top = sum(line.majority for line in lines) / len(lines)
+            majority = f"{top:.1f}"
+            below += average <= top
+        rows.append(f"| {label} | {suite} | {fmt} | {len(members)} | {average:.1f} | {chance} | {majority} |")
+    return [
+        f"Scores against input-blind answering (mean over datasets; {below} of {len(rows)} rows at or below the "
+        "majority-class line, where a model answering one option always would score):",
+        "",
+        "| arm | suite | format | datasets | mean score | chance | majority |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def _copy_summaries(folder: Path, record: ExperimentRecord, figures: dict[str, Path], target: Path) -> list[Path]:
     """Copy the figures, experiment.json and each evaluation's results.json (no weights, no samples).
 
@@ -185,6 +212,7 @@ def _page_markdown(
         "",
         *_checks_table(summary.checks, labels),
         "",
+        *_against_chance(scores),
         *what_ran(record, scores),
         f"Page: `{command}`",
         "",
