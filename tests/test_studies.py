@@ -314,3 +314,12 @@ def test_studies_share_the_main_jobs_tuned_model_at_default_scale():
     for config in ("fig9_zero_vs_few_shot", "fig10_prompt_tuning", "flan2022_single_task"):
         assert tuned_unit(config, "tuned") == main_job, config
     assert tuned_unit("fig5_leave_one_cluster_out", "tuned-commonsense")[0] != main_job[0]
+
+
+def test_small_datasets_are_named_for_every_cluster_a_study_scores():
+    from flanlab.experiments.runner import evaluated_clusters
+
+    fig5 = resolve_experiment("fig5_leave_one_cluster_out").at_scale("default")
+    assert evaluated_clusters(fig5) == ["nli", "commonsense", "closed_book_qa"]
+    fig6 = resolve_experiment("fig6_num_clusters").at_scale("default")
+    assert evaluated_clusters(fig6) == ["nli", "closed_book_qa", "commonsense"]

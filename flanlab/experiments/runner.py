@@ -234,6 +234,11 @@ def _run_eval(run: ExperimentRun, model: ModelRef, spec: EvalSpec, arm_label: st
     )
 
 
+def evaluated_clusters(exp: ResolvedExperiment) -> list[str]:
+    """The held-out clusters a study scores: the config's, and those a leave-one-out study sweeps."""
+    return list(dict.fromkeys([*exp.config.held_out, *(exp.settings.clusters or [])]))
+
+
 def _comparisons(run: ExperimentRun, arms: list[Arm], records: list[ArmRecord]) -> list[Comparison]:
     """Each arm against its ``compare_to`` arm, on the evaluations both ran (same tasks and shots), and
     an arm's few-shot answers against its zero-shot ones where ``compare_shots`` asks for it."""
@@ -340,7 +345,7 @@ def run_experiment(
         units_reused=len(run.store.reused),
         elapsed_s=round(time.monotonic() - run.started, 1),
         command=command,
-        too_small_to_evaluate=too_small_to_evaluate(exp, run.registry, list(exp.config.held_out)),
+        too_small_to_evaluate=too_small_to_evaluate(exp, run.registry, evaluated_clusters(exp)),
         finding=exp.config.finding,
         arms=records,
         comparisons=_comparisons(run, arms, records),

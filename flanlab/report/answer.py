@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from flanlab.evaluate.compare import Comparison, PairedDifference
 from flanlab.experiments.record import ArmRecord, EvalRecord, ExperimentRecord, MixtureRecord, TrainRecord
 from flanlab.models.zoo import MODEL_ZOO
-from flanlab.report.collect import TaskScore
+from flanlab.report.collect import TaskScore, arm_labels, score_labels
 from flanlab.report.comparisons import format_label, paired_line
 
 
@@ -49,7 +49,8 @@ def answer_markdown(
 
 def what_ran(record: ExperimentRecord, scores: Sequence[TaskScore]) -> list[str]:
     items = [_model_line(record)]
-    items += [line for arm in record.arms if (line := _training_line(arm))]
+    labels = arm_labels(record)
+    items += [line for arm in record.arms if (line := _training_line(arm, labels[arm.name]))]
     items += _evaluated_lines(scores)
     if small := record.too_small_to_evaluate:
         names = ", ".join(f"{name} ({size})" for name, size in small.items())
@@ -72,7 +73,7 @@ def _model_line(record: ExperimentRecord) -> str:
     return f"Model: {record.model}, {zoo.description}; {zoo.training}"
 
 
-def _training_line(arm: ArmRecord) -> str | None:
+def _training_line(arm: ArmRecord, name: str) -> str | None:
     train = arm.train
     if not train:
         return None
@@ -82,15 +83,16 @@ def _training_line(arm: ArmRecord) -> str | None:
     tokens = f", {train.target_tokens:,} target tokens" if train.target_tokens else ""
     loss = f", final loss {train.final_loss:.3f}" if train.final_loss is not None else ""
     rows = f" on a {arm.mixture.rows:,}-row mixture" if arm.mixture else ""
-    return f"Training ({arm.label}): {steps}{tokens}{loss}{rows}"
+    return f"Training ({name}): {steps}{tokens}{loss}{rows}"
 
 
 def _evaluated_lines(scores: Sequence[TaskScore]) -> list[str]:
     """Per format: held-out examples and templates per dataset (and which), arms that saw the same
     requests named together."""
+    names = score_labels(scores)
     groups: dict[tuple[str, str, int], list[TaskScore]] = defaultdict(list)
     for score in scores:
-        groups[(score.label, score.format, score.shots)].append(score)
+        groups[(names[score.arm], score.format, score.shots)].append(score)
     described: dict[str, list[str]] = defaultdict(list)
     for (label, fmt, shots), members in groups.items():
         examples = sum(s.n_examples for s in members)
@@ -107,11 +109,12 @@ def _evaluated_lines(scores: Sequence[TaskScore]) -> list[str]:
 def _warning_lines(scores: Sequence[TaskScore]) -> list[str]:
     constant: dict[str, list[str]] = defaultdict(list)
     totals: dict[str, int] = defaultdict(int)
+    names = score_labels(scores)
     for score in scores:
         if score.answers is not None:
-            totals[score.label] += 1
+            totals[names[score.arm]] += 1
             if score.answers.constant:
-                constant[score.label].append(score.task)
+                constant[names[score.arm]].append(score.task)
     return [
         f"Warning: {label} gives one answer on more than 90% of the requests of {len(tasks)} of its {totals[label]} "
         f"classification datasets ({', '.join(tasks)}): those scores say little about the task"
@@ -120,6 +123,7 @@ def _warning_lines(scores: Sequence[TaskScore]) -> list[str]:
 
 
 def _timing_line(record: ExperimentRecord) -> str | None:
+    names = arm_labels(record)
     stages = []
     for arm in record.arms:
         units: list[tuple[str, MixtureRecord | TrainRecord | EvalRecord | None]] = [
@@ -130,7 +134,7 @@ def _timing_line(record: ExperimentRecord) -> str | None:
         for stage, unit in units:
             if unit is not None and unit.seconds is not None:
                 cached = " (cached: from an earlier run)" if unit.reused else ""
-                stages.append(f"{stage} ({arm.label}) {_duration(unit.seconds)}{cached}")
+                stages.append(f"{stage} ({names[arm.name]}) {_duration(unit.seconds)}{cached}")
     if not stages:
         return None
     total = f"; this invocation {_duration(record.elapsed_s)}" if record.elapsed_s is not None else ""

@@ -20,7 +20,14 @@ from flanlab.experiments.record import ExperimentRecord, MixtureRecord, read_exp
 from flanlab.figures import new_figure
 from flanlab.io import write_text
 from flanlab.report.answer import answer_markdown
-from flanlab.report.collect import TaskScore, cot_direct_exemplars, loss_curves, task_scores, validation_curves
+from flanlab.report.collect import (
+    TaskScore,
+    arm_labels,
+    cot_direct_exemplars,
+    loss_curves,
+    task_scores,
+    validation_curves,
+)
 from flanlab.report.comparisons import comparison_markdown, plot_differences, reference_markdown
 
 X_LABELS = {
@@ -293,7 +300,7 @@ def build_report(folder: str | Path) -> dict[str, Path]:
         "validation": plot_validation(record, validation_curves(record), figures_dir / "validation.png"),
     }
     figures = {name: path for name, path in maybe_figures.items() if path is not None}
-    labels = {arm.name: arm.label for arm in record.arms}
+    labels = arm_labels(record)
     sections = [
         answer_markdown(record, paired, scores, labels),
         comparison_markdown(paired, labels, scores),

@@ -8,6 +8,8 @@ a model: a report can always be rebuilt from these files.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,21 @@ def task_scores(folder: Path, record: ExperimentRecord) -> list[TaskScore]:
                     )
                 )
     return rows
+
+
+def arm_labels(record: ExperimentRecord) -> dict[str, str]:
+    """What text calls each arm: its label, or its name where arms share a label (Fig. 5's base and
+    tuned arms are both labelled by their cluster, which figures use as the x position)."""
+    counts = Counter(arm.label for arm in record.arms)
+    return {arm.name: arm.label if counts[arm.label] == 1 else arm.name for arm in record.arms}
+
+
+def score_labels(scores: Sequence[TaskScore]) -> dict[str, str]:
+    """The same for score rows (keyed by ``TaskScore.arm``): the label, or the row key where shared."""
+    owners: dict[str, set[str]] = {}
+    for score in scores:
+        owners.setdefault(score.label, set()).add(score.arm)
+    return {score.arm: score.label if len(owners[score.label]) == 1 else score.arm for score in scores}
 
 
 def _arm_key(arm: ArmRecord, evaluation: EvalRecord, several_suites: bool) -> tuple[str, str]:

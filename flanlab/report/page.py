@@ -25,7 +25,7 @@ from flanlab.experiments.record import ExperimentRecord, Finding, read_experimen
 from flanlab.io import write_json, write_text
 from flanlab.report.answer import what_ran
 from flanlab.report.build import build_report, markdown_tables
-from flanlab.report.collect import TaskScore, task_scores
+from flanlab.report.collect import TaskScore, arm_labels, score_labels, task_scores
 from flanlab.report.comparisons import comparison_markdown, format_label
 
 Outcome = Literal["as the paper found", "against the paper", "no measurable difference", "undefined"]
@@ -145,9 +145,10 @@ def _checks_table(checks: Sequence[CheckedComparison], labels: dict[str, str]) -
 
 def _against_chance(scores: Sequence[TaskScore]) -> list[str]:
     """Each arm's mean over datasets per suite and format, beside the mean chance and majority lines."""
+    names = score_labels(scores)
     groups: dict[tuple[str, str, str], list[TaskScore]] = {}
     for score in scores:
-        groups.setdefault((score.label, score.suite, format_label(score.format, score.shots)), []).append(score)
+        groups.setdefault((names[score.arm], score.suite, format_label(score.format, score.shots)), []).append(score)
     rows, below = [], 0
     for (label, suite, fmt), members in groups.items():
         average = sum(s.mean for s in members) / len(members)
@@ -193,7 +194,7 @@ def _page_markdown(
     figures: list[Path],
     command: str,
 ) -> str:
-    labels = {arm.name: arm.label for arm in record.arms}
+    labels = arm_labels(record)
     lines = [
         f"# {record.figure}: {record.title}",
         "",
@@ -243,7 +244,7 @@ def publish_page(folder: Path, out: Path, command: str) -> PageSummary:
         checks=checks,
         page=f"{record.name}.md",
     )
-    labels = {arm.name: arm.label for arm in record.arms}
+    labels = arm_labels(record)
     details = comparison_markdown(record.comparisons, labels, scores) + "\n" + markdown_tables(record, scores)
     copied = _copy_summaries(folder, record, figures, out / record.name)
     write_text(out / summary.page, _page_markdown(record, scores, summary, details, copied, command))
