@@ -8,6 +8,8 @@ A page says what the paper found, what this run measured (each expected comparis
 - inconclusive at this scale: anything else (most often, every CI spans zero).
 
 Next to each page a small JSON file holds the same verdict for programs and for the summary table.
+A hand-written `notes/<name>.md` in the same folder, if there is one, is included as "Reading this
+result" (what the numbers mean), so regenerating a page never loses it.
 """
 
 from __future__ import annotations
@@ -186,6 +188,10 @@ def _copy_summaries(folder: Path, record: ExperimentRecord, figures: dict[str, P
     return [Path(shutil.copy2(path, target / path.name)) for path in figures.values() if path.suffix == ".png"]
 
 
+def _notes(notes: str | None) -> list[str]:
+    return ["## Reading this result", "", notes.strip(), ""] if notes else []
+
+
 def _page_markdown(
     record: ExperimentRecord,
     scores: Sequence[TaskScore],
@@ -193,6 +199,7 @@ def _page_markdown(
     details: str,
     figures: list[Path],
     command: str,
+    notes: str | None,
 ) -> str:
     labels = arm_labels(record)
     lines = [
@@ -204,6 +211,7 @@ def _page_markdown(
         "",
         summary.finding,
         "",
+        *_notes(notes),
         "## What this run measured",
         "",
         *([record.description, ""] if record.description else []),
@@ -247,7 +255,9 @@ def publish_page(folder: Path, out: Path, command: str) -> PageSummary:
     labels = arm_labels(record)
     details = comparison_markdown(record.comparisons, labels, scores) + "\n" + markdown_tables(record, scores)
     copied = _copy_summaries(folder, record, figures, out / record.name)
-    write_text(out / summary.page, _page_markdown(record, scores, summary, details, copied, command))
+    notes_file = out / "notes" / f"{record.name}.md"  # a person's reading of the numbers, kept across regenerations
+    notes = notes_file.read_text(encoding="utf-8") if notes_file.exists() else None
+    write_text(out / summary.page, _page_markdown(record, scores, summary, details, copied, command, notes))
     write_json(out / f"{record.name}.json", summary.model_dump(mode="json"))
     return summary
 
