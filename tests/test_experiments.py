@@ -68,12 +68,15 @@ def test_every_config_runs_at_tiny_scale(name, registry, tmp_path):
     written = build_report(tmp_path)
     assert "model tiny-llama" in written["markdown"].read_text()
     assert written["summary"].stat().st_size > 0
+    (tmp_path / "pages" / "notes").mkdir(parents=True)
+    (tmp_path / "pages" / "notes" / f"{name}.md").write_text("A person's reading.\n")
     summary = publish_page(tmp_path, tmp_path / "pages", "flanlab report RUN --publish pages")
     page = (tmp_path / "pages" / summary.page).read_text()
     figures = re.findall(r"\]\(([^)]+\.png)\)", page)
     assert figures and all((tmp_path / "pages" / figure).exists() for figure in figures)
     assert f"**Verdict: {summary.verdict}.**" in page and "95% CI" in page
     assert re.search(r"\d+ of \d+ rows at or below the majority-class line", page)
+    assert "## Reading this result\n\nA person's reading.\n" in page  # kept across regenerations
     assert (tmp_path / "pages" / name / "experiment.json").exists()
 
 
