@@ -104,7 +104,10 @@ def study_verdict(checks: Sequence[CheckedComparison]) -> tuple[Verdict, str]:
     found = sum(check.outcome == "as the paper found" for check in checks)
     against = sum(check.outcome == "against the paper" for check in checks)
     widths = [(c.ci_high - c.ci_low) / 2 for c in checks if c.ci_low is not None and c.ci_high is not None]
-    spread = f"95% CI half-widths {min(widths):.1f}-{max(widths):.1f} pp" if widths else "no CI"
+    spread = "no CI"
+    if widths:
+        low, high = min(widths), max(widths)
+        spread = f"95% CI half-width {low:.1f} pp" if low == high else f"95% CI half-widths {low:.1f}-{high:.1f} pp"
     if found == len(checks):
         return "reproduced", f"all {len(checks)} comparisons differ measurably in the paper's direction ({spread})"
     if against and not found:
@@ -117,6 +120,8 @@ def study_verdict(checks: Sequence[CheckedComparison]) -> tuple[Verdict, str]:
             f"mixed: {found} of {len(checks)} comparisons differ measurably in the paper's direction, {against} "
             f"against it, the rest inside their CIs ({spread})"
         )
+    if len(checks) == 1:
+        return "inconclusive at this scale", f"no measurable difference: the 95% CI spans zero ({spread})"
     return "inconclusive at this scale", (
         f"no measurable difference in any of the {len(checks)} comparisons: every 95% CI spans zero ({spread})"
     )
