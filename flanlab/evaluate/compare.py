@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flanlab.errors import FlanlabError
 from flanlab.evaluate.aggregate import TemplateRun, resample_estimates
 from flanlab.evaluate.metrics import METRICS, Scored
-from flanlab.evaluate.schema import EvalResults, read_results
+from flanlab.evaluate.schema import EvalResults, TaskResult, read_results
 from flanlab.io import stable_hash
 
 CONFIDENCE = 0.95
@@ -222,6 +222,30 @@ def read_evaluation(folder: Path) -> _Evaluation:
     return _Evaluation(results, requests)
 
 
+_Side = dict[str, dict[int, tuple[str, Scored]]]  # template id -> example index -> (prompt, scored)
+
+
+def _aligned(task: TaskResult, side_a: _Side, side_b: _Side, same_prompt: bool) -> PairedDataset | None:
+    """Both sides' answers on the templates they share and the examples every one of those templates
+    asked of both (with identical prompts where ``same_prompt``); None when nothing is shared."""
+    templates = sorted(set(side_a) & set(side_b))
+    shared = set.intersection(*(set(side_a[t]) & set(side_b[t]) for t in templates)) if templates else set()
+    if same_prompt:
+        shared = {i for i in shared if all(side_a[t][i][0] == side_b[t][i][0] for t in templates)}
+    if not shared:
+        return None
+    examples = sorted(shared)
+    return PairedDataset(
+        task.task,
+        task.cluster,
+        task.format,
+        task.shots,
+        task.primary_metric,
+        [[side_a[t][i][1] for i in examples] for t in templates],
+        [[side_b[t][i][1] for i in examples] for t in templates],
+    )
+
+
 def pair(a: _Evaluation, b: _Evaluation) -> tuple[list[PairedDataset], list[str]]:
     """The datasets both evaluations answered, restricted to requests with identical prompts.
 
@@ -233,27 +257,13 @@ def pair(a: _Evaluation, b: _Evaluation) -> tuple[list[PairedDataset], list[str]
     for task in a.results.tasks:
         key = (task.task, task.format)
         other = tasks_b.get(key)
-        if other is None or other.primary_metric != task.primary_metric:
+        dataset = None
+        if other is not None and other.primary_metric == task.primary_metric:
+            dataset = _aligned(task, a.requests[key], b.requests[key], same_prompt=True)
+        if dataset is None:
             unpaired.append(f"{key[0]} ({key[1]})")
-            continue
-        side_a, side_b = a.requests[key], b.requests[key]
-        templates = sorted(set(side_a) & set(side_b))
-        shared = set.intersection(*(set(side_a[t]) & set(side_b[t]) for t in templates)) if templates else set()
-        examples = sorted(i for i in shared if all(side_a[t][i][0] == side_b[t][i][0] for t in templates))
-        if not examples:
-            unpaired.append(f"{key[0]} ({key[1]})")
-            continue
-        paired.append(
-            PairedDataset(
-                task.task,
-                task.cluster,
-                task.format,
-                task.shots,
-                task.primary_metric,
-                [[side_a[t][i][1] for i in examples] for t in templates],
-                [[side_b[t][i][1] for i in examples] for t in templates],
-            )
-        )
+        else:
+            paired.append(dataset)
     return paired, unpaired
 
 
@@ -268,27 +278,17 @@ def pair_shots(evaluation: _Evaluation, shots_a: int, shots_b: int) -> tuple[lis
         if shots != shots_a:
             continue
         other = by_shots.get((task_name, shots_b))
-        if other is None or other.primary_metric != task.primary_metric:
-            unpaired.append(f"{task_name} ({task.format})")
-            continue
-        side_a, side_b = evaluation.requests[(task_name, task.format)], evaluation.requests[(task_name, other.format)]
-        templates = sorted(set(side_a) & set(side_b))
-        shared = set.intersection(*(set(side_a[t]) & set(side_b[t]) for t in templates)) if templates else set()
-        if not shared:
-            unpaired.append(f"{task_name} ({task.format})")
-            continue
-        examples = sorted(shared)
-        paired.append(
-            PairedDataset(
-                task_name,
-                task.cluster,
-                task.format,
-                task.shots,
-                task.primary_metric,
-                [[side_a[t][i][1] for i in examples] for t in templates],
-                [[side_b[t][i][1] for i in examples] for t in templates],
+        dataset = None
+        if other is not None and other.primary_metric == task.primary_metric:
+            side_a, side_b = (
+                evaluation.requests[(task_name, task.format)],
+                evaluation.requests[(task_name, other.format)],
             )
-        )
+            dataset = _aligned(task, side_a, side_b, same_prompt=False)
+        if dataset is None:
+            unpaired.append(f"{task_name} ({task.format})")
+        else:
+            paired.append(dataset)
     return paired, unpaired
 
 
