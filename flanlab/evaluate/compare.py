@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -296,19 +296,9 @@ def compare_shots(
     folders: list[Path], *, arm: str, shots_a: int, shots_b: int, seed: int, resamples: int = DEFAULT_RESAMPLES
 ) -> Comparison:
     """One arm's ``shots_a``-shot scores minus its ``shots_b``-shot scores (FLAN Fig. 9), paired per request."""
-    datasets, unpaired = [], []
-    for folder in folders:
-        found, missing = pair_shots(read_evaluation(folder), shots_a, shots_b)
-        datasets += found
-        unpaired += missing
-    differences = paired_differences(datasets, resamples=resamples, seed=seed) if datasets else []
-    return Comparison(
-        a=shots_arm_name(arm, shots_a),
-        b=shots_arm_name(arm, shots_b),
-        seed=seed,
-        differences=differences,
-        unpaired=unpaired,
-    )
+    pairings = (pair_shots(read_evaluation(folder), shots_a, shots_b) for folder in folders)
+    a, b = shots_arm_name(arm, shots_a), shots_arm_name(arm, shots_b)
+    return _comparison(pairings, a=a, b=b, seed=seed, resamples=resamples)
 
 
 def shots_arm_name(arm: str, shots: int) -> str:
@@ -320,9 +310,19 @@ def compare_evaluations(
     a_folders: list[Path], b_folders: list[Path], *, a: str, b: str, seed: int, resamples: int = DEFAULT_RESAMPLES
 ) -> Comparison:
     """Arm ``a`` minus arm ``b`` over their evaluation folders (matched in order)."""
+    pairings = (
+        pair(read_evaluation(folder_a), read_evaluation(folder_b))
+        for folder_a, folder_b in zip(a_folders, b_folders, strict=True)
+    )
+    return _comparison(pairings, a=a, b=b, seed=seed, resamples=resamples)
+
+
+def _comparison(
+    pairings: Iterable[tuple[list[PairedDataset], list[str]]], *, a: str, b: str, seed: int, resamples: int
+) -> Comparison:
+    """The paired differences over every pairing's datasets, with what could not be paired."""
     datasets, unpaired = [], []
-    for folder_a, folder_b in zip(a_folders, b_folders, strict=True):
-        found, missing = pair(read_evaluation(folder_a), read_evaluation(folder_b))
+    for found, missing in pairings:
         datasets += found
         unpaired += missing
     differences = paired_differences(datasets, resamples=resamples, seed=seed) if datasets else []
