@@ -70,7 +70,7 @@ def test_every_config_runs_at_tiny_scale(name, registry, tmp_path):
     assert written["summary"].stat().st_size > 0
     (tmp_path / "pages" / "notes").mkdir(parents=True)
     (tmp_path / "pages" / "notes" / f"{name}.md").write_text("A person's reading.\n")
-    summary = publish_page(tmp_path, tmp_path / "pages", "flanlab report RUN --publish pages")
+    summary = publish_page(tmp_path, tmp_path / "pages", "flanlab report RUN --publish pages", written)
     page = (tmp_path / "pages" / summary.page).read_text()
     figures = re.findall(r"\]\(([^)]+\.png)\)", page)
     assert figures and all((tmp_path / "pages" / figure).exists() for figure in figures)

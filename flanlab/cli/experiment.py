@@ -68,23 +68,24 @@ def report(
 ) -> None:
     """Rebuild tables and figures from saved results alone (no model is run)."""
     from flanlab.report.build import build_report
+    from flanlab.report.page import publish_page
 
     for folder in folders:
         written = build_report(folder)
         console.print(f"{folder}: " + ", ".join(str(path) for path in written.values()))
+        if publish is not None:
+            summary = publish_page(folder, publish, command_line(), written)
+            console.print(f"{publish / summary.page}: {summary.verdict} ({summary.why})")
     if publish is not None:
-        _publish(folders, publish)
+        _write_index(publish)
 
 
-def _publish(folders: list[Path], out: Path) -> None:
+def _write_index(out: Path) -> None:
+    """DIR/README.md: the summary table over every page in DIR, one row per built-in study."""
     from flanlab.experiments.config import builtin_config_names, resolve_experiment
     from flanlab.io import write_text
-    from flanlab.report.page import index_markdown, publish_page, read_summaries
+    from flanlab.report.page import index_markdown, read_summaries
 
-    command = command_line()
-    for folder in folders:
-        summary = publish_page(folder, out, command)
-        console.print(f"{out / summary.page}: {summary.verdict} ({summary.why})")
     names = sorted(
         builtin_config_names(), key=lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
     )

@@ -26,7 +26,7 @@ from flanlab.evaluate.compare import Comparison, PairedDifference
 from flanlab.experiments.record import ExperimentRecord, Finding, read_experiment
 from flanlab.io import write_json, write_text
 from flanlab.report.answer import what_ran
-from flanlab.report.build import build_report, markdown_tables
+from flanlab.report.build import markdown_tables
 from flanlab.report.collect import TaskScore, arm_labels, score_labels, task_scores
 from flanlab.report.comparisons import comparison_markdown, format_label
 
@@ -200,13 +200,13 @@ def _notes(notes: str | None) -> list[str]:
 def _page_markdown(
     record: ExperimentRecord,
     scores: Sequence[TaskScore],
+    labels: dict[str, str],
     summary: PageSummary,
     details: str,
     figures: list[Path],
     command: str,
     notes: str | None,
 ) -> str:
-    labels = arm_labels(record)
     lines = [
         f"# {record.figure}: {record.title}",
         "",
@@ -238,11 +238,12 @@ def _page_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def publish_page(folder: Path, out: Path, command: str) -> PageSummary:
-    """Write out/<name>.md (with its figures in out/<name>/) and out/<name>.json from one experiment folder."""
+def publish_page(folder: Path, out: Path, command: str, figures: dict[str, Path]) -> PageSummary:
+    """Write out/<name>.md (with its figures in out/<name>/) and out/<name>.json from one experiment folder.
+
+    ``figures``: what `build_report` wrote for that folder (the page copies its figures)."""
     folder, out = Path(folder), Path(out)
     record = read_experiment(folder)
-    figures = build_report(folder)
     scores = task_scores(folder, record)
     finding = record.finding or Finding(text="(the config states no finding)")
     checks = check_finding(finding, record.comparisons)
@@ -262,7 +263,7 @@ def publish_page(folder: Path, out: Path, command: str) -> PageSummary:
     copied = _copy_summaries(folder, record, figures, out / record.name)
     notes_file = out / "notes" / f"{record.name}.md"  # a person's reading of the numbers, kept across regenerations
     notes = notes_file.read_text(encoding="utf-8") if notes_file.exists() else None
-    write_text(out / summary.page, _page_markdown(record, scores, summary, details, copied, command, notes))
+    write_text(out / summary.page, _page_markdown(record, scores, labels, summary, details, copied, command, notes))
     write_json(out / f"{record.name}.json", summary.model_dump(mode="json"))
     return summary
 
