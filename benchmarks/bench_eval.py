@@ -52,12 +52,15 @@ PRESUPPOSITIONS = {
     "templates": [{"id": "t01", "input": "{premise}\n\nIf that is true, is it also true that \"{hypothesis}\"?"}],
 }
 
-# (task, template, shots, examples): a few hundred examples, short and long prompts, 2 and 3 options
+# (task, template, shots, examples, exemplars): a few hundred examples, short and long prompts, 2 and 3
+# options; 3-shot both with exemplars drawn per example and with one set per template, whose shared
+# opening flanlab computes once (lm-eval scores each prompt whole either way)
 PLAN = [
-    ("bb_epistemic_reasoning", "t01", 0, 1.0),
-    ("bb_epistemic_reasoning", "t02", 0, 1.0),
-    ("bb_epistemic_reasoning", "t01", 3, 0.5),
-    ("bench_presuppositions_nli", "t01", 0, 1.0),
+    ("bb_epistemic_reasoning", "t01", 0, 1.0, "per_example"),
+    ("bb_epistemic_reasoning", "t02", 0, 1.0, "per_example"),
+    ("bb_epistemic_reasoning", "t01", 3, 0.5, "per_example"),
+    ("bb_epistemic_reasoning", "t01", 3, 0.5, "per_template"),
+    ("bench_presuppositions_nli", "t01", 0, 1.0, "per_example"),
 ]
 
 
@@ -153,20 +156,23 @@ def main() -> None:
     flanlab_fp32.score([RankRequest("Warm-up: page the weights in.", ("yes", "no"))])
     workdir = Path(tempfile.mkdtemp(prefix="bench_eval_"))
     entries = []
-    for position, (task, template, shots, fraction) in enumerate(PLAN):
+    for position, (task, template, shots, fraction, exemplars) in enumerate(PLAN):
         config = EvalConfig(
             model=args.model, tasks=[f"task:{task}"], templates=[template], shots=[shots], limit=int(args.limit * fraction),
-            best_dev=False,
+            best_dev=False, exemplars=exemplars,
         )
-        name = lm_eval_task_name(task, template, config.formats()[0].name)
+        exported = lm_eval_task_name(task, template, config.formats()[0].name)
+        name = exported + ("_shared" if exemplars == "per_template" else "")  # the row's label and folder
         export_lm_eval(registry, config, workdir / name, count_tokens=count)
-        runs = {"ours": lambda: _flanlab_run(flanlab, registry, config, count),
-                "reference": lambda: _flanlab_run(flanlab_fp32, registry, config, count),
-                **{dtype: (lambda lm=lm: _lm_eval_run(lm, name, workdir / name)) for dtype, lm in lm_eval_arms.items()}}
+        runs = {"ours": lambda config=config: _flanlab_run(flanlab, registry, config, count),
+                "reference": lambda config=config: _flanlab_run(flanlab_fp32, registry, config, count),
+                **{dtype: (lambda lm=lm, folder=workdir / name: _lm_eval_run(lm, exported, folder))
+                   for dtype, lm in lm_eval_arms.items()}}
         order = list(runs) if position % 2 == 0 else list(reversed(runs))
         outcomes = {key: runs[key]() for key in order}
         for dtype in lm_eval_arms:
             entries.append(_compare(name, outcomes["ours"], outcomes[dtype], outcomes["reference"], (ours_dtype, dtype)))
+            entries[-1]["exemplars"] = exemplars if shots else None
             print(_row(entries[-1]), flush=True)
     _report(args, entries, rates, ours_dtype)
 
@@ -196,7 +202,10 @@ def _report(args: argparse.Namespace, entries: list[dict], rates: dict[str, floa
         "options (exported with `flanlab export lm-eval`), one shared fp32 model object. flanlab runs at its default "
         f"precision ({ours_dtype}; near ties settled in fp32); lm-eval at its defaults (float32) and at flanlab's dtype "
         "(`mixed_precision_dtype=bfloat16`). Times are end to end per task (flanlab: render + tokenise + score; lm-eval: load "
-        "the JSON task + build requests + score); the order of the runs alternates per task. Matmul rate measured before the "
+        "the JSON task + build requests + score); the order of the runs alternates per task. The 3-shot task runs twice: "
+        "with exemplars drawn per example (flanlab's default, no two prompts share an opening) and with one exemplar set "
+        "per template (`--exemplars per_template`, suffix `_shared`), whose common opening flanlab computes once per "
+        "template and lm-eval for every prompt. Matmul rate measured before the "
         f"runs: {rates['float32']:.0f} GFLOP/s fp32, {rates['bfloat16']:.0f} GFLOP/s bf16 (2048^3).\n\n"
         + table
         + "\n\nPredictions that differ between the two tools, with the gap between the two best options in flanlab fp32 "

@@ -229,3 +229,48 @@ def test_single_token_options_score_prompts_alone_like_a_plain_forward_pass():
             assert result.logprob == pytest.approx(expected, abs=1e-3 if precision == "fp32" else 0.3)
             if precision == "fp32" or abs(expected[0] - expected[1]) > 0.3:
                 assert (result.logprob[0] > result.logprob[1]) == (expected[0] > expected[1])
+
+
+EXEMPLARS = "".join(f"Example {k}: the sky over the harbour was grey and calm. Answer: yes\n\n" for k in range(4))
+SHARED = [
+    RankRequest(EXEMPLARS + f"Query {i}: is it raining?" * (1 + i % 2), ("yes", "no", "it is not possible to tell"))
+    for i in range(6)
+] + [RankRequest(EXEMPLARS, ("yes", "no")), RankRequest("Unrelated prompt.", ("a", "b b"))]
+
+
+def test_shared_prompt_openings_are_grouped_and_cut():
+    from flanlab.evaluate.backend import _Row, shared_prefixes
+
+    base = list(range(100, 140))
+    rows = [_Row(i, base + [i, i + 1], [(0, [1])]) for i in range(4)]
+    rows.append(_Row(4, base[:35] + [7, 7, 7, 7, 7], [(0, [1])]))  # shares only 35 tokens: not cut to 35 for all
+    rows.append(_Row(5, list(range(500, 540)), [(0, [1])]))  # shares nothing
+    rows.append(_Row(6, base[:20], [(0, [1])]))  # too short a common opening
+    groups = shared_prefixes(rows, minimum=32)
+    by_request = {row.request: (prefix, row) for prefix, group in groups for row in group}
+    assert sorted(by_request) == list(range(7))
+    for i in range(4):
+        prefix, row = by_request[i]
+        assert prefix == base and row.prompt == [i, i + 1]
+    for i in (4, 5, 6):
+        prefix, row = by_request[i]
+        assert prefix == [] and row.prompt == rows[i].prompt
+    same = [_Row(0, base, [(0, [1])]), _Row(0, base, [(1, [2])])]  # one request's options over two rows
+    [(prefix, group)] = shared_prefixes(same, minimum=32)
+    assert prefix == base[:-1] and all(row.prompt == base[-1:] for row in group)  # one token left to predict from
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_shared_prefix_changes_no_score(tiny_causal, side):
+    model, tokenizer = load_model(tiny_causal)
+    backend = HFBackend(model, tokenizer, batch_size=3, padding_side=side)
+    ids = {(r.delimiter, o, r.chat): backend.option_ids(o, r.delimiter, r.chat) for r in SHARED for o in r.options}
+    from flanlab.evaluate.backend import shared_prefixes
+
+    assert any(len(prefix) >= 32 for prefix, _ in shared_prefixes(backend._rows(SHARED, ids)))  # the path is taken
+    separate = HFBackend(model, tokenizer, batch_size=1, share_prompt=False, padding_side="right").score(SHARED)
+    for got, want in zip(backend.score(SHARED), separate):
+        assert got.logprob == pytest.approx(want.logprob, abs=1e-4)
+    for request, result in zip(SHARED[:2], backend.score(SHARED[:2])):
+        expected = [_plain_logprob(model, backend, request.prompt, option) for option in request.options]
+        assert result.logprob == pytest.approx(expected, abs=1e-4)

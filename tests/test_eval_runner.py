@@ -189,17 +189,10 @@ def test_chain_of_thought_generates_and_maps_the_answer_to_an_option(tiny_causal
 
 
 def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_causal, tmp_path, isolated_home):
-    from flanlab.tasks.card import card_from_dict
-
     path = tmp_path / "my_eval.jsonl"
     rows = [{"question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(30)]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    card = card_from_dict(
-        {"name": "my_eval", "collection": "mine", "cluster": "math", "metrics": ["exact_match"],
-         "source": {"kind": "jsonl", "locator": str(path), "split": "all"},
-         "templates": [{"id": "q", "input": "{question}"}]},
-        where="test card",
-    )  # fmt: skip
+    card = _jsonl_card(path)
     config = EvalConfig(
         model=str(tiny_causal), tasks=["task:my_eval"], shots=[0, 2], bootstrap_resamples=0, max_new_tokens=2
     )
@@ -210,6 +203,41 @@ def test_a_split_all_file_is_scored_whole_with_leave_one_out_exemplars(tiny_caus
     for sample in (s for s in samples if s["format"] == "fewshot:2"):
         question = f"What is {sample['example_index']} plus {sample['example_index']}?"
         assert sample["prompt"].count("What is ") == 3 and sample["prompt"].count(question) == 1
+
+
+def test_per_template_exemplars_are_one_set_except_for_a_query_drawn_into_it(tiny_causal, tmp_path, isolated_home):
+    from flanlab.evaluate.runner import plan_requests
+    from flanlab.models import load_model
+    from flanlab.models.tokens import token_counter
+
+    path = tmp_path / "my_eval.jsonl"
+    path.write_text("".join(json.dumps({"question": f"What is {i} plus {i}?", "answer": str(2 * i)}) + "\n" for i in range(30)))
+    card = _jsonl_card(path)
+    count = token_counter(load_model(tiny_causal)[1])
+    opening = lambda prompt: prompt.rsplit("What is ", 1)[0]  # noqa: E731  (the exemplars, the query cut off)
+    for mode, most_common_share in (("per_template", 1.0), ("per_example", 0.2)):
+        config = EvalConfig(model=str(tiny_causal), tasks=["task:my_eval"], shots=[2], exemplars=mode, best_dev=False)
+        [(_, items)] = plan_requests([card], config, count)
+        openings = [opening(item.request.prompt) for item in items]
+        shared = max(set(openings), key=openings.count)
+        if mode == "per_template":  # the queries drawn as exemplars (leave-one-out: two) see a spare instead
+            assert len(openings) - openings.count(shared) == 2
+            for item in items:
+                question = f"What is {item.example_index} plus {item.example_index}?"
+                assert item.request.prompt.count(question) == 1 and (question in shared) == (opening(item.request.prompt) != shared)
+        else:
+            assert openings.count(shared) <= most_common_share * len(openings)
+
+
+def _jsonl_card(path):
+    from flanlab.tasks.card import card_from_dict
+
+    return card_from_dict(
+        {"name": "my_eval", "collection": "mine", "cluster": "math", "metrics": ["exact_match"],
+         "source": {"kind": "jsonl", "locator": str(path), "split": "all"},
+         "templates": [{"id": "q", "input": "{question}"}]},
+        where="test card",
+    )  # fmt: skip
 
 
 def _hub_card(name: str, cluster: str):

@@ -15,6 +15,11 @@ whose options are that close are scored again in fp32 (``near_tie``). ``torch.no
 ``inference_mode`` lets autocast cast each weight once per ``score`` call instead of once per batch.
 Greedy generation has no such settling: under bf16 it may pick another token at a near tie.
 
+Requests whose prompts open with the same long run of tokens (few-shot prompts with one exemplar
+set per template, see ``EvalConfig.exemplars``) go further: that common prefix runs once, and its
+keys and values are reused by every request that shares it (`shared_prefixes`), so each request
+feeds only its own tail. Causal models without a soft prompt only; the numbers are unchanged.
+
 Seq2seq models run the encoder once per prompt and reuse its output for every option.
 
 Tokenisation is the one training uses: prompt and ``delimiter + option`` (the request's join, see
@@ -40,6 +45,9 @@ from flanlab.prompts.layout import DEFAULT_LAYOUT
 # bf16 moved the gap between two options' summed log-likelihoods by at most 0.144 nats over the 321
 # requests of benchmarks/bench_eval.py (smollm2-135m); requests closer than this margin are settled in fp32
 NEAR_TIE_NATS = 0.25
+# a common prompt opening shorter than this is recomputed per request: one extra forward pass and a
+# copy of its cache per batch would cost more than it saves
+MIN_SHARED_PREFIX = 32
 
 
 @dataclass
@@ -89,6 +97,7 @@ class HFBackend:
         self.rescored_fp32 = 0  # near ties scored again in fp32 (bf16 only)
         self.device_type = next(model.parameters()).device.type
         self.plain_head = has_plain_head(model.config)
+        self._cache_name = _cache_argument(model)
 
     # ---- tokenisation -------------------------------------------------------------------------
 
@@ -137,17 +146,21 @@ class HFBackend:
         rows = self._rows(requests, option_ids)
         logprobs: list[list[float]] = [[0.0] * len(request.options) for request in requests]
         done: list[int] = [0] * len(requests)
-        rows.sort(key=lambda row: (-row.length, row.request))  # longest first: memory errors come early
-        run = self._seq2seq_batch if self.is_seq2seq else self._causal_batch
+        sharing = self.share_prompt and not self.is_seq2seq and not self.virtual_tokens
+        groups = shared_prefixes(rows) if sharing else [([], rows)]
         with torch.no_grad(), autocast(precision, self.device_type):
-            for start in range(0, len(rows), self.batch_size):
-                batch = rows[start : start + self.batch_size]
-                for row, values in zip(batch, run(batch)):
-                    for (option_index, _), value in zip(row.options, values):
-                        logprobs[row.request][option_index] = value
-                    done[row.request] += len(row.options)
-                finished = {row.request for row in batch if done[row.request] == len(requests[row.request].options)}
-                progress(len(finished))
+            for prefix, group in groups:
+                group.sort(key=lambda row: (-row.length, row.request))  # longest first: memory errors come early
+                cache = self._prefix_cache(prefix) if prefix else None
+                for start in range(0, len(group), self.batch_size):
+                    batch = group[start : start + self.batch_size]
+                    values = self._seq2seq_batch(batch) if self.is_seq2seq else self._causal_batch(batch, cache)
+                    for row, row_values in zip(batch, values):
+                        for (option_index, _), value in zip(row.options, row_values):
+                            logprobs[row.request][option_index] = value
+                        done[row.request] += len(row.options)
+                    finished = {row.request for row in batch if done[row.request] == len(requests[row.request].options)}
+                    progress(len(finished))
         return [
             OptionScores(
                 logprob=tuple(logprobs[index]),
@@ -184,13 +197,29 @@ class HFBackend:
                 rows.append(_Row(index, prompt, chunk))
         return rows
 
-    def _causal_batch(self, batch: list[_Row]) -> list[list[float]]:
+    def _prefix_cache(self, prefix: list[int]) -> Any:
+        """Keys and values of a prompt opening shared by several rows (batch of one)."""
+        import torch
+
+        ids = torch.tensor([prefix])
+        body = self.model.base_model if self.plain_head else self.model
+        extra = {} if self.plain_head else {"logits_to_keep": 1}
+        output = body(input_ids=ids, position_ids=torch.arange(len(prefix))[None], use_cache=True, **extra)
+        return output[self._cache_name]
+
+    def _causal_batch(self, batch: list[_Row], prefix_cache: Any = None) -> list[list[float]]:
+        """Option scores of one batch of rows; with ``prefix_cache`` the rows hold only the prompt tails
+        that follow the shared prefix whose keys and values it holds."""
+        import copy
+
         import torch
 
         width = max(row.length for row in batch)
         # rows that are prompts alone (every option a single token) need no mask: right-padded, plain
         # causal attention gives each prompt token exactly what it would see alone
-        causal_only = not self.virtual_tokens and all(row.length == len(row.prompt) for row in batch)
+        causal_only = (
+            not self.virtual_tokens and prefix_cache is None and all(row.length == len(row.prompt) for row in batch)
+        )
         left = self.padding_side == "left" and not causal_only
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         positions = torch.zeros((len(batch), width), dtype=torch.long)
@@ -219,14 +248,22 @@ class HFBackend:
         rows_t = torch.tensor([r for r, _, _ in targets])
         cols_t = torch.tensor([p for _, p, _ in targets])
         tokens_t = torch.tensor([token for _, _, token in targets])
-        logits = self._scored_logits(ids, positions, None if causal_only else segments, rows_t, cols_t)
+        past = None
+        if prefix_cache is not None:  # a copy per batch: the forward pass appends this batch's keys to it
+            past = copy.deepcopy(prefix_cache)
+            past.batch_repeat_interleave(len(batch))
+            positions += past.get_seq_length()
+        logits = self._scored_logits(ids, positions, None if causal_only else segments, rows_t, cols_t, past)
         picked = torch.log_softmax(logits, dim=-1)[torch.arange(len(targets)), tokens_t]
         values = picked.tolist()
         return [[sum(values[a:b]) for a, b in row_spans] for row_spans in spans]
 
-    def _scored_logits(self, ids: Any, positions: Any, segments: Any | None, rows: Any, cols: Any) -> Any:
+    def _scored_logits(
+        self, ids: Any, positions: Any, segments: Any | None, rows: Any, cols: Any, past: Any = None
+    ) -> Any:
         """fp32 logits at the (row, column) positions that predict a scored token; ``segments=None``:
-        right-padded prompts that need only the causal mask (sdpa then skips the masked half)."""
+        right-padded prompts that need only the causal mask (sdpa then skips the masked half);
+        ``past``: a shared prefix's keys and values, which every real position also sees."""
         import torch
 
         width = ids.shape[1]
@@ -234,7 +271,11 @@ class HFBackend:
         if self.virtual_tokens:
             model, inputs, positions, segments = self._with_soft_prompt(ids, positions, segments)
         mask = self._segment_mask(segments) if segments is not None else None
-        common = {"attention_mask": mask, "position_ids": positions, "use_cache": False}
+        if past is not None:
+            mask = self._behind_prefix(mask, segments, past.get_seq_length())
+        common = {"attention_mask": mask, "position_ids": positions, "use_cache": past is not None}
+        if past is not None:
+            common[self._cache_name] = past
         if self.plain_head:
             hidden = model.base_model(**inputs, **common).last_hidden_state
             picked = hidden[:, -width:][rows, cols]  # counted from the end: a soft prompt in front changes nothing
@@ -286,6 +327,16 @@ class HFBackend:
         dtype = self.model.dtype
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         return mask[:, None, :, :]
+
+    def _behind_prefix(self, mask: Any, segments: Any, prefix_len: int) -> Any:
+        """The segment mask widened by the shared prefix's columns, which every real position sees."""
+        import torch
+
+        sees = (segments >= 0)[:, None, :, None].expand(-1, 1, -1, prefix_len)
+        if mask.dtype == torch.bool:
+            return torch.cat([sees, mask], dim=-1)
+        blocked = torch.zeros(sees.shape, dtype=mask.dtype).masked_fill(~sees, torch.finfo(mask.dtype).min)
+        return torch.cat([blocked, mask], dim=-1)
 
     def _seq2seq_batch(self, batch: list[_Row]) -> list[list[float]]:
         import torch
@@ -380,6 +431,57 @@ class _StopOnText:
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :], skip_special_tokens=True)
         return torch.tensor([any(s in text.lstrip() for s in self.stop) for text in texts], dtype=torch.bool)
+
+
+def shared_prefixes(rows: list[_Row], minimum: int = MIN_SHARED_PREFIX) -> list[tuple[list[int], list[_Row]]]:
+    """Rows grouped by a common prompt opening of at least ``minimum`` tokens, each row's prompt cut
+    to what follows it; rows that share none form one group with an empty prefix.
+
+    Sorted prompts put those with a common opening next to each other. A run of neighbours is one
+    group; its prefix is what the first two share, so a prompt that shares less (a few-shot query
+    whose own example had to be swapped out of the exemplars) starts a group of its own instead of
+    shortening everyone's prefix. Each row keeps at least one prompt token: the one that predicts
+    its first option token.
+    """
+    ordered = sorted(rows, key=lambda row: row.prompt)
+    common = [_common_length(a.prompt, b.prompt) for a, b in zip(ordered, ordered[1:])]
+    groups: list[tuple[list[int], list[_Row]]] = []
+    alone: list[_Row] = []
+    start = 0
+    while start < len(ordered):
+        shared, following = (common[start : start + 2] + [0, 0])[:2]
+        # the next pair sharing more means this prompt is the odd one out of the run that follows
+        if shared < minimum or minimum <= following and shared < following:
+            alone.append(ordered[start])
+            start += 1
+            continue
+        end = start + 1
+        while end < len(common) and common[end] >= shared:
+            end += 1
+        members = ordered[start : end + 1]
+        length = min(shared, *(len(row.prompt) - 1 for row in members))
+        prefix = members[0].prompt[:length]
+        groups.append((prefix, [_Row(row.request, row.prompt[length:], row.options) for row in members]))
+        start = end + 1
+    return ([([], alone)] if alone else []) + groups
+
+
+def _cache_argument(model: Any) -> str:
+    """What this transformers version calls the key/value cache in forward() and its outputs
+    (``past_key_values`` until 5.2x renamed it ``cache``)."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a PEFT wrapper
+    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+
+
+def _common_length(a: list[int], b: list[int]) -> int:
+    length = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        length += 1
+    return length
 
 
 def near_tie(scores: OptionScores, rank_by: str, nats: float) -> bool:

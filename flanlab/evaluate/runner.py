@@ -60,6 +60,11 @@ class EvalConfig(BaseModel):
     shots: list[int] = Field(
         default_factory=lambda: [0], description="Shot counts, e.g. 0,3 (exemplars from the train split)."
     )
+    exemplars: Literal["per_example", "per_template"] = Field(
+        "per_example",
+        description="Few-shot exemplars drawn anew for every evaluated example (FLAN's and GPT-3's protocol), or one "
+        "set per task and template (fixed k-shot prompts, as for MMLU and BBH), which scoring computes once.",
+    )
     cot: bool = Field(False, description="Chain-of-thought formats (generate, then extract the answer).")
     chat_template: bool = Field(
         False, description="Prompts as the user turn of the model's chat template; options scored as its reply."
@@ -341,10 +346,15 @@ def _evaluated(
     chat: ChatTemplate | None = None,
 ) -> Evaluated:
     leave_one_out = index < len(pool) and pool[index] is example  # the pool is the evaluated split
+    # one set per template: every query draws the same ones; the spares stand in for a query that was drawn
+    query_key = stable_hash(example) if config.exemplars == "per_example" else f"{card.name}:{template.id}"
     exemplars = pick_exemplars(
-        pool, fmt.shots + leave_one_out, seed=config.seed, query_key=stable_hash(example),
+        pool,
+        fmt.shots + leave_one_out,
+        seed=config.seed,
+        query_key=query_key,
         exclude_text=str(example.get("input", "")),
-    )  # fmt: skip
+    )
     exemplars = [exemplar for exemplar in exemplars if exemplar is not example][: fmt.shots]
     rendered = render(card, template, example, fmt, exemplars=exemplars, count_tokens=count_tokens)
     ranked = bool(rendered.options) and not fmt.cot
