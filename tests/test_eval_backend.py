@@ -255,6 +255,10 @@ def test_shared_prompt_openings_are_grouped_and_cut():
     for i in (4, 5, 6):
         prefix, row = by_request[i]
         assert prefix == [] and row.prompt == rows[i].prompt
+    # queries that open alike share a little more with their neighbours than with the rest: still one group
+    alike = [_Row(i, base + [1, 2 + i // 3, i], [(0, [1])]) for i in range(6)]
+    [(prefix, group)] = shared_prefixes(alike, minimum=32)
+    assert prefix == base + [1] and len(group) == 6
     same = [_Row(0, base, [(0, [1])]), _Row(0, base, [(1, [2])])]  # one request's options over two rows
     [(prefix, group)] = shared_prefixes(same, minimum=32)
     assert prefix == base[:-1] and all(row.prompt == base[-1:] for row in group)  # one token left to predict from

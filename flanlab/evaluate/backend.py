@@ -48,6 +48,7 @@ NEAR_TIE_NATS = 0.25
 # a common prompt opening shorter than this is recomputed per request: one extra forward pass and a
 # copy of its cache per batch would cost more than it saves
 MIN_SHARED_PREFIX = 32
+KEEP_SHARED = 0.9  # a prompt joins a group of shared openings when it shares at least this much of it
 
 
 @dataclass
@@ -437,31 +438,33 @@ def shared_prefixes(rows: list[_Row], minimum: int = MIN_SHARED_PREFIX) -> list[
     """Rows grouped by a common prompt opening of at least ``minimum`` tokens, each row's prompt cut
     to what follows it; rows that share none form one group with an empty prefix.
 
-    Sorted prompts put those with a common opening next to each other. A run of neighbours is one
-    group; its prefix is what the first two share, so a prompt that shares less (a few-shot query
-    whose own example had to be swapped out of the exemplars) starts a group of its own instead of
-    shortening everyone's prefix. Each row keeps at least one prompt token: the one that predicts
-    its first option token.
+    Sorted prompts put those with a common opening next to each other, and neighbours share it plus
+    a little of what follows (k-shot queries that open alike). A run of neighbours is one group while
+    each new one keeps at least ``KEEP_SHARED`` of the run's shared length; a prompt that shares
+    clearly less (a query whose own example was swapped out of the exemplars) starts a group of its
+    own rather than shortening everyone's prefix. Each row keeps at least one prompt token: the one
+    that predicts its first option token.
     """
     ordered = sorted(rows, key=lambda row: row.prompt)
-    common = [_common_length(a.prompt, b.prompt) for a, b in zip(ordered, ordered[1:])]
+    common = [_common_length(a.prompt, b.prompt) for a, b in zip(ordered, ordered[1:])] + [0]
     groups: list[tuple[list[int], list[_Row]]] = []
     alone: list[_Row] = []
     start = 0
     while start < len(ordered):
-        shared, following = (common[start : start + 2] + [0, 0])[:2]
-        # the next pair sharing more means this prompt is the odd one out of the run that follows
-        if shared < minimum or minimum <= following and shared < following:
+        shared = common[start]
+        if shared < minimum or shared < KEEP_SHARED * common[start + 1]:  # the odd one out of the next run
             alone.append(ordered[start])
             start += 1
             continue
         end = start + 1
-        while end < len(common) and common[end] >= shared:
+        while common[end] >= max(minimum, KEEP_SHARED * shared):
+            shared = min(shared, common[end])
             end += 1
         members = ordered[start : end + 1]
         length = min(shared, *(len(row.prompt) - 1 for row in members))
-        prefix = members[0].prompt[:length]
-        groups.append((prefix, [_Row(row.request, row.prompt[length:], row.options) for row in members]))
+        groups.append(
+            (members[0].prompt[:length], [_Row(row.request, row.prompt[length:], row.options) for row in members])
+        )
         start = end + 1
     return ([([], alone)] if alone else []) + groups
 
