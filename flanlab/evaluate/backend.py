@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from flanlab.errors import FlanlabError
@@ -98,7 +99,6 @@ class HFBackend:
         self.rescored_fp32 = 0  # near ties scored again in fp32 (bf16 only)
         self.device_type = next(model.parameters()).device.type
         self.plain_head = has_plain_head(model.config)
-        self._cache_name = _cache_argument(model)
 
     # ---- tokenisation -------------------------------------------------------------------------
 
@@ -197,6 +197,15 @@ class HFBackend:
             if chunk:
                 rows.append(_Row(index, prompt, chunk))
         return rows
+
+    @cached_property
+    def _cache_name(self) -> str:
+        """What this transformers version calls the key/value cache in forward() and its outputs
+        (``past_key_values`` until 5.2x renamed it ``cache``)."""
+        import inspect
+
+        inner = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # under PEFT
+        return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
 
     def _prefix_cache(self, prefix: list[int]) -> Any:
         """Keys and values of a prompt opening shared by several rows (batch of one)."""
@@ -467,15 +476,6 @@ def shared_prefixes(rows: list[_Row], minimum: int = MIN_SHARED_PREFIX) -> list[
         )
         start = end + 1
     return ([([], alone)] if alone else []) + groups
-
-
-def _cache_argument(model: Any) -> str:
-    """What this transformers version calls the key/value cache in forward() and its outputs
-    (``past_key_values`` until 5.2x renamed it ``cache``)."""
-    import inspect
-
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a PEFT wrapper
-    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
 
 
 def _common_length(a: list[int], b: list[int]) -> int:
