@@ -31,6 +31,7 @@ special tokens added, no delimiter.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -281,10 +282,9 @@ class HFBackend:
         if self.virtual_tokens:
             model, inputs, positions, segments = self._with_soft_prompt(ids, positions, segments)
         mask = self._segment_mask(segments) if segments is not None else None
-        if past is not None:
-            mask = self._behind_prefix(mask, segments, past.get_seq_length())
         common = {"attention_mask": mask, "position_ids": positions, "use_cache": past is not None}
         if past is not None:
+            common["attention_mask"] = self._behind_prefix(mask, segments, past.get_seq_length())
             common[self._cache_name] = past
         if self.plain_head:
             hidden = model.base_model(**inputs, **common).last_hidden_state
@@ -455,7 +455,7 @@ def shared_prefixes(rows: list[_Row], minimum: int = MIN_SHARED_PREFIX) -> list[
     that predicts its first option token.
     """
     ordered = sorted(rows, key=lambda row: row.prompt)
-    common = [_common_length(a.prompt, b.prompt) for a, b in zip(ordered, ordered[1:])] + [0]
+    common = [len(os.path.commonprefix([a.prompt, b.prompt])) for a, b in zip(ordered, ordered[1:])] + [0]
     groups: list[tuple[list[int], list[_Row]]] = []
     alone: list[_Row] = []
     start = 0
@@ -476,15 +476,6 @@ def shared_prefixes(rows: list[_Row], minimum: int = MIN_SHARED_PREFIX) -> list[
         )
         start = end + 1
     return ([([], alone)] if alone else []) + groups
-
-
-def _common_length(a: list[int], b: list[int]) -> int:
-    length = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        length += 1
-    return length
 
 
 def near_tie(scores: OptionScores, rank_by: str, nats: float) -> bool:
