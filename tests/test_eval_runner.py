@@ -103,6 +103,7 @@ def test_precision_is_recorded_and_keys_the_cache(tiny_causal, tmp_path, isolate
     auto = evaluate(config.model_copy(update={"precision": "auto"}), registry=registry, progress=False)
     assert auto.precision == resolve_precision("auto", "cpu") and auto.timing.cache_hits == 12
     assert auto.config["precision"] == "auto"
+    assert auto.timing.precision_reason.startswith(f"auto: {auto.precision}")
 
 
 def test_seq2seq_model_evaluates(tiny_seq2seq, registry, isolated_home):

@@ -80,7 +80,8 @@ def test_bf16_and_fp32_runs_in_one_process_record_their_precision(tiny_causal, m
     for run, precision in (("bf16", "bf16"), ("fp32", "fp32")):
         saved = read_train_result(tmp_path / run)  # the typed reader of train_result.json
         assert saved.precision == precision and saved.memory_plan.micro_batch_size == 2
-        assert json.loads((tmp_path / run / "memory_plan.json").read_text())["precision"] == precision
+        plan = json.loads((tmp_path / run / "memory_plan.json").read_text())
+        assert plan["precision"] == precision and plan["precision_reason"] == f"{precision}: as configured"
     assert abs(bf16.final_loss - fp32.final_loss) < 0.05 * fp32.final_loss
 
 

@@ -21,7 +21,7 @@ from flanlab.evaluate.backend import NEAR_TIE_NATS
 from flanlab.evaluate.requests import Backend, GenerateRequest, OptionScores, RankRequest
 from flanlab.evaluate.schema import EvalResults, EvalTiming
 from flanlab.io import stable_hash
-from flanlab.models.precision import Precision, resolve_precision
+from flanlab.models.precision import Precision, precision_reason, resolve_precision
 from flanlab.models.tokens import token_counter
 from flanlab.progress import progress
 from flanlab.prompts.chat import ChatTemplate
@@ -217,7 +217,8 @@ def evaluate(
         on_skipped(skipped)
     model, tokenizer = loaded or load_model(config.model)
     fingerprint = model_fingerprint(config.model)
-    precision = resolve_precision(config.precision, next(model.parameters()).device.type)
+    device_type = next(model.parameters()).device.type
+    precision = resolve_precision(config.precision, device_type)
     backend = HFBackend(
         model,
         tokenizer,
@@ -245,6 +246,7 @@ def evaluate(
     results.timing = EvalTiming(
         **stats,
         precision=precision,
+        precision_reason=precision_reason(config.precision, device_type),
         near_ties_rescored_fp32=backend.rescored_fp32,
         seconds_total=round(elapsed, 3),
         examples=examples,

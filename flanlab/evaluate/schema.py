@@ -97,6 +97,7 @@ class EvalTiming(_Strict):
     model_seconds: float
     model_requests_per_second: float | None
     precision: str
+    precision_reason: str | None = None  # why config.precision resolved as it did (the bf16 probe's rates)
     near_ties_rescored_fp32: int
     seconds_total: float
     examples: int

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flanlab.errors import FlanlabError
 from flanlab.io import write_json, write_text
-from flanlab.models.precision import Resolved, autocast, resolve_precision
+from flanlab.models.precision import Resolved, autocast, precision_reason, resolve_precision
 from flanlab.progress import Bar, progress
 from flanlab.prompts.chat import ChatTemplate
 from flanlab.train import checkpoints, memory
@@ -162,7 +162,11 @@ def train(config: TrainConfig) -> TrainResult:
     if accelerator.is_main_process:
         write_text(run_dir / "config.yaml", config.to_yaml())
         write_json(run_dir / "tokenization.json", data.stats)
-        write_json(run_dir / "memory_plan.json", {"precision": precision, **memory_plan.model_dump(mode="json")})
+        reason = precision_reason(config.precision, _device_type())
+        write_json(
+            run_dir / "memory_plan.json",
+            {"precision": precision, "precision_reason": reason, **memory_plan.model_dump(mode="json")},
+        )
     loop = _Loop(
         config, accelerator, model, optimizer, scheduler, plan, data, tokenizer, seq2seq, log, counters, precision
     )
@@ -433,9 +437,12 @@ def _check_world(processes: int) -> None:
         )
 
 
+def _device_type() -> str:
+    return "cuda" if torch.cuda.is_available() and not _cpu_only_launch() else "cpu"
+
+
 def _precision(config: TrainConfig) -> Resolved:
-    device_type = "cuda" if torch.cuda.is_available() and not _cpu_only_launch() else "cpu"
-    return resolve_precision(config.precision, device_type)
+    return resolve_precision(config.precision, _device_type())
 
 
 def _plan_memory(
