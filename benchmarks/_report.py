@@ -21,6 +21,7 @@ def machine() -> dict[str, Any]:
     import torch
 
     return {
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -51,6 +52,25 @@ def matmul_rates() -> dict[str, float]:
     return {dtype: round(matmul_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what the platform module reports."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.partition(":")[2].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else (platform.processor() or platform.machine())
+
+
+def machine_line() -> str:
+    """One line on the machine a speed table was measured on: CPU, cores and what `precision: auto` chose."""
+    import os
+
+    from flanlab.models.precision import precision_reason
+
+    return f"Machine: {cpu_model()}, {os.cpu_count()} cores; precision {precision_reason('auto', 'cpu')}."
+
+
 def _git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
@@ -71,8 +91,12 @@ def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def update_summary(name: str, markdown: str) -> None:
-    """Replace (or append) the section of BENCHMARKS.md that belongs to benchmark ``name``."""
+def update_summary(name: str, markdown: str, per_machine: bool = False) -> None:
+    """Replace (or append) the section of BENCHMARKS.md that belongs to benchmark ``name``; with
+    ``per_machine`` (speed tables, which depend on the CPU), one section per CPU model, so a run on
+    another machine adds its table instead of replacing the last one."""
+    if per_machine:
+        name = f"{name}@{re.sub(r'[^a-z0-9]+', '-', cpu_model().lower()).strip('-')}"
     begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
     block = f"{begin}\n{markdown.strip()}\n{end}"
     text = SUMMARY.read_text() if SUMMARY.exists() else "# Benchmarks\n\nEach section is written by the script named in it.\n"

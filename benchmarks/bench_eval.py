@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from benchmarks._report import markdown_table, matmul_rates, save_result, update_summary  # noqa: E402
+from benchmarks._report import cpu_model, machine_line, markdown_table, matmul_rates, save_result, update_summary  # noqa: E402
 from flanlab.evaluate.backend import HFBackend  # noqa: E402
 from flanlab.evaluate.requests import RankRequest  # noqa: E402
 from flanlab.evaluate.lm_eval_export import export_lm_eval, lm_eval_task_name  # noqa: E402
@@ -197,11 +197,13 @@ def _report(args: argparse.Namespace, entries: list[dict], rates: dict[str, floa
                    for e in entries for d in e["differences"]]
     update_summary(
         "bench_eval",
-        "## Evaluation: flanlab vs lm-evaluation-harness (`benchmarks/bench_eval.py`)\n\n"
-        f"{args.model}, CPU, batch size {args.batch_size} for both, lm-eval {_lm_eval_version()}; the same rendered prompts and "
-        "options (exported with `flanlab export lm-eval`), one shared fp32 model object. flanlab runs at its default "
-        f"precision ({ours_dtype}; near ties settled in fp32); lm-eval at its defaults (float32) and at flanlab's dtype "
-        "(`mixed_precision_dtype=bfloat16`). Times are end to end per task (flanlab: render + tokenise + score; lm-eval: load "
+        f"## Evaluation: flanlab vs lm-evaluation-harness (`benchmarks/bench_eval.py`), {cpu_model()}\n\n"
+        f"{machine_line()} {args.model}, CPU, batch size {args.batch_size} for both, lm-eval {_lm_eval_version()}; the same "
+        "rendered prompts and options (exported with `flanlab export lm-eval`), one shared fp32 model object. flanlab runs "
+        f"at its default precision ({ours_dtype}{'; near ties settled in fp32' if 'bfloat16' in ours_dtype else ''}); "
+        + ("lm-eval at its defaults (float32) and at flanlab's dtype (`mixed_precision_dtype=bfloat16`). "
+           if "bfloat16" in ours_dtype else "lm-eval at its defaults (float32, the same dtype). ")
+        + "Times are end to end per task (flanlab: render + tokenise + score; lm-eval: load "
         "the JSON task + build requests + score); the order of the runs alternates per task. The 3-shot task runs twice: "
         "with exemplars drawn per example (flanlab's default, no two prompts share an opening) and with one exemplar set "
         "per template (`--exemplars per_template`, suffix `_shared`), whose common opening flanlab computes once per "
@@ -210,6 +212,7 @@ def _report(args: argparse.Namespace, entries: list[dict], rates: dict[str, floa
         + table
         + "\n\nPredictions that differ between the two tools, with the gap between the two best options in flanlab fp32 "
         "(a near tie when small): " + ("; ".join(differences) or "none") + ".",
+        per_machine=True,
     )
 
 

@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from benchmarks._report import markdown_table, save_result, update_summary  # noqa: E402
+from benchmarks._report import cpu_model, machine_line, markdown_table, save_result, update_summary  # noqa: E402
+from flanlab.models.precision import resolve_precision  # noqa: E402
 
 DEFAULT_MODEL = "smollm2-135m"
 QWEN_05B = "qwen2.5-0.5b-shape (random)"
@@ -46,13 +47,13 @@ QWEN_05B_SHAPE = {
 }
 INPUT_WORDS, TARGET_WORDS, EXAMPLES = 1100, 200, 64
 GIB = 1024**3
-SUMMARY = """## Training memory (`python3 benchmarks/bench_memory.py`)
+SUMMARY = """## Training memory (`python3 benchmarks/bench_memory.py`), {cpu}
 
-Peak resident memory of training runs, each case in its own process ({steps} optimizer step(s) plus
+{machine} Peak resident memory of training runs, each case in its own process ({steps} optimizer step(s) plus
 the export; the kernel's `ru_maxrss`), on made-up rows that fill the default 1,280-token row (1,024
 input and ~200 target tokens). `0.5b` is a random model with Qwen2.5-0.5B's configuration (494M
 parameters, vocabulary 151,936) built in code. Settings not listed are flanlab's defaults: LoRA r16
-on all linear layers, micro-batch 8, Adafactor, `precision: auto` (bf16 on this CPU),
+on all linear layers, micro-batch 8, Adafactor, `precision: auto` ({auto} on this CPU),
 `gradient_checkpointing: auto`, and the memory plan for half the free memory. The estimate is
 the planner's, for the plan it chose. Memory does not depend on the machine's load, so this ran on
 the shared machine.
@@ -274,16 +275,19 @@ def main() -> None:
         results[case.name] = result
         ordered = [results[case.name] for case in CASES if case.name in results]
         save_result("bench_memory", {"steps": args.steps, "cap_gib": args.cap_gb, "cases": ordered})
-        update_summary("bench_memory", SUMMARY.format(steps=args.steps) + table(ordered) + "\n\nWhat the planner "
-                       "changed (its estimate at the configured settings, and the memory it planned for):\n\n"
-                       + notes(ordered))
+        header = SUMMARY.format(steps=args.steps, cpu=cpu_model(), machine=machine_line(), auto=resolve_precision("auto"))
+        update_summary("bench_memory", header + table(ordered) + "\n\nWhat the planner changed (its estimate at the "
+                       "configured settings, and the memory it planned for):\n\n" + notes(ordered), per_machine=True)
 
 
 def _previous_results() -> dict[str, dict]:
     from benchmarks._report import RESULTS
 
     path = RESULTS / "bench_memory.json"
-    return {case["name"]: case for case in json.loads(path.read_text())["cases"]} if path.exists() else {}
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if saved.get("machine", {}).get("cpu") != cpu_model():  # cases measured on another machine are not mixed in
+        return {}
+    return {case["name"]: case for case in saved["cases"]}
 
 
 if __name__ == "__main__":

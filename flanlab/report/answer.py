@@ -107,19 +107,24 @@ def _evaluated_lines(scores: Sequence[TaskScore]) -> list[str]:
 
 
 def _warning_lines(scores: Sequence[TaskScore]) -> list[str]:
-    constant: dict[str, list[str]] = defaultdict(list)
-    totals: dict[str, int] = defaultdict(int)
+    """One warning per arm that answers a classification dataset almost constantly; a dataset scored in
+    several formats is named once, with the formats in which it is constant."""
+    constant: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    datasets: dict[str, set[str]] = defaultdict(set)
     names = score_labels(scores)
     for score in scores:
         if score.answers is not None:
-            totals[names[score.arm]] += 1
+            datasets[names[score.arm]].add(score.task)
             if score.answers.constant:
-                constant[names[score.arm]].append(score.task)
-    return [
-        f"Warning: {label} gives one answer on more than 90% of the requests of {len(tasks)} of its {totals[label]} "
-        f"classification datasets ({', '.join(tasks)}): those scores say little about the task"
-        for label, tasks in constant.items()
-    ]
+                constant[names[score.arm]][score.task].append(format_label(score.format, score.shots))
+    lines = []
+    for label, tasks in constant.items():
+        named = "; ".join(f"{task} ({', '.join(formats)})" for task, formats in tasks.items())
+        lines.append(
+            f"Warning: {label} gives one answer on more than 90% of the requests of {len(tasks)} of its "
+            f"{len(datasets[label])} classification datasets ({named}): those scores say little about the task"
+        )
+    return lines
 
 
 def _timing_line(record: ExperimentRecord) -> str | None:

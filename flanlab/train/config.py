@@ -65,7 +65,8 @@ class TrainConfig(BaseModel):
     precision: Precision = Field(
         "auto",
         description="fp32, bf16 (autocast: bf16 matrix products; fp32 master weights, gradients and optimizer state), "
-        "or auto: bf16 where the device computes it natively (CPU with AVX512-BF16/AMX, CUDA with bf16), else fp32",
+        "or auto: bf16 where the device computes it natively and faster (CUDA with bf16; a CPU with AVX512-BF16/AMX "
+        "whose measured bf16 matrix products beat fp32 by 1.25x), else fp32",
     )
     attn_implementation: Literal["sdpa", "eager"] = Field("sdpa", description="Attention implementation.")
     gradient_checkpointing: bool | Literal["auto"] = Field(
