@@ -102,11 +102,11 @@ def train(config: TrainConfig) -> TrainResult:
     from accelerate.utils import set_seed
 
     memory.return_freed_tensors_to_the_system()
-    precision = _precision(config)
     # bf16 is applied here as torch.autocast around the forward pass (fp32 weights, gradients and optimizer
     # state), not through accelerate's process-wide mixed_precision, which cannot change within a process
     accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps, cpu=_cpu_only_launch())
     _check_world(accelerator.num_processes)
+    precision = _agreed_precision(config, accelerator)
     run_dir = config.out
     resume_from = _prepare_run_dir(config, accelerator.is_main_process)
     accelerator.wait_for_everyone()
@@ -441,8 +441,15 @@ def _device_type() -> str:
     return "cuda" if torch.cuda.is_available() and not _cpu_only_launch() else "cpu"
 
 
-def _precision(config: TrainConfig) -> Resolved:
-    return resolve_precision(config.precision, _device_type())
+def _agreed_precision(config: TrainConfig, accelerator) -> Resolved:
+    """The main process's resolution, used by every process: `auto` probes the CPU, and probes run at
+    once on the same cores could land on both sides of the threshold."""
+    from accelerate.utils import broadcast_object_list
+
+    choice: list[Any] = [resolve_precision(config.precision, _device_type()) if accelerator.is_main_process else None]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(choice)
+    return choice[0]
 
 
 def _plan_memory(
