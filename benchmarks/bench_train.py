@@ -3,8 +3,12 @@
     python3 benchmarks/bench_train.py [--steps 8] [--repeats 2] [--no-lora]
 
 Four arms: flanlab and TRL each in fp32 (TRL's default on a CPU) and in bf16 (flanlab: autocast with
-fp32 master weights, its ``auto`` choice on a CPU with native bf16; TRL: ``bf16=True``, the same
-autocast through the Trainer). The goal is set against TRL's defaults.
+fp32 master weights; TRL: ``bf16=True``, the same autocast through the Trainer); the bf16 arms only
+on a CPU with native bf16. The goal is set against TRL's defaults, for flanlab at its own default
+(``auto``: bf16 only where this CPU's measured bf16 matrix products beat fp32, see
+flanlab/models/precision.py). Besides the rate over all steps, the table gives it without the
+first two steps of each run (the optimizer allocating its state, kernels warming up), as a long
+run sees it.
 
 The mixture is a real one built by `flanlab mix build` (collections core, cluster nli held out,
 zero-shot heavy like the default experiment); examples that either engine would cut are left out,

@@ -4,7 +4,7 @@
 reports bf16 support, or a CPU with AVX512-BF16 or AMX-BF16 instructions (x86: AMD Zen 4 and later,
 Intel Cooper Lake / Sapphire Rapids and later) or the BF16 extension (Arm) on which a short matrix
 product probe runs bf16 at least ``BF16_MIN_SPEEDUP`` times as fast as fp32. The flag alone is not
-enough: an Intel Xeon exposing AVX512-BF16 without AMX (seen in a VM) multiplied bf16 at 149
+enough: an Intel Xeon exposing AVX512-BF16 without AMX (seen in a VM) multiplied bf16 at 146
 GFLOP/s against 242 in fp32, and trained 2.1x slower in bf16. Without the flag bf16 would be
 emulated, so ``auto`` means fp32 there without probing. The probe's rates are kept per machine
 (CPU model, flags, torch version, threads) in the cache, so the choice is stable from run to run.
