@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flanlab.models.precision import cpu_model, precision_reason
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SUMMARY = ROOT / "BENCHMARKS.md"
@@ -52,21 +54,9 @@ def matmul_rates() -> dict[str, float]:
     return {dtype: round(matmul_gflops(dtype), 1) for dtype in ("float32", "bfloat16")}
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), or what the platform module reports."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    names = [line.partition(":")[2].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else (platform.processor() or platform.machine())
-
-
 def machine_line() -> str:
     """One line on the machine a speed table was measured on: CPU, cores and what `precision: auto` chose."""
     import os
-
-    from flanlab.models.precision import precision_reason
 
     return f"Machine: {cpu_model()}, {os.cpu_count()} cores; precision {precision_reason('auto', 'cpu')}."
 

@@ -144,9 +144,9 @@ def run_flanlab(work: Path, out: Path, steps: int, method: str, precision: str) 
     previous = [0] + [r["real_tokens"] for r in records[:-1]]
     step_tokens = [r["real_tokens"] - before for r, before in zip(records, previous)]
     order = [json.loads(line) for line in (out / "data_order" / "rank-0.jsonl").read_text().splitlines()]
+    step_seconds = [tokens / r["tokens_per_s"] for tokens, r in zip(step_tokens, records)]
     return {"real_tokens": result.real_tokens, "target_tokens": result.target_tokens, "positions": round(result.real_tokens / result.packing_efficiency),
-            "train_seconds": sum(tokens / r["tokens_per_s"] for tokens, r in zip(step_tokens, records)),
-            "step_seconds": [tokens / r["tokens_per_s"] for tokens, r in zip(step_tokens, records)],
+            "train_seconds": sum(step_seconds), "step_seconds": step_seconds,
             "step_tokens": step_tokens, "groups": [o["examples"] for o in order], "final_train_loss": records[-1]["loss"],
             "model_dir": str(result.model_dir), "peak_rss_mb": peak_rss_mb, "precision": result.precision,
             "memory_plan": result.memory_plan.model_dump()}
@@ -166,16 +166,14 @@ def run_trl(work: Path, out: Path, steps: int, bf16: bool) -> dict:
     dataset = Dataset.from_list([{"prompt": r["inputs"], "completion": r["delimiter"] + r["targets"]} for r in table])
     model, tokenizer = load_model(MODEL)
     model.train()
-    seen = {"real": 0, "target": 0, "positions": 0, "seconds": 0.0, "step_tokens": [], "step_seconds": [], "collating": 0.0}
+    seen = {"real": 0, "target": 0, "positions": 0, "step_tokens": [], "step_seconds": [], "collating": 0.0}
 
     class StepTimer(TrainerCallback):  # forward, backward, clipping, optimizer (collation is timed below)
         def on_step_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
-            seconds = time.perf_counter() - self.started
-            seen["seconds"] += seconds
-            seen["step_seconds"].append(seconds + seen["collating"])
+            seen["step_seconds"].append(time.perf_counter() - self.started + seen["collating"])
             seen["collating"] = 0.0
 
     class SameBatchesAsFlanlab(SFTTrainer):
@@ -195,7 +193,6 @@ def run_trl(work: Path, out: Path, steps: int, bf16: bool) -> dict:
     def timed_collator(features):  # collation counts as step time, as in flanlab's step
         started = time.perf_counter()
         batch = collate(features)
-        seen["seconds"] += time.perf_counter() - started
         seen["collating"] += time.perf_counter() - started
         real = int(batch["attention_mask"].sum()) if "attention_mask" in batch else int((batch["input_ids"] != tokenizer.pad_token_id).sum())
         seen["real"] += real
@@ -210,7 +207,7 @@ def run_trl(work: Path, out: Path, steps: int, bf16: bool) -> dict:
     trainer.save_model(str(out / "model"))
     tokenizer.save_pretrained(str(out / "model"))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return {"real_tokens": seen["real"], "target_tokens": seen["target"], "positions": seen["positions"], "train_seconds": seen["seconds"],
+    return {"real_tokens": seen["real"], "target_tokens": seen["target"], "positions": seen["positions"], "train_seconds": sum(seen["step_seconds"]),
             "step_seconds": seen["step_seconds"], "step_tokens": seen["step_tokens"], "groups": groups, "final_train_loss": losses[-1], "model_dir": str(out / "model"),
             "peak_rss_mb": peak_rss_mb, "precision": "bf16" if bf16 else "fp32"}
 

@@ -107,17 +107,19 @@ def precision_reason(requested: Precision, device_type: str = "cpu") -> str:
     )
 
 
-def _machine_key() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what the platform module reports."""
     import platform
 
+    names = [line.partition(":")[2].strip() for line in _cpuinfo_lines() if line.startswith("model name")]
+    return names[0] if names else (platform.processor() or platform.machine())
+
+
+def _machine_key() -> str:
     import torch
 
-    model = next(
-        (line.partition(":")[2].strip() for line in _cpuinfo_lines() if line.startswith("model name")),
-        platform.processor(),
-    )
     flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
-    return f"{model} | flags {flags} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+    return f"{cpu_model()} | flags {flags} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
 
 def native_bf16(device_type: str = "cpu") -> bool:
